@@ -1,0 +1,236 @@
+// Checks the schema cannot express: the rules LinuxKit only enforces late (while building, or
+// at boot when runc refuses an id), brought forward to validation with a file:line:column.
+// Pure: a Blueprint (with its origins) in, issues out.
+import { formatPath, type BlueprintIssue } from './errors.js';
+import { locate, pathOf } from './origin.js';
+import { IMAGE_SECTIONS, type Blueprint, type FileSpec, type ImageSpec } from './schema.js';
+import { suggest } from './suggest.js';
+
+// runc's rule for container ids; names become ids and bundle directory names.
+const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+// Capabilities LinuxKit knows, plus those newer kernels added (CAP_PERFMON, CAP_BPF,
+// CAP_CHECKPOINT_RESTORE), which runc accepts.
+export const ALL_CAPABILITIES = [
+  'CAP_AUDIT_CONTROL', 'CAP_AUDIT_READ', 'CAP_AUDIT_WRITE', 'CAP_BLOCK_SUSPEND', 'CAP_BPF',
+  'CAP_CHECKPOINT_RESTORE', 'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER',
+  'CAP_FSETID', 'CAP_IPC_LOCK', 'CAP_IPC_OWNER', 'CAP_KILL', 'CAP_LEASE', 'CAP_LINUX_IMMUTABLE',
+  'CAP_MAC_ADMIN', 'CAP_MAC_OVERRIDE', 'CAP_MKNOD', 'CAP_NET_ADMIN', 'CAP_NET_BIND_SERVICE',
+  'CAP_NET_BROADCAST', 'CAP_NET_RAW', 'CAP_PERFMON', 'CAP_SETFCAP', 'CAP_SETGID', 'CAP_SETPCAP',
+  'CAP_SETUID', 'CAP_SYSLOG', 'CAP_SYS_ADMIN', 'CAP_SYS_BOOT', 'CAP_SYS_CHROOT', 'CAP_SYS_MODULE',
+  'CAP_SYS_NICE', 'CAP_SYS_PACCT', 'CAP_SYS_PTRACE', 'CAP_SYS_RAWIO', 'CAP_SYS_RESOURCE',
+  'CAP_SYS_TIME', 'CAP_SYS_TTY_CONFIG', 'CAP_WAKE_ALARM',
+] as const;
+
+export const RLIMITS = [
+  'RLIMIT_CPU', 'RLIMIT_FSIZE', 'RLIMIT_DATA', 'RLIMIT_STACK', 'RLIMIT_CORE', 'RLIMIT_RSS',
+  'RLIMIT_NPROC', 'RLIMIT_NOFILE', 'RLIMIT_MEMLOCK', 'RLIMIT_AS', 'RLIMIT_LOCKS',
+  'RLIMIT_SIGPENDING', 'RLIMIT_MSGQUEUE', 'RLIMIT_NICE', 'RLIMIT_RTPRIO', 'RLIMIT_RTTIME',
+] as const;
+
+// Mount types whose destination LinuxKit fills in when only the type is given.
+const DEFAULT_MOUNTPOINT: Record<string, string> = {
+  proc: '/proc',
+  devpts: '/dev/pts',
+  sysfs: '/sys',
+  cgroup: '/sys/fs/cgroup',
+  mqueue: '/dev/mqueue',
+};
+
+function issue(obj: object, key: string | number | undefined, message: string, hint?: string): BlueprintIssue {
+  const loc = (key === undefined ? locate(obj) : locate(obj, key)) ?? { file: '<blueprint>', line: 0, column: 0 };
+  const path = formatPath(key === undefined ? pathOf(obj) : pathOf(obj, key));
+  return { ...loc, path, message: `${path}: ${message}`, ...(hint ? { hint } : {}) };
+}
+
+/** Checks one blueprint file on its own (no references to other files are resolved). */
+export function checkBlueprint(bp: Blueprint): BlueprintIssue[] {
+  const out: BlueprintIssue[] = [];
+  if (bp.kernel) {
+    // An empty kernel image is LinuxKit's "no kernel" (and does not override when merging).
+    if (bp.kernel.image) checkRef(bp.kernel, 'image', out);
+    bp.kernel.modules?.forEach((m, i) => {
+      if (!/^[A-Za-z0-9_-]+$/.test(m)) {
+        out.push(issue(bp.kernel!.modules!, i, `\`${m}\` is not a module name`, 'give the name modprobe uses, e.g. `virtio_net`'));
+      }
+    });
+  }
+  bp.init?.forEach((_, i) => checkRef(bp.init!, i, out));
+  for (const section of IMAGE_SECTIONS) for (const img of bp[section] ?? []) checkImage(img, out);
+  out.push(...checkUniqueServices(bp));
+  const volumeNames = new Map<string, object>();
+  for (const v of bp.volumes ?? []) {
+    if (!CONTAINER_ID.test(v.name)) {
+      out.push(issue(v, 'name', `volume name \`${v.name}\` is not valid`, 'use letters, digits, `_`, `.` and `-`, starting with a letter or digit'));
+    } else if (volumeNames.has(v.name)) {
+      out.push(issue(v, 'name', `duplicate volume name \`${v.name}\`${firstAt(volumeNames.get(v.name)!)}`));
+    } else volumeNames.set(v.name, v);
+    if (v.image !== undefined) checkRef(v, 'image', out);
+  }
+  for (const f of bp.files ?? []) checkFile(f, out);
+  return out;
+}
+
+/**
+ * Checks that need the whole (merged) blueprint: names used as uid/gid must be containers of it,
+ * and kernel.modules needs the modules tarball.
+ */
+export function checkComplete(bp: Blueprint): BlueprintIssue[] {
+  const out: BlueprintIssue[] = [];
+  const names = IMAGE_SECTIONS.flatMap((s) => (bp[s] ?? []).map((i) => i.name));
+  const checkId = (obj: object, key: string | number, v: unknown): void => {
+    if (typeof v !== 'string' || v === '' || v === 'root' || names.includes(v)) return;
+    const guess = suggest(v, names);
+    out.push(
+      issue(obj, key, `no container named \`${v}\` (a name here stands for the id allocated to that container)`,
+        guess ? `did you mean \`${guess}\`?`
+          : /^\d+$/.test(v) ? `write it without quotes to mean the number ${v}`
+          : 'use a number, `root`, or the name of an onboot, onshutdown or service container'),
+    );
+  };
+  for (const section of IMAGE_SECTIONS) {
+    for (const img of bp[section] ?? []) {
+      checkId(img, 'uid', img.uid);
+      checkId(img, 'gid', img.gid);
+      img.additionalGids?.forEach((g, i) => checkId(img.additionalGids!, i, g));
+    }
+  }
+  for (const f of bp.files ?? []) {
+    checkId(f, 'uid', f.uid);
+    checkId(f, 'gid', f.gid);
+  }
+  const k = bp.kernel;
+  if (k?.modules && k.modules.length > 0 && k.tar === 'none') {
+    out.push(issue(k, 'modules', 'modules are asked for but `kernel.tar` is `none`, so the kernel image provides no modules',
+      'remove `tar: none` or `modules`'));
+  }
+  return out;
+}
+
+/** LinuxKit's rule: service names are unique (they run side by side); onboot and onshutdown
+ *  entries run one at a time under numbered names, so repeats there are allowed. */
+export function checkUniqueServices(bp: Blueprint): BlueprintIssue[] {
+  const out: BlueprintIssue[] = [];
+  const seen = new Map<string, object>();
+  for (const s of bp.services ?? []) {
+    const first = seen.get(s.name);
+    if (first) {
+      out.push(issue(s, 'name', `duplicate service name \`${s.name}\`${firstAt(first)}`, 'services run side by side and need distinct names'));
+    } else seen.set(s.name, s);
+  }
+  return out;
+}
+
+/** Warnings: accepted for LinuxKit compatibility, but without effect in osbuild. */
+export function blueprintWarnings(bp: Blueprint): BlueprintIssue[] {
+  const out: BlueprintIssue[] = [];
+  if (bp.trust && ((bp.trust.image?.length ?? 0) > 0 || (bp.trust.org?.length ?? 0) > 0)) {
+    out.push(issue(bp.trust, undefined, 'Docker Content Trust is not used: osbuild pins every image by digest and verifies every blob instead'));
+  }
+  return out;
+}
+
+function firstAt(first: object): string {
+  const loc = locate(first, 'name');
+  return loc && loc.line > 0 ? ` (first defined at ${loc.file}:${loc.line}:${loc.column})` : '';
+}
+
+function checkRef(obj: object, key: string | number, out: BlueprintIssue[]): void {
+  const ref = (obj as Record<string | number, unknown>)[key] as string;
+  if (ref === '') out.push(issue(obj, key, 'empty image reference'));
+  else if (/\s/.test(ref)) out.push(issue(obj, key, `image reference \`${ref}\` contains white space`));
+}
+
+function checkImage(img: ImageSpec, out: BlueprintIssue[]): void {
+  if (!CONTAINER_ID.test(img.name)) {
+    out.push(issue(img, 'name', `\`${img.name}\` is not a valid container name`, 'use letters, digits, `_`, `.` and `-`, starting with a letter or digit'));
+  }
+  checkRef(img, 'image', out);
+  for (const key of ['capabilities', 'capabilities.add', 'ambient'] as const) {
+    const caps = img[key];
+    if (!caps) continue;
+    if (caps.length === 1 && ['all', 'none'].includes(caps[0].toLowerCase())) continue;
+    caps.forEach((c, i) => {
+      if ((ALL_CAPABILITIES as readonly string[]).includes(c)) return;
+      if (['all', 'none'].includes(c.toLowerCase())) {
+        out.push(issue(caps, i, `\`${c}\` must be the only entry of ${key}`));
+        return;
+      }
+      const guess = suggest(c, ALL_CAPABILITIES) ?? suggest(`CAP_${c}`, ALL_CAPABILITIES);
+      out.push(issue(caps, i, `unknown capability \`${c}\``, guess ? `did you mean \`${guess}\`?` : undefined));
+    });
+  }
+  for (const key of ['binds', 'binds.add'] as const) {
+    img[key]?.forEach((b, i) => {
+      const parts = b.split(':').length;
+      if (parts < 2 || parts > 3) {
+        out.push(issue(img[key]!, i, `bind \`${b}\` is not \`source:destination[:options]\``));
+      }
+    });
+  }
+  img.tmpfs?.forEach((t, i) => {
+    if (t.split(':').length > 2) out.push(issue(img.tmpfs!, i, `tmpfs \`${t}\` is not \`destination[:options]\``));
+  });
+  img.rlimits?.forEach((r, i) => {
+    const problem = rlimitProblem(r);
+    if (problem) out.push(issue(img.rlimits!, i, problem, 'write `name,soft,hard`, e.g. `nofile,1024,4096` (soft and hard: a number or `unlimited`)'));
+  });
+  const checkMounts = (mounts: ImageSpec['mounts']): void =>
+    mounts?.forEach((m, i) => {
+      let type = m.type ?? '';
+      if (!type && ['mqueue', 'devpts', 'proc', 'sysfs', 'cgroup'].includes(m.source ?? '')) type = m.source!;
+      if (!type && m.destination === '/dev') type = 'tmpfs';
+      if (!type) {
+        out.push(issue(mounts, i, `mount${m.destination ? ` on ${m.destination}` : ''} has no type`, 'add `type:` (e.g. bind, tmpfs, proc)'));
+      } else if (!m.destination && !DEFAULT_MOUNTPOINT[type]) {
+        out.push(issue(mounts, i, `${type} mount has no destination`, 'add `destination:`'));
+      }
+    });
+  checkMounts(img.mounts);
+  checkMounts(img.runtime?.mounts);
+  const ids: [object, string | number, unknown][] = [
+    [img, 'uid', img.uid],
+    [img, 'gid', img.gid],
+    ...(img.additionalGids ?? []).map((g, i): [object, number, unknown] => [img.additionalGids!, i, g]),
+  ];
+  for (const [obj, key, v] of ids) checkNumericId(obj, key, v, out);
+}
+
+function rlimitProblem(r: string): string | undefined {
+  const parts = r.split(',');
+  if (parts.length !== 3) return `rlimit \`${r}\` does not have three comma-separated fields`;
+  let name = parts[0].trim().toUpperCase();
+  if (!name.startsWith('RLIMIT_')) name = `RLIMIT_${name}`;
+  if (!(RLIMITS as readonly string[]).includes(name)) return `unknown rlimit \`${parts[0].trim()}\``;
+  for (const v of parts.slice(1).map((p) => p.trim())) {
+    if (v.toLowerCase() !== 'unlimited' && !/^\d+$/.test(v)) return `rlimit value \`${v}\` is neither a number nor \`unlimited\``;
+  }
+  return undefined;
+}
+
+function checkNumericId(obj: object, key: string | number, v: unknown, out: BlueprintIssue[]): void {
+  if (typeof v === 'number' && (v < 0 || v > 0xffffffff)) out.push(issue(obj, key, `id ${v} is out of range (0 to 4294967295)`));
+}
+
+// LinuxKit's rules for a files entry: what it is comes from exactly one of contents, source,
+// metadata, symlink or directory (LinuxKit silently prefers directory over symlink over
+// contents; such an entry is contradictory, so it is refused here).
+function checkFile(f: FileSpec, out: BlueprintIssue[]): void {
+  if (f.path === '' || f.path === '/') out.push(issue(f, 'path', 'a file needs a path'));
+  const kinds = (['contents', 'source', 'metadata', 'symlink', 'directory'] as const).filter((k) =>
+    k === 'directory' ? f.directory === true : k === 'symlink' ? !!f.symlink : f[k] !== undefined,
+  );
+  if (kinds.length === 0) {
+    out.push(issue(f, undefined, `file ${f.path} has no content`, 'give one of `contents`, `source`, `metadata`, `symlink` or `directory: true`'));
+  } else if (kinds.length > 1) {
+    out.push(issue(f, kinds[1], `file ${f.path} has both \`${kinds[0]}\` and \`${kinds[1]}\``, 'give only one of them'));
+  }
+  if (f.metadata !== undefined && f.metadata !== 'json' && f.metadata !== 'yaml') {
+    out.push(issue(f, 'metadata', `metadata \`${f.metadata}\` is neither \`json\` nor \`yaml\``));
+  }
+  if (f.mode !== undefined && !(/^[0-7]{1,5}$/.test(f.mode) && parseInt(f.mode, 8) <= 0o7777)) {
+    out.push(issue(f, 'mode', `mode \`${f.mode}\` is not an octal permission mode`, 'write it quoted, e.g. mode: "0644"'));
+  }
+  checkNumericId(f, 'uid', f.uid, out);
+  checkNumericId(f, 'gid', f.gid, out);
+}

@@ -1,0 +1,27 @@
+// The blueprint: LinuxKit's YAML format plus osbuild's additions; parsed with source positions,
+// validated, merged.
+export {
+  Blueprint,
+  ImageSpec,
+  ImageOptions,
+  KernelSpec,
+  FileSpec,
+  VolumeSpec,
+  TrustSpec,
+  Mount,
+  Device,
+  Resources,
+  Runtime,
+  Interface,
+  BindNamespaces,
+  IdMapping,
+  IMAGE_SECTIONS,
+  type ImageSection,
+} from './schema.js';
+export { BlueprintError, formatIssue, formatPath, type BlueprintIssue, type Location } from './errors.js';
+export { parseBlueprint, loadBlueprint } from './parse.js';
+export { mergeBlueprints } from './merge.js';
+export { validateFiles, validateTexts, type ValidateResult } from './validate.js';
+export { checkBlueprint, checkComplete, checkUniqueServices, blueprintWarnings, ALL_CAPABILITIES, RLIMITS } from './checks.js';
+export { locate, locateKey, pathOf } from './origin.js';
+export { suggest } from './suggest.js';

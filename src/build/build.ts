@@ -1,0 +1,116 @@
+// `osbuild build`: blueprint files -> outputs. Resolve (store, components), plan (pure), write.
+
+import { mkdir } from 'node:fs/promises';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadBlueprint } from '../blueprint/parse.js';
+import { mergeBlueprints } from '../blueprint/merge.js';
+import type { Blueprint } from '../blueprint/schema.js';
+import { Store } from '../oci/store.js';
+import type { Arch } from '../oci/types.js';
+import { kernelModulesInfo } from '../rootfs/modules.js';
+import type { BuildEvent } from './events.js';
+import { filesEntries } from './files.js';
+import { DEFAULT_FORMAT, findFormat, writeFormat } from './outputs.js';
+import { blueprintRefs, kernelPaths, planBuild, type BuildPlan } from './plan.js';
+import { resolveImages } from './resolve.js';
+
+export interface BuildOptions {
+  /** Blueprint files, merged in order. */
+  files: string[];
+  formats?: string[];
+  arch?: Arch;
+  outDir?: string;
+  /** Base name of the outputs; default: the blueprint's `name`, else the first file's name. */
+  name?: string;
+  /** Cache directory: the content store lives in <cacheDir>/store. */
+  cacheDir?: string;
+  /** Folders holding component folders, for images the store lacks. */
+  componentDirs?: string[];
+  sourceDateEpoch?: number;
+  cwd?: string;
+  onEvent?: (e: BuildEvent) => void;
+}
+
+export interface BuildResult {
+  plan: BuildPlan;
+  outputs: { format: string; files: { path: string; bytes: number }[] }[];
+}
+
+/** The package's own folder: its components/ and kernel/ are always searched. */
+export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export function defaultCacheDir(): string {
+  const base = process.env.XDG_CACHE_HOME || join(process.env.HOME || '/tmp', '.cache');
+  return join(base, 'osbuild');
+}
+
+export function hostArch(): Arch {
+  return process.arch === 'arm64' ? 'arm64' : 'amd64';
+}
+
+export function defaultComponentDirs(cwd: string, blueprintFiles: string[]): string[] {
+  const dirs = [join(cwd, 'components'), join(cwd, 'kernel')];
+  for (const f of blueprintFiles) {
+    const up = resolve(dirname(resolve(cwd, f)), '..');
+    dirs.push(join(up, 'components'), join(up, 'kernel'));
+  }
+  dirs.push(join(PACKAGE_ROOT, 'components'), join(PACKAGE_ROOT, 'kernel'));
+  return [...new Set(dirs)];
+}
+
+export function epochFromEnv(): number {
+  const s = process.env.SOURCE_DATE_EPOCH;
+  return s && /^\d+$/.test(s) ? Number(s) : 0;
+}
+
+export async function loadBlueprints(files: string[]): Promise<Blueprint> {
+  const list: Blueprint[] = [];
+  for (const f of files) list.push(await loadBlueprint(f));
+  return mergeBlueprints(list);
+}
+
+export async function build(opts: BuildOptions): Promise<BuildResult> {
+  const cwd = opts.cwd ?? process.cwd();
+  const arch = opts.arch ?? hostArch();
+  const cacheDir = opts.cacheDir ?? defaultCacheDir();
+  const outDir = resolve(cwd, opts.outDir ?? 'out');
+  const epoch = opts.sourceDateEpoch ?? epochFromEnv();
+  const formats = (opts.formats?.length ? opts.formats : [DEFAULT_FORMAT]).map(findFormat);
+  const files = opts.files.map((f) => resolve(cwd, f));
+  const blueprint = await loadBlueprints(files);
+  const name = opts.name ?? blueprint.name ?? basename(files[0], extname(files[0]));
+
+  const store = await Store.open(join(cacheDir, 'store'));
+  const images = await resolveImages(blueprintRefs(blueprint), {
+    store,
+    arch,
+    cacheDir,
+    componentDirs: opts.componentDirs ?? defaultComponentDirs(cwd, files),
+    sourceDateEpoch: epoch,
+    onEvent: opts.onEvent,
+  });
+
+  let modulesInfo;
+  const kpaths = kernelPaths(blueprint);
+  if (blueprint.kernel?.image && blueprint.kernel.modules?.length && kpaths.tar) {
+    const k = images.get(blueprint.kernel.image)!;
+    for (let l = k.layers.length - 1; l >= 0 && !modulesInfo; l--) {
+      if (k.tocs[l].some((e) => e.path === kpaths.tar)) modulesInfo = await kernelModulesInfo(store, k.layers[l], kpaths.tar);
+    }
+  }
+  const fileList = await filesEntries(blueprint.files ?? [], { epoch, cwd, blueprint });
+  const plan = planBuild({ name, arch, epoch, blueprint, images, files: fileList, modulesInfo });
+  for (const w of plan.root.warnings) opts.onEvent?.({ type: 'warning', message: w.message });
+
+  await mkdir(outDir, { recursive: true });
+  const outputs: BuildResult['outputs'] = [];
+  for (const f of formats) {
+    const started = Date.now();
+    opts.onEvent?.({ type: 'output-start', format: f.name, files: f.files(name).map((x) => join(outDir, x)) });
+    const written = await writeFormat(f, store, plan, outDir);
+    opts.onEvent?.({ type: 'output-done', format: f.name, files: written, ms: Date.now() - started });
+    outputs.push({ format: f.name, files: written });
+  }
+  return { plan, outputs };
+}

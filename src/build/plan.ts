@@ -1,0 +1,154 @@
+// Blueprint + resolved images -> build plan. Pure: no disk, no network; everything it needs was
+// resolved before (digests, tables of contents, modules.dep, file sizes).
+
+import type { Blueprint, ImageSpec } from '../blueprint/schema.js';
+import type { Arch, Descriptor } from '../oci/types.js';
+import { MOBY_CONFIG_LABEL } from '../oci/types.js';
+import { cleanPath } from '../rootfs/paths.js';
+import { containerDirName, planRoot, type ContainerInput, type ContainerKind, type PlainEntry, type RootPlan } from '../rootfs/plan.js';
+import { selectModules, type KernelModulesInfo, type ModuleSelection } from '../rootfs/modules.js';
+import { containerIds, parseMobyLabel, runtimeSpec, runtimeSpecJson, type ImageOptions } from '../rootfs/runtime-spec.js';
+import type { ResolvedImage } from './resolve.js';
+
+export interface KernelPlan {
+  /** The layer of the kernel image that holds the kernel binary, and its path there. */
+  layer: Descriptor;
+  binary: string;
+  /** The layer holding the modules tarball, when the image has one and the blueprint wants it. */
+  modulesLayer?: Descriptor;
+  tarName?: string;
+  kver?: string;
+  selection?: ModuleSelection;
+}
+
+export interface BuildPlan {
+  name: string;
+  arch: Arch;
+  cmdline: string;
+  kernel?: KernelPlan;
+  root: RootPlan;
+}
+
+export class PlanError extends Error {
+  readonly code = 'EPLAN';
+  constructor(message: string) {
+    super(message);
+    this.name = 'PlanError';
+  }
+}
+
+export interface PlanInputs {
+  name: string;
+  arch: Arch;
+  epoch: number;
+  blueprint: Blueprint;
+  images: Map<string, ResolvedImage>;
+  files: PlainEntry[];
+  /** modules.dep of the kernel image, when the blueprint selects modules. */
+  modulesInfo?: KernelModulesInfo;
+}
+
+/** Every image reference a blueprint uses, in order. */
+export function blueprintRefs(b: Blueprint): string[] {
+  const refs: string[] = [];
+  if (b.kernel?.image) refs.push(b.kernel.image);
+  refs.push(...(b.init ?? []));
+  for (const s of ['onboot', 'onshutdown', 'services'] as const) for (const i of b[s] ?? []) refs.push(i.image);
+  return [...new Set(refs)];
+}
+
+/** Where a kernel image keeps its binary and modules tarball (LinuxKit's names by default). */
+export function kernelPaths(b: Blueprint): { binary: string; tar?: string } {
+  const tar = b.kernel?.tar ?? 'kernel.tar';
+  return { binary: cleanPath(b.kernel?.binary ?? 'kernel'), tar: tar === 'none' ? undefined : cleanPath(tar) };
+}
+
+export function planBuild(inputs: PlanInputs): BuildPlan {
+  const { blueprint: b, images, arch, epoch } = inputs;
+  const image = (ref: string) => {
+    const i = images.get(ref);
+    if (!i) throw new PlanError(`image ${ref} was not resolved`);
+    return i;
+  };
+
+  let kernel: KernelPlan | undefined;
+  const files = [...inputs.files];
+  if (b.kernel?.image) {
+    const k = image(b.kernel.image);
+    const paths = kernelPaths(b);
+    const binLayer = topmostLayerWith(k, paths.binary);
+    if (!binLayer) throw new PlanError(`kernel image ${k.ref} has no ${paths.binary} (set kernel.binary to the kernel's path in the image)`);
+    kernel = { layer: binLayer, binary: paths.binary };
+    if (paths.tar) {
+      const tarLayer = topmostLayerWith(k, paths.tar);
+      if (tarLayer) {
+        kernel.modulesLayer = tarLayer;
+        kernel.tarName = paths.tar;
+      } else if (b.kernel.tar !== undefined) {
+        throw new PlanError(`kernel image ${k.ref} has no ${paths.tar} (kernel.tar); use \`tar: none\` for a kernel without modules`);
+      }
+    }
+    if (b.kernel.modules?.length) {
+      if (!kernel.modulesLayer || !inputs.modulesInfo) {
+        throw new PlanError(`kernel.modules is set but kernel image ${k.ref} carries no modules tarball with a modules.dep`);
+      }
+      kernel.kver = inputs.modulesInfo.kver;
+      kernel.selection = selectModules(inputs.modulesInfo, b.kernel.modules, `kernel.modules of ${k.ref}`);
+      const list = Buffer.from(kernel.selection.load.map((m) => m + '\n').join(''));
+      files.unshift({ entry: { path: 'etc/osbuild/modules', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: epoch, size: list.length }, content: { kind: 'bytes', data: list } });
+    } else if (kernel.modulesLayer && inputs.modulesInfo) {
+      kernel.kver = inputs.modulesInfo.kver;
+    }
+  }
+
+  const init = (b.init ?? []).map(image);
+  const sections: Array<[ContainerKind, ImageSpec[]]> = [
+    ['onboot', b.onboot ?? []],
+    ['onshutdown', b.onshutdown ?? []],
+    ['services', b.services ?? []],
+  ];
+  const ids = containerIds(sections.flatMap(([, list]) => list.map((i) => i.name)));
+  const containers: ContainerInput[] = [];
+  for (const [kind, list] of sections) {
+    list.forEach((spec, index) => {
+      const img = image(spec.image);
+      const { name, image: _ref, ...overrides } = spec;
+      const labelText = img.config.config?.Labels?.[MOBY_CONFIG_LABEL];
+      const label = labelText ? parseMobyLabel(labelText, `label ${MOBY_CONFIG_LABEL} of ${img.ref}`) : undefined;
+      const dirName = containerDirName(kind, index, name);
+      const spec_ = runtimeSpec({
+        name: dirName,
+        imageConfig: img.config.config,
+        label,
+        overrides: overrides as ImageOptions,
+        idMap: ids,
+        arch,
+      });
+      containers.push({
+        kind,
+        dirName,
+        config: Buffer.from(runtimeSpecJson(spec_)),
+        image: { layers: img.layers, tocs: img.tocs },
+      });
+    });
+  }
+
+  const root = planRoot({
+    epoch,
+    modules:
+      kernel?.modulesLayer && kernel.tarName && (kernel.kver || !b.kernel?.modules)
+        ? { layer: kernel.modulesLayer, tarName: kernel.tarName, kver: kernel.kver ?? '', selection: kernel.selection }
+        : undefined,
+    init: { layers: init.flatMap((i) => i.layers), tocs: init.flatMap((i) => i.tocs) },
+    containers,
+    files,
+  });
+  return { name: inputs.name, arch, cmdline: b.kernel?.cmdline ?? '', kernel, root };
+}
+
+function topmostLayerWith(img: ResolvedImage, path: string): Descriptor | undefined {
+  for (let l = img.layers.length - 1; l >= 0; l--) {
+    if (img.tocs[l].some((e) => cleanPath(e.path) === path && e.type === 'file')) return img.layers[l];
+  }
+  return undefined;
+}

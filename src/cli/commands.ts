@@ -1,0 +1,185 @@
+// Every command as one row: its usage, options and examples. The same table drives argument
+// parsing and --help, so the two cannot drift apart.
+
+import type { ParseArgsConfig } from 'node:util';
+
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  options: NonNullable<ParseArgsConfig['options']>;
+  /** One line per option, in the order shown by --help. */
+  optionHelp: [string, string][];
+  examples: string[];
+  minArgs: number;
+}
+
+const cache = { type: 'string' } as const;
+const common: [string, string][] = [
+  ['--cache DIR', 'cache directory (content store, downloads); default $XDG_CACHE_HOME/osbuild'],
+  ['--json', 'print progress as JSON lines on stderr (for tools)'],
+  ['-q, --quiet', 'print errors only'],
+];
+
+export const COMMANDS: Command[] = [
+  {
+    name: 'build',
+    summary: 'build outputs from blueprint files',
+    usage: 'osbuild build [-f FORMAT]... [--arch amd64|arm64] [-o DIR] [--name NAME] FILE...',
+    options: {
+      format: { type: 'string', short: 'f', multiple: true },
+      arch: { type: 'string' },
+      output: { type: 'string', short: 'o' },
+      name: { type: 'string' },
+      cache,
+      json: { type: 'boolean' },
+      quiet: { type: 'boolean', short: 'q' },
+    },
+    optionHelp: [
+      ['-f, --format FORMAT', 'output format, repeatable (default kernel+initrd); see `osbuild build --help`'],
+      ['--arch ARCH', 'target architecture: amd64 or arm64 (default: this machine\'s)'],
+      ['-o, --output DIR', 'where outputs go (default ./out)'],
+      ['--name NAME', 'base name of the outputs (default: the first file\'s name)'],
+      ...common,
+    ],
+    examples: [
+      'osbuild build blueprints/minimal.yml',
+      'osbuild blueprints/minimal.yml -f kernel+initrd -f tar --arch arm64',
+      'SOURCE_DATE_EPOCH=1700000000 osbuild build -o dist base.yml extra.yml',
+    ],
+    minArgs: 1,
+  },
+  {
+    name: 'validate',
+    summary: 'check blueprint files; exit 0 if valid, 1 with located errors',
+    usage: 'osbuild validate FILE...',
+    options: { json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } },
+    optionHelp: [['-q, --quiet', 'print errors only']],
+    examples: ['osbuild validate blueprints/minimal.yml', 'osbuild validate base.yml overrides.yml'],
+    minArgs: 1,
+  },
+  {
+    name: 'run',
+    summary: 'boot a built image under QEMU with the serial console on this terminal',
+    usage: 'osbuild run [--arch A] [--mem M] [--cpus N] [--poweroff[=SECONDS]] PATH',
+    options: {
+      arch: { type: 'string' },
+      mem: { type: 'string' },
+      cpus: { type: 'string' },
+      poweroff: { type: 'string' },
+      append: { type: 'string', multiple: true },
+      json: { type: 'boolean' },
+      quiet: { type: 'boolean', short: 'q' },
+    },
+    optionHelp: [
+      ['--arch ARCH', 'amd64 or arm64 (default: read from the kernel)'],
+      ['--mem SIZE', 'guest memory, e.g. 1024M (default 1024M)'],
+      ['--cpus N', 'guest CPUs (default 1)'],
+      ['--poweroff SECONDS', 'shut the guest down cleanly that long after it is ready (non-interactive runs)'],
+      ['--append ARG', 'extra kernel command line argument, repeatable'],
+    ],
+    examples: [
+      'osbuild run out/minimal                 # out/minimal-kernel, -initrd.img, -cmdline',
+      'osbuild run --poweroff 2 out/minimal    # boot, run everything, power off',
+      'osbuild run --arch arm64 out/minimal-kernel',
+    ],
+    minArgs: 1,
+  },
+  {
+    name: 'test',
+    summary: 'boot an image and wait for console lines; exit 0 when all appear in order, 1 otherwise',
+    usage: 'osbuild test PATH --expect REGEX... [--timeout SECONDS] [--arch A]',
+    options: {
+      expect: { type: 'string', multiple: true },
+      timeout: { type: 'string' },
+      arch: { type: 'string' },
+      mem: { type: 'string' },
+      append: { type: 'string', multiple: true },
+      json: { type: 'boolean' },
+      quiet: { type: 'boolean', short: 'q' },
+    },
+    optionHelp: [
+      ['--expect REGEX', 'a console line to wait for, repeatable; matched in order'],
+      ['--timeout SECONDS', 'give up after this long (default 120)'],
+      ['--arch ARCH', 'amd64 or arm64 (default: read from the kernel)'],
+      ['--append ARG', 'extra kernel command line argument, repeatable'],
+      ['-q, --quiet', 'do not echo the console'],
+    ],
+    examples: [
+      "osbuild test out/minimal --expect 'onboot 000-hello exit 0' --expect 'service getty started'",
+      "osbuild test out/minimal --append osbuild.poweroff=1 --expect 'osbuild: poweroff' --timeout 60",
+    ],
+    minArgs: 1,
+  },
+  {
+    name: 'pkg build',
+    summary: 'build a component folder into a multi-arch OCI image in the store',
+    usage: 'osbuild pkg build [--arch A]... DIR...',
+    options: { arch: { type: 'string', multiple: true }, cache, json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } },
+    optionHelp: [['--arch ARCH', 'build only this arch, repeatable (default: the component\'s arches)'], ...common],
+    examples: ['osbuild pkg build components/init', 'osbuild pkg build --arch arm64 components/getty kernel/debian-cloud'],
+    minArgs: 1,
+  },
+  {
+    name: 'cache ls',
+    summary: 'list the images in the store',
+    usage: 'osbuild cache ls',
+    options: { cache, json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } },
+    optionHelp: common,
+    examples: ['osbuild cache ls'],
+    minArgs: 0,
+  },
+  {
+    name: 'cache import',
+    summary: 'import an OCI layout directory or tar, or a docker-archive tar, into the store',
+    usage: 'osbuild cache import [--ref REF] PATH...',
+    options: { ref: { type: 'string' }, cache, json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } },
+    optionHelp: [['--ref REF', 'name for images whose layout names only a tag'], ...common],
+    examples: ['osbuild cache import ./alpine-oci', 'osbuild cache import --ref example/app:1.0 app.tar'],
+    minArgs: 1,
+  },
+];
+
+export function findCommand(words: string[]): { command: Command; rest: string[] } | undefined {
+  for (const c of COMMANDS) {
+    const parts = c.name.split(' ');
+    if (parts.every((p, i) => words[i] === p)) return { command: c, rest: words.slice(parts.length) };
+  }
+  return undefined;
+}
+
+export function commandHelp(c: Command, extra = ''): string {
+  const w = Math.max(...c.optionHelp.map(([o]) => o.length), 10);
+  return [
+    `${c.summary}`,
+    '',
+    `Usage: ${c.usage}`,
+    '',
+    'Options:',
+    ...c.optionHelp.map(([o, d]) => `  ${o.padEnd(w)}  ${d}`),
+    `  ${'-h, --help'.padEnd(w)}  show this help`,
+    extra,
+    'Examples:',
+    ...c.examples.map((e) => `  ${e}`),
+    '',
+  ].join('\n');
+}
+
+export function mainHelp(version: string): string {
+  const w = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    `osbuild ${version}: build minimal, container-composed Linux systems from a YAML blueprint`,
+    '',
+    'Usage: osbuild COMMAND [OPTIONS] ARGS    (osbuild FILE.yml ... is short for osbuild build FILE.yml ...)',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`),
+    '',
+    'Quick start:',
+    '  osbuild build blueprints/minimal.yml            # -> out/minimal-kernel, -initrd.img, -cmdline',
+    '  osbuild run --poweroff 2 out/minimal            # boot it under QEMU',
+    '',
+    'Run `osbuild COMMAND --help` for a command\'s options and examples.',
+    '',
+  ].join('\n');
+}

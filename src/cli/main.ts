@@ -1,0 +1,173 @@
+#!/usr/bin/env node
+// The osbuild command line: parse, call the library, show its events and errors, set the exit
+// code. Nothing here knows how anything is built.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { build, defaultCacheDir, PACKAGE_ROOT } from '../build/build.js';
+import { validateFiles } from '../blueprint/validate.js';
+import { Arch } from '../oci/types.js';
+import { Store } from '../oci/store.js';
+import { importLayout } from '../oci/import.js';
+import { buildComponent } from '../pkg/build.js';
+import { runImage, testImage } from '../run/boot.js';
+import { COMMANDS, commandHelp, findCommand, mainHelp, type Command } from './commands.js';
+import { pkgReporter, reporter, type Mode } from './progress.js';
+import { FORMATS } from '../build/outputs.js';
+
+class UsageError extends Error {}
+
+const version = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.length === 0 || argv[0] === '-h' || argv[0] === '--help' || argv[0] === 'help') {
+    process.stdout.write(mainHelp(version));
+    return argv.length === 0 ? 2 : 0;
+  }
+  if (argv[0] === '--version' || argv[0] === '-V') {
+    process.stdout.write(`osbuild ${version}\n`);
+    return 0;
+  }
+  // `osbuild FILE.yml -f iso` is how users type `osbuild build FILE.yml -f iso`.
+  const words = /\.ya?ml$/.test(argv[0]) ? ['build', ...argv] : argv;
+  const found = findCommand(words);
+  if (!found) throw new UsageError(`unknown command ${JSON.stringify(argv.join(' '))}; run \`osbuild --help\``);
+  const { command, rest } = found;
+  if (rest.includes('-h') || rest.includes('--help')) {
+    process.stdout.write(commandHelp(command, command.name === 'build' ? formatsHelp() : ''));
+    return 0;
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, options: command.options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\nUsage: ${command.usage}`);
+  }
+  if (parsed.positionals.length < command.minArgs) throw new UsageError(`missing argument\nUsage: ${command.usage}`);
+  const v = parsed.values as unknown as Values;
+  const mode: Mode = v.json ? 'json' : v.quiet ? 'quiet' : 'human';
+  return run(command, parsed.positionals, v, mode);
+}
+
+type Values = Record<string, string | string[] | boolean | undefined>;
+
+async function run(command: Command, args: string[], v: Values, mode: Mode): Promise<number> {
+  const cacheDir = (v.cache as string | undefined) ?? defaultCacheDir();
+  switch (command.name) {
+    case 'build': {
+      const result = await build({
+        files: args,
+        formats: v.format as string[] | undefined,
+        arch: archOf(v.arch),
+        outDir: v.output as string | undefined,
+        name: v.name as string | undefined,
+        cacheDir,
+        onEvent: reporter(mode),
+      });
+      if (mode !== 'quiet') for (const o of result.outputs) for (const f of o.files) process.stdout.write(`${f.path}\n`);
+      return 0;
+    }
+    case 'validate': {
+      const r = await validateFiles(args);
+      if (r.ok) {
+        if (mode !== 'quiet') process.stdout.write(`${args.join(', ')}: valid\n`);
+        return 0;
+      }
+      process.stderr.write(`${r.error.message}\n`);
+      return 1;
+    }
+    case 'run':
+      return runImage({
+        path: args[0],
+        arch: archOf(v.arch),
+        mem: v.mem as string | undefined,
+        cpus: v.cpus !== undefined ? positiveInt(v.cpus as string, '--cpus') : undefined,
+        appendCmdline: [...((v.append as string[]) ?? []), ...(v.poweroff !== undefined ? [`osbuild.poweroff=${positiveInt(v.poweroff as string, '--poweroff', true)}`] : [])].join(' ') || undefined,
+      });
+    case 'test': {
+      const expect = ((v.expect as string[]) ?? []).map((e) => new RegExp(e));
+      if (expect.length === 0) throw new UsageError('osbuild test needs at least one --expect REGEX');
+      const r = await testImage({
+        path: args[0],
+        expect,
+        timeoutSec: v.timeout !== undefined ? positiveInt(v.timeout as string, '--timeout') : 120,
+        arch: archOf(v.arch),
+        mem: v.mem as string | undefined,
+        appendCmdline: ((v.append as string[]) ?? []).join(' ') || undefined,
+        onLine: mode === 'human' ? (l: string) => process.stdout.write(l + '\n') : undefined,
+      });
+      if (r.ok) {
+        if (mode !== 'quiet') process.stderr.write(`osbuild: test passed: ${r.matched}/${expect.length} expectations in ${(r.durationMs / 1000).toFixed(1)} s\n`);
+        return 0;
+      }
+      process.stderr.write(`osbuild: test failed: ${r.reason}\n`);
+      if (mode !== 'human') process.stderr.write(`console tail:\n${r.log.slice(-30).join('\n')}\n`);
+      return 1;
+    }
+    case 'pkg build': {
+      const store = await Store.open(join(cacheDir, 'store'));
+      for (const dir of args) {
+        const r = await buildComponent(dir, {
+          store,
+          cacheDir,
+          arches: ((v.arch as string[] | undefined) ?? []).map((a) => archOf(a)!).filter(Boolean),
+          onProgress: pkgReporter(mode),
+        });
+        process.stdout.write(`${r.ref} ${r.index.digest}\n`);
+      }
+      return 0;
+    }
+    case 'cache ls': {
+      const store = await Store.open(join(cacheDir, 'store'));
+      const list = await store.list();
+      if (mode === 'json') process.stdout.write(JSON.stringify(list) + '\n');
+      else for (const { ref, descriptor } of list) process.stdout.write(`${ref}\t${descriptor.digest}\t${descriptor.mediaType}\n`);
+      return 0;
+    }
+    case 'cache import': {
+      const store = await Store.open(join(cacheDir, 'store'));
+      for (const p of args) {
+        const refs = await importLayout(store, p, { ref: v.ref as string | undefined });
+        for (const r of refs) process.stdout.write(`${typeof r === 'string' ? r : JSON.stringify(r)}\n`);
+      }
+      return 0;
+    }
+  }
+  throw new UsageError(`unknown command ${command.name}`);
+}
+
+function formatsHelp(): string {
+  const w = Math.max(...FORMATS.map((f) => f.name.length));
+  return ['', 'Formats:', ...FORMATS.map((f) => `  ${f.name.padEnd(w)}  ${f.files('NAME').join(', ')}: ${f.description}`), ''].join('\n');
+}
+
+function archOf(v: unknown): Arch | undefined {
+  if (v === undefined) return undefined;
+  const alias: Record<string, string> = { x86_64: 'amd64', aarch64: 'arm64' };
+  const r = Arch.safeParse(alias[String(v)] ?? v);
+  if (!r.success) throw new UsageError(`--arch ${String(v)}: expected amd64 or arm64`);
+  return r.data;
+}
+
+function positiveInt(s: string, flag: string, zeroOk = false): number {
+  if (!/^\d+$/.test(s) || (!zeroOk && Number(s) === 0)) throw new UsageError(`${flag} ${s}: expected a ${zeroOk ? 'non-negative' : 'positive'} whole number`);
+  return Number(s);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`osbuild: ${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    const e = err as Error & { code?: string };
+    process.stderr.write(`osbuild: error: ${e.message ?? String(err)}\n`);
+    if (process.env.OSBUILD_DEBUG) process.stderr.write(`${e.stack}\n`);
+    process.exitCode = 1;
+  },
+);
+
+export { COMMANDS };

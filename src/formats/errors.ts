@@ -1,0 +1,45 @@
+// Typed errors of the format readers and writers. Each carries a stable `code` a caller can
+// switch on, and the archive path it concerns when there is one.
+
+export type TarErrorCode = 'ETARTRUNC' | 'ETARCORRUPT' | 'ETARSPARSE' | 'ETARTYPE';
+export type TarWriteErrorCode = 'ETARSIZE' | 'ETARFIELD' | 'ETARNAME';
+export type CpioErrorCode = 'ECPIOLINK' | 'ECPIOSIZE' | 'ECPIOFIELD' | 'ECPIONAME';
+
+/** A tar stream that cannot be read: truncated, corrupt, or using a feature osbuild does not support. */
+export class TarFormatError extends Error {
+  override name = 'TarFormatError';
+  constructor(
+    readonly code: TarErrorCode,
+    message: string,
+    /** Byte offset in the tar stream where the problem was found. */
+    readonly offset: number,
+    /** The archive path concerned, when known. */
+    readonly path?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** An entry that cannot be written as tar (content length differs from entry.size, field out of range). */
+export class TarWriteError extends Error {
+  override name = 'TarWriteError';
+  constructor(
+    readonly code: TarWriteErrorCode,
+    message: string,
+    readonly path: string,
+  ) {
+    super(message);
+  }
+}
+
+/** An entry that cannot be written as cpio newc. */
+export class CpioError extends Error {
+  override name = 'CpioError';
+  constructor(
+    readonly code: CpioErrorCode,
+    message: string,
+    readonly path: string,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,598 @@
+// The content store: an OCI image layout on disk (oci-layout, index.json, blobs/sha256/<hex>).
+// Every blob is verified against its digest when written and when read; a blob appears only
+// complete (temp file in the layout's .tmp/, fsync, rename); index.json changes under an
+// inter-process lock so concurrent builds never lose a tag. Tools (skopeo, umoci) can read the
+// layout: refs are index.json entries annotated with the full normalized reference.
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
+import type { z } from 'zod';
+import { canonicalJSON, digestHex, mismatch } from './digest.js';
+import { imageConfigDocument, indexDocument, manifestDocument } from './documents.js';
+import { StoreError } from './errors.js';
+import { withLock } from './lock.js';
+import { documentKind, mediaTypeFor, SCHEMA1_TYPES } from './media.js';
+import { formatPlatform, listPlatforms, platformFor, platformMatches, selectManifest } from './platform.js';
+import { formatRef, parseRef, type ImageRef } from './ref.js';
+import {
+  Descriptor as DescriptorSchema,
+  ImageConfig as ImageConfigSchema,
+  Index as IndexSchema,
+  Manifest as ManifestSchema,
+  MediaType,
+  REF_NAME_ANNOTATION,
+} from './types.js';
+import type { Arch, Descriptor, ImageConfig, ImageRuntimeConfig, Index, Manifest } from './types.js';
+
+/** What a writer knows about a blob in advance; every given field is checked. */
+export interface BlobExpect {
+  digest?: string;
+  size?: number;
+  mediaType?: string;
+  /** Names the blob in error messages, e.g. "layer 2 of docker.io/library/alpine:3.20". */
+  what?: string;
+}
+
+/** What a reader knows: the size from the descriptor, and who needs the blob (for messages). */
+export interface BlobContext {
+  size?: number;
+  ref?: string;
+  what?: string;
+}
+
+/** A verified blob waiting in a temp file: commit() moves it into the store, discard() drops it. */
+export interface StagedBlob {
+  readonly descriptor: Descriptor;
+  /** Reads the staged content back (e.g. to look inside a layer before committing it). */
+  open(): AsyncIterable<Uint8Array>;
+  commit(): Promise<void>;
+  discard(): Promise<void>;
+}
+
+export interface ResolvedImage {
+  /** The full normalized reference that was resolved. */
+  ref: string;
+  /** The index (manifest list) the manifest was chosen from, when there was one. */
+  indexDigest?: string;
+  manifestDigest: string;
+  manifest: Manifest;
+  config: ImageConfig;
+  configDigest: string;
+  layers: Descriptor[];
+}
+
+export interface StoreOptions {
+  /** Appended to "image X is not in the store" errors, e.g. how to build or import it. */
+  missingImageHint?: (ref: string) => string;
+}
+
+const OCI_LAYOUT_VERSION = '1.0.0';
+const TEMP_MAX_AGE_MS = 60 * 60 * 1000;
+const MAX_INDEX_DEPTH = 4;
+// Names a fresh store may already contain (a concurrent process creating the same store).
+const OWN_NAMES = new Set(['blobs', '.tmp', 'index.json', 'oci-layout', '.index.lock']);
+
+/** $XDG_CACHE_HOME/osbuild/store, else ~/.cache/osbuild/store. */
+export function defaultStoreDir(env: NodeJS.ProcessEnv = process.env): string {
+  const xdg = env.XDG_CACHE_HOME;
+  const cache = xdg && isAbsolute(xdg) ? xdg : join(env.HOME || homedir(), '.cache');
+  return join(cache, 'osbuild', 'store');
+}
+
+function refNameOf(d: Descriptor): string | undefined {
+  return d.annotations?.[REF_NAME_ANNOTATION];
+}
+
+function withoutRefName(d: Descriptor): Descriptor {
+  const { annotations, ...rest } = d;
+  if (!annotations) return { ...rest };
+  const { [REF_NAME_ANNOTATION]: _drop, ...others } = annotations;
+  return Object.keys(others).length > 0 ? { ...rest, annotations: others } : { ...rest };
+}
+
+/** Named entries sorted by name after unnamed ones (kept in their order): stable bytes. */
+function sortEntries(ms: Descriptor[]): Descriptor[] {
+  const unnamed = ms.filter((m) => refNameOf(m) === undefined);
+  const named = ms.filter((m) => refNameOf(m) !== undefined);
+  named.sort((a, b) => (refNameOf(a)! < refNameOf(b)! ? -1 : refNameOf(a)! > refNameOf(b)! ? 1 : 0));
+  return [...unnamed, ...named];
+}
+
+function isErrno(e: unknown, code: string): boolean {
+  return (e as NodeJS.ErrnoException | undefined)?.code === code;
+}
+
+function zodSummary(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.length > 0 ? i.path.join('.') : '(document)'}: ${i.message}`)
+    .join('; ');
+}
+
+async function writeAll(fh: FileHandle, chunk: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < chunk.byteLength) {
+    const { bytesWritten } = await fh.write(chunk, off, chunk.byteLength - off);
+    off += bytesWritten;
+  }
+}
+
+function toRef(ref: string | ImageRef): ImageRef {
+  return typeof ref === 'string' ? parseRef(ref) : ref;
+}
+
+export class Store {
+  private constructor(
+    readonly dir: string,
+    private readonly options: StoreOptions,
+  ) {}
+
+  /** Opens the layout at `dir`, creating it if needed, and sweeps temp files older than an hour. */
+  static async open(dir: string, options: StoreOptions = {}): Promise<Store> {
+    const store = new Store(resolvePath(dir), options);
+    await store.init();
+    return store;
+  }
+
+  private get tmpDir(): string {
+    return join(this.dir, '.tmp');
+  }
+
+  private get indexPath(): string {
+    return join(this.dir, 'index.json');
+  }
+
+  private async init(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    const layoutPath = join(this.dir, 'oci-layout');
+    let layoutText = await readFile(layoutPath, 'utf8').catch((e) => {
+      if (isErrno(e, 'ENOENT')) return undefined;
+      throw e;
+    });
+    if (layoutText === undefined) {
+      const foreign = (await readdir(this.dir)).filter((n) => !OWN_NAMES.has(n));
+      if (foreign.length > 0) {
+        throw new StoreError(
+          'EINVALID',
+          `${this.dir} is not an OCI image layout (no oci-layout file) and is not empty (${foreign.slice(0, 3).join(', ')}): choose an empty or new directory for the store`,
+        );
+      }
+    }
+    await mkdir(join(this.dir, 'blobs', 'sha256'), { recursive: true });
+    await mkdir(this.tmpDir, { recursive: true });
+    if (layoutText === undefined) {
+      await this.createOnce(layoutPath, canonicalJSON({ imageLayoutVersion: OCI_LAYOUT_VERSION }));
+      layoutText = await readFile(layoutPath, 'utf8');
+    }
+    let version: unknown;
+    try {
+      version = (JSON.parse(layoutText) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
+    } catch {
+      version = undefined;
+    }
+    if (version !== OCI_LAYOUT_VERSION) {
+      throw new StoreError('EINVALID', `${layoutPath}: expected imageLayoutVersion ${OCI_LAYOUT_VERSION}, found ${JSON.stringify(version)}`);
+    }
+    const empty: Index = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
+    await this.createOnce(this.indexPath, canonicalJSON(empty));
+    await this.cleanTemp();
+  }
+
+  // ---- temp files ----------------------------------------------------------------------------
+
+  private tempPath(): string {
+    return join(this.tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}`);
+  }
+
+  private async writeTemp(bytes: Uint8Array): Promise<string> {
+    const path = this.tempPath();
+    const fh = await open(path, 'wx', 0o644);
+    try {
+      await writeAll(fh, bytes);
+      await fh.sync();
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      await unlink(path).catch(() => undefined);
+      throw e;
+    }
+    await fh.close();
+    return path;
+  }
+
+  /** Creates `path` with `bytes` unless it exists; never overwrites (link fails on EEXIST). */
+  private async createOnce(path: string, bytes: Uint8Array): Promise<void> {
+    const tmp = await this.writeTemp(bytes);
+    try {
+      await link(tmp, path);
+    } catch (e) {
+      if (!isErrno(e, 'EEXIST')) throw e;
+    } finally {
+      await unlink(tmp).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Removes temp files older than `maxAgeMs` (left by killed processes); younger ones may belong
+   * to a build in progress. Returns how many were removed.
+   */
+  async cleanTemp(maxAgeMs: number = TEMP_MAX_AGE_MS): Promise<number> {
+    let removed = 0;
+    const names = await readdir(this.tmpDir).catch(() => [] as string[]);
+    for (const name of names) {
+      const path = join(this.tmpDir, name);
+      try {
+        if (Date.now() - (await stat(path)).mtimeMs > maxAgeMs) {
+          await rm(path, { recursive: true, force: true });
+          removed++;
+        }
+      } catch {
+        // removed by another process meanwhile
+      }
+    }
+    return removed;
+  }
+
+  // ---- blobs ---------------------------------------------------------------------------------
+
+  blobPath(digest: string): string {
+    return join(this.dir, 'blobs', 'sha256', digestHex(digest));
+  }
+
+  async hasBlob(digest: string): Promise<boolean> {
+    try {
+      return (await stat(this.blobPath(digest))).isFile();
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return false;
+      throw e;
+    }
+  }
+
+  /**
+   * Streams `source` into a temp file while hashing, fsyncs, and checks digest and size against
+   * `expected`. Nothing enters the store until commit(). The source is always read to its end
+   * (or to the first excess byte), so a tar entry can be passed directly.
+   */
+  async stageBlob(source: Uint8Array | AsyncIterable<Uint8Array>, expected: BlobExpect = {}): Promise<StagedBlob> {
+    if (expected.digest !== undefined) digestHex(expected.digest);
+    const what = expected.what ?? (expected.digest !== undefined ? `blob ${expected.digest}` : 'blob');
+    // Content we already hold still has to match, but need not be written again.
+    const present = expected.digest !== undefined && (await this.hasBlob(expected.digest));
+    const tmp = this.tempPath();
+    const fh = present ? undefined : await open(tmp, 'wx', 0o644);
+    const hash = createHash('sha256');
+    let size = 0;
+    try {
+      const chunks: AsyncIterable<Uint8Array> | Uint8Array[] = source instanceof Uint8Array ? [source] : source;
+      for await (const chunk of chunks) {
+        size += chunk.byteLength;
+        if (expected.size !== undefined && size > expected.size) {
+          throw new StoreError('EDIGEST', `${what}: content is longer than the expected ${expected.size} bytes${expected.digest ? ` (${expected.digest})` : ''}`);
+        }
+        hash.update(chunk);
+        if (fh) await writeAll(fh, chunk);
+      }
+      if (fh) await fh.sync();
+    } catch (e) {
+      await fh?.close().catch(() => undefined);
+      if (fh) await unlink(tmp).catch(() => undefined);
+      throw e;
+    }
+    await fh?.close();
+    const digest = `sha256:${hash.digest('hex')}`;
+    if ((expected.digest !== undefined && digest !== expected.digest) || (expected.size !== undefined && size !== expected.size)) {
+      if (fh) await unlink(tmp).catch(() => undefined);
+      throw mismatch(what, expected, { digest, size });
+    }
+    const descriptor: Descriptor = { mediaType: expected.mediaType ?? 'application/octet-stream', digest, size };
+    let settled = false;
+    return {
+      descriptor,
+      open: () => (fh ? (createReadStream(tmp) as AsyncIterable<Buffer>) : this.openBlob(digest, { size })),
+      commit: async () => {
+        if (settled) return;
+        settled = true;
+        if (fh) await rename(tmp, this.blobPath(digest));
+      },
+      discard: async () => {
+        if (settled) return;
+        settled = true;
+        if (fh) await unlink(tmp).catch(() => undefined);
+      },
+    };
+  }
+
+  /** Writes a verified blob (see stageBlob) and returns its descriptor. */
+  async putBlob(source: Uint8Array | AsyncIterable<Uint8Array>, expected: BlobExpect = {}): Promise<Descriptor> {
+    const staged = await this.stageBlob(source, expected);
+    await staged.commit();
+    return staged.descriptor;
+  }
+
+  /** Writes a document as canonical JSON bytes (no whitespace) and returns its descriptor. */
+  async putJSON(obj: unknown, mediaType: string): Promise<Descriptor> {
+    return this.putBlob(canonicalJSON(obj), { mediaType });
+  }
+
+  private missing(digest: string, ctx: BlobContext): StoreError {
+    const what = ctx.what ? ` (${ctx.what})` : '';
+    const who = ctx.ref ? `; image ${ctx.ref} needs it: pull or import that image again` : '';
+    return new StoreError('ENOBLOB', `blob ${digest}${what} is not in the store (${this.dir})${who}`);
+  }
+
+  private corrupt(digest: string, ctx: BlobContext, actual: { digest: string; size: number }): StoreError {
+    const err = mismatch(`blob ${digest} in the store (${this.blobPath(digest)})`, { digest, size: ctx.size }, actual);
+    const who = ctx.ref ? ` pull or import ${ctx.ref} again` : ' import the image again';
+    err.message += `: the file is corrupt; delete it and${who}`;
+    return err;
+  }
+
+  /**
+   * Streams a blob, hashing as it goes; throws EDIGEST after the last chunk if the content does
+   * not match its digest (or the expected size), ENOBLOB if it is absent.
+   */
+  async *openBlob(digest: string, ctx: BlobContext = {}): AsyncGenerator<Buffer, void, undefined> {
+    const path = this.blobPath(digest);
+    const hash = createHash('sha256');
+    let size = 0;
+    try {
+      for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+        size += chunk.byteLength;
+        if (ctx.size !== undefined && size > ctx.size) throw this.corrupt(digest, ctx, { digest: 'unknown (too long)', size });
+        hash.update(chunk);
+        yield chunk;
+      }
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) throw this.missing(digest, ctx);
+      throw e;
+    }
+    const actual = `sha256:${hash.digest('hex')}`;
+    if (actual !== digest || (ctx.size !== undefined && size !== ctx.size)) throw this.corrupt(digest, ctx, { digest: actual, size });
+  }
+
+  /** Reads a (small) blob whole, verified before it is returned. */
+  async readBlob(digest: string, ctx: BlobContext = {}): Promise<Buffer> {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(this.blobPath(digest));
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) throw this.missing(digest, ctx);
+      throw e;
+    }
+    const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    if (actual !== digest || (ctx.size !== undefined && bytes.length !== ctx.size)) {
+      throw this.corrupt(digest, ctx, { digest: actual, size: bytes.length });
+    }
+    return bytes;
+  }
+
+  /** Reads a verified blob and parses it as JSON validated by `schema`. */
+  async readJSON<T>(digest: string, schema: z.ZodType<T>, ctx: BlobContext = {}): Promise<T> {
+    const bytes = await this.readBlob(digest, ctx);
+    return this.parseDocument(bytes, digest, schema, ctx);
+  }
+
+  private parseDocument<T>(bytes: Buffer, digest: string, schema: z.ZodType<T>, ctx: BlobContext): T {
+    const where = `blob ${digest}${ctx.what ? ` (${ctx.what})` : ''}${ctx.ref ? ` of ${ctx.ref}` : ''}`;
+    let data: unknown;
+    try {
+      data = JSON.parse(bytes.toString('utf8'));
+    } catch (e) {
+      throw new StoreError('EINVALID', `${where} is not valid JSON: ${(e as Error).message}`);
+    }
+    const parsed = schema.safeParse(data);
+    if (!parsed.success) throw new StoreError('EINVALID', `${where} is not a valid document: ${zodSummary(parsed.error)}`);
+    return parsed.data;
+  }
+
+  // ---- references (index.json) ---------------------------------------------------------------
+
+  private async readIndex(): Promise<Index> {
+    let text: string;
+    try {
+      text = await readFile(this.indexPath, 'utf8');
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return { schemaVersion: 2, manifests: [] };
+      throw e;
+    }
+    let data: unknown;
+    try {
+      data = JSON.parse(text);
+    } catch (e) {
+      throw new StoreError('EINVALID', `${this.indexPath} is not valid JSON: ${(e as Error).message}`);
+    }
+    const parsed = IndexSchema.safeParse(data);
+    if (!parsed.success) throw new StoreError('EINVALID', `${this.indexPath} is not a valid OCI index: ${zodSummary(parsed.error)}`);
+    return parsed.data;
+  }
+
+  /** Read-modify-write of index.json under the store lock; the new file replaces the old atomically. */
+  private async updateIndex(change: (manifests: Descriptor[]) => Descriptor[]): Promise<void> {
+    await withLock(
+      join(this.dir, '.index.lock'),
+      async () => {
+        const current = await this.readIndex();
+        const next: Index = {
+          schemaVersion: 2,
+          mediaType: MediaType.ociIndex,
+          manifests: sortEntries(change(current.manifests)),
+          ...(current.annotations ? { annotations: current.annotations } : {}),
+        };
+        const tmp = await this.writeTemp(canonicalJSON(next));
+        await rename(tmp, this.indexPath);
+      },
+      { scratchDir: this.tmpDir },
+    );
+  }
+
+  /** Names `desc` (a manifest or index in the store) by the full normalized form of `ref`. */
+  async tag(ref: string | ImageRef, desc: Descriptor): Promise<void> {
+    const name = formatRef(toRef(ref));
+    const checked = DescriptorSchema.safeParse(desc);
+    if (!checked.success) throw new StoreError('EINVALID', `cannot tag ${name}: invalid descriptor: ${zodSummary(checked.error)}`);
+    if (!(await this.hasBlob(desc.digest))) throw this.missing(desc.digest, { ref: name, what: 'the document to tag' });
+    const entry: Descriptor = {
+      ...withoutRefName(checked.data),
+      annotations: { ...withoutRefName(checked.data).annotations, [REF_NAME_ANNOTATION]: name },
+    };
+    await this.updateIndex((ms) => [...ms.filter((m) => refNameOf(m) !== name), entry]);
+  }
+
+  /** Removes a reference; returns whether it existed. Blobs stay (content may be shared). */
+  async untag(ref: string | ImageRef): Promise<boolean> {
+    const name = formatRef(toRef(ref));
+    let found = false;
+    await this.updateIndex((ms) => {
+      const kept = ms.filter((m) => refNameOf(m) !== name);
+      found = kept.length !== ms.length;
+      return kept;
+    });
+    return found;
+  }
+
+  /** All references, sorted by name. */
+  async list(): Promise<{ ref: string; descriptor: Descriptor }[]> {
+    const { manifests } = await this.readIndex();
+    return sortEntries(manifests)
+      .filter((m) => refNameOf(m) !== undefined)
+      .map((m) => ({ ref: refNameOf(m)!, descriptor: withoutRefName(m) }));
+  }
+
+  /**
+   * The descriptor a reference names, or undefined. A reference with a digest is resolved by the
+   * digest (the pin wins over the tag) if the store holds that document.
+   */
+  async resolve(ref: string | ImageRef): Promise<Descriptor | undefined> {
+    const r = toRef(ref);
+    const name = formatRef(r);
+    const { manifests } = await this.readIndex();
+    const hit = manifests.find((m) => refNameOf(m) === name);
+    if (hit) return withoutRefName(hit);
+    if (r.digest === undefined || !(await this.hasBlob(r.digest))) return undefined;
+    const bytes = await this.readBlob(r.digest, { ref: name });
+    let doc: unknown;
+    try {
+      doc = JSON.parse(bytes.toString('utf8'));
+    } catch {
+      throw new StoreError('EMEDIATYPE', `${name}: blob ${r.digest} is not a manifest or index (not JSON)`);
+    }
+    const kind = documentKind(undefined, doc);
+    if (kind === 'unknown') throw new StoreError('EMEDIATYPE', `${name}: blob ${r.digest} is not a manifest or index`);
+    return { mediaType: mediaTypeFor(kind, doc), digest: r.digest, size: bytes.length };
+  }
+
+  // ---- images --------------------------------------------------------------------------------
+
+  /**
+   * Follows `ref` to the image for linux/<arch>: through an index (manifest list) to the matching
+   * manifest, or a single manifest whose config must be for that architecture.
+   */
+  async resolveImage(ref: string | ImageRef, arch: Arch, opts: { hint?: string } = {}): Promise<ResolvedImage> {
+    const name = formatRef(toRef(ref));
+    const top = await this.resolve(name);
+    if (!top) {
+      const hint = opts.hint ?? this.options.missingImageHint?.(name);
+      throw new StoreError('ENOIMAGE', `image ${name} is not in the store (${this.dir})${hint ? `: ${hint}` : ''}`);
+    }
+    let current = top;
+    let indexDigest: string | undefined;
+    let viaPlatform = false;
+    for (let depth = 0; ; depth++) {
+      if (depth > MAX_INDEX_DEPTH) throw new StoreError('EINVALID', `image ${name}: indexes nested deeper than ${MAX_INDEX_DEPTH}`);
+      if (SCHEMA1_TYPES.has(current.mediaType)) {
+        throw new StoreError('EMEDIATYPE', `image ${name} uses a Docker schema 1 manifest, which osbuild does not read: push it again with a current tool`);
+      }
+      const bytes = await this.readBlob(current.digest, { ref: name, size: current.size, what: viaPlatform ? 'manifest' : 'image' }).catch((e: unknown) => {
+        if (viaPlatform && e instanceof StoreError && e.code === 'ENOBLOB') {
+          throw new StoreError(
+            'ENOBLOB',
+            `image ${name}: its manifest for ${formatPlatform(platformFor(arch))} (${current.digest}) is not in the store (${this.dir}); the store holds only some of its platforms: import or pull it again with ${formatPlatform(platformFor(arch))} included`,
+          );
+        }
+        throw e;
+      });
+      let doc: unknown;
+      try {
+        doc = JSON.parse(bytes.toString('utf8'));
+      } catch (e) {
+        throw new StoreError('EINVALID', `image ${name}: blob ${current.digest} is not valid JSON: ${(e as Error).message}`);
+      }
+      const kind = documentKind(current.mediaType, doc);
+      if (kind === 'index') {
+        const index = this.parseDocument(bytes, current.digest, IndexSchema, { ref: name, what: 'index' });
+        const chosen = selectManifest(index.manifests, arch);
+        if (!chosen) {
+          throw new StoreError(
+            'EPLATFORM',
+            `image ${name} has no manifest for ${formatPlatform(platformFor(arch))} (it has: ${listPlatforms(index.manifests)})`,
+          );
+        }
+        indexDigest ??= current.digest;
+        current = chosen;
+        viaPlatform = true;
+        continue;
+      }
+      if (kind !== 'manifest') {
+        throw new StoreError('EMEDIATYPE', `image ${name}: blob ${current.digest} has media type ${JSON.stringify(current.mediaType)}, not an image manifest or index`);
+      }
+      const manifest = this.parseDocument(bytes, current.digest, ManifestSchema, { ref: name, what: 'manifest' });
+      const config = await this.readJSON(manifest.config.digest, ImageConfigSchema, { ref: name, size: manifest.config.size, what: 'image config' });
+      if (!platformMatches(config, arch)) {
+        const where = viaPlatform ? 'its index lists it for that platform but its config says' : 'its config says';
+        throw new StoreError(
+          'EPLATFORM',
+          `image ${name} is not for ${formatPlatform(platformFor(arch))}: ${where} ${formatPlatform(config)}`,
+        );
+      }
+      if (config.rootfs.diff_ids.length !== manifest.layers.length) {
+        throw new StoreError(
+          'EINVALID',
+          `image ${name}: manifest ${current.digest} has ${manifest.layers.length} layers but its config lists ${config.rootfs.diff_ids.length} diff_ids`,
+        );
+      }
+      return {
+        ref: name,
+        ...(indexDigest !== undefined ? { indexDigest } : {}),
+        manifestDigest: current.digest,
+        manifest,
+        config,
+        configDigest: manifest.config.digest,
+        layers: manifest.layers,
+      };
+    }
+  }
+
+  /**
+   * Writes the config and manifest of a single-architecture image whose layers are already in the
+   * store, and returns the manifest's descriptor (with its platform, ready for putIndex).
+   */
+  async putImage(opts: { arch: Arch; layers: Descriptor[]; diffIds: string[]; config: ImageRuntimeConfig; created?: string }): Promise<Descriptor> {
+    if (opts.layers.length !== opts.diffIds.length) {
+      throw new RangeError(`putImage: ${opts.layers.length} layers but ${opts.diffIds.length} diffIds`);
+    }
+    for (const [i, layer] of opts.layers.entries()) {
+      if (!(await this.hasBlob(layer.digest))) throw this.missing(layer.digest, { what: `layer ${i + 1} of the new image` });
+      digestHex(opts.diffIds[i]);
+    }
+    const configDesc = await this.putJSON(imageConfigDocument(opts), MediaType.ociConfig);
+    const manifest = await this.putJSON(manifestDocument(configDesc, opts.layers), MediaType.ociManifest);
+    return { ...manifest, platform: platformFor(opts.arch) };
+  }
+
+  /** Writes an index over per-architecture manifests (ordered by architecture). */
+  async putIndex(manifests: { descriptor: Descriptor; arch: Arch }[]): Promise<Descriptor> {
+    for (const { descriptor } of manifests) {
+      if (!(await this.hasBlob(descriptor.digest))) throw this.missing(descriptor.digest, { what: 'a manifest of the new index' });
+    }
+    return this.putJSON(indexDocument(manifests), MediaType.ociIndex);
+  }
+
+  // ---- beside the layout ---------------------------------------------------------------------
+
+  /** `<parent of the layout>/derived/<kind>`: data computed from blobs, kept out of the OCI layout. */
+  derivedDir(kind: string): string {
+    if (!/^[a-z0-9][a-z0-9._-]*$/.test(kind)) throw new RangeError(`derived data kind ${JSON.stringify(kind)} must be a simple lowercase name`);
+    return join(dirname(this.dir), 'derived', kind);
+  }
+}

@@ -1,0 +1,46 @@
+// Which component folder builds a given image reference.
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { normalizeRef } from '../oci/ref.js';
+import { loadComponent, SPEC_FILE } from './spec.js';
+
+async function isFile(p: string): Promise<boolean> {
+  return stat(p).then((s) => s.isFile(), () => false);
+}
+
+/** Component folders in a search dir: the dir itself if it holds a spec, else its subfolders that do. */
+export async function listComponents(searchDir: string): Promise<string[]> {
+  const abs = path.resolve(searchDir);
+  if (await isFile(path.join(abs, SPEC_FILE))) return [abs];
+  const names = await readdir(abs).catch(() => [] as string[]);
+  const out: string[] = [];
+  for (const name of names.sort()) {
+    const dir = path.join(abs, name);
+    if (await isFile(path.join(dir, SPEC_FILE))) out.push(dir);
+  }
+  return out;
+}
+
+/**
+ * The folder whose image:tag names `ref` (docker-style normalization: osbuild/runc:0.1.0 is
+ * docker.io/osbuild/runc:0.1.0). Folders with an invalid spec are skipped here; building them
+ * reports their errors.
+ */
+export async function findComponent(ref: string, searchDirs: string[]): Promise<string | undefined> {
+  const wanted = normalizeRef(ref);
+  for (const searchDir of searchDirs) {
+    for (const dir of await listComponents(searchDir)) {
+      const spec = await loadComponent(dir).catch(() => undefined);
+      if (spec && safeNormalize(spec.ref) === wanted) return dir;
+    }
+  }
+  return undefined;
+}
+
+function safeNormalize(ref: string): string | undefined {
+  try {
+    return normalizeRef(ref);
+  } catch {
+    return undefined;
+  }
+}

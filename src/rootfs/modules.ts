@@ -1,0 +1,107 @@
+// Kernel modules: which files of a kernel image's modules tarball a blueprint needs.
+//
+// A kernel image carries LinuxKit's layout: /kernel and /kernel.tar (lib/modules/<kver>/...,
+// with modules.dep). `kernel.modules` in a blueprint names modules to include and load; their
+// dependencies come along, resolved from modules.dep, so a small system does not carry the
+// whole 90 MB modules tree.
+
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Descriptor } from '../oci/types.js';
+import type { Store } from '../oci/store.js';
+import { readTar } from '../formats/tar-read.js';
+import { layerEntries } from './layer.js';
+import { cleanPath } from './paths.js';
+
+export interface KernelModulesInfo {
+  /** Kernel release, from lib/modules/<kver>. */
+  kver: string;
+  /** modules.dep as parsed: module path (relative to lib/modules/<kver>) -> its dependencies' paths, in load-last-first order as depmod writes them. */
+  dep: Record<string, string[]>;
+}
+
+export class ModulesError extends Error {
+  readonly code = 'EMODULES';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModulesError';
+  }
+}
+
+/** Canonical module name: file name without .ko[.xz|.zst|.gz], with '-' read as '_' (as modprobe does). */
+export function moduleName(pathOrName: string): string {
+  const base = pathOrName.slice(pathOrName.lastIndexOf('/') + 1);
+  return base.replace(/\.ko(\.(xz|zst|gz))?$/, '').replace(/-/g, '_');
+}
+
+export function parseModulesDep(text: string): Record<string, string[]> {
+  const dep: Record<string, string[]> = {};
+  for (const line of text.split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon < 0) continue;
+    const mod = line.slice(0, colon).trim();
+    const rest = line.slice(colon + 1).trim();
+    dep[mod] = rest === '' ? [] : rest.split(/\s+/);
+  }
+  return dep;
+}
+
+export interface ModuleSelection {
+  /** Module names in the order the init loads them (as asked). */
+  load: string[];
+  /** Module file paths (relative to lib/modules/<kver>) to include. */
+  files: Set<string>;
+  /** modules.dep restricted to the included modules. */
+  modulesDep: string;
+}
+
+/** Pure: resolve names to files with all their dependencies. */
+export function selectModules(info: KernelModulesInfo, names: string[], where: string): ModuleSelection {
+  const byName = new Map<string, string>();
+  for (const p of Object.keys(info.dep)) byName.set(moduleName(p), p);
+  const files = new Set<string>();
+  const missing: string[] = [];
+  for (const n of names) {
+    const p = byName.get(moduleName(n));
+    if (!p) { missing.push(n); continue; }
+    files.add(p);
+    for (const d of info.dep[p] ?? []) files.add(d);
+  }
+  if (missing.length) {
+    throw new ModulesError(
+      `${where}: kernel ${info.kver} has no module named ${missing.join(', ')} ` +
+        `(built into the kernel, misspelt, or not shipped: check lib/modules/${info.kver}/modules.builtin)`,
+    );
+  }
+  const modulesDep = [...files].sort().map((p) => `${p}: ${(info.dep[p] ?? []).join(' ')}`.trimEnd() + '\n').join('');
+  return { load: names.map(moduleName), files, modulesDep };
+}
+
+/** Find modules.dep inside a kernel layer's kernel.tar (cached beside the store, per layer digest). */
+export async function kernelModulesInfo(store: Store, layer: Descriptor, tarName: string): Promise<KernelModulesInfo | undefined> {
+  const dir = store.derivedDir('kmod');
+  const file = join(dir, `${layer.digest.replace(':', '-')}-${tarName.replace(/[^a-zA-Z0-9._-]/g, '_')}.json`);
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as KernelModulesInfo;
+  } catch {
+    // not cached yet
+  }
+  let info: KernelModulesInfo | undefined;
+  for await (const { entry, content } of layerEntries(store, layer)) {
+    if (cleanPath(entry.path) !== cleanPath(tarName) || !content) continue;
+    for await (const inner of readTar(content)) {
+      const m = /^lib\/modules\/([^/]+)\/modules\.dep$/.exec(cleanPath(inner.entry.path));
+      if (!m || !inner.content) continue;
+      const chunks: Buffer[] = [];
+      for await (const c of inner.content) chunks.push(Buffer.from(c));
+      info = { kver: m[1], dep: parseModulesDep(Buffer.concat(chunks).toString('utf8')) };
+    }
+  }
+  if (!info) return undefined;
+  await mkdir(dir, { recursive: true });
+  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  await writeFile(tmp, JSON.stringify(info));
+  await rename(tmp, file);
+  return info;
+}

@@ -1,0 +1,16 @@
+// Typed errors of the run module: `code` says what went wrong, the message where and what to do.
+export type RunErrorCode =
+  | 'ARTIFACT_MISSING' // kernel/initrd not found for the path given
+  | 'ARCH_UNKNOWN' // the kernel's architecture could not be told and --arch was not given
+  | 'ACCEL_INVALID' // OSBUILD_ACCEL is neither tcg nor kvm
+  | 'QEMU_FAILED'; // QEMU could not be started
+
+export class RunError extends Error {
+  override name = 'RunError';
+  constructor(
+    readonly code: RunErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}

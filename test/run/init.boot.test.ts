@@ -1,0 +1,90 @@
+// The osbuild init (components/init) as PID 1 of a hand-made root, booted on Debian's cloud
+// kernel: modules, onboot containers, supervised services with backoff, clean poweroff.
+import { describe, expect, it } from 'vitest';
+import type { Arch } from '../../src/oci/types.js';
+import { testImage } from '../../src/run/boot.js';
+import { debianKernel } from '../helpers/debian-kernel.js';
+import { initImage } from './init-root.js';
+
+const bb = (script: string) => ['/bin/busybox', 'sh', '-c', script];
+
+async function boot(arch: Arch) {
+  const release = (await debianKernel(arch)).release;
+  const prefix = await initImage(arch, {
+    modules: ['overlay', 'osbuild_no_such_module'],
+    onboot: [
+      { name: '000-hello', args: ['/bin/busybox', 'echo', 'HELLO-FROM-ONBOOT'] },
+      { name: '001-fail', args: bb('exit 3') },
+    ],
+    services: [
+      // exits after a second: restarted after 1 s, then 2 s
+      { name: 'flaky', args: bb('echo FLAKY-UP; /bin/busybox sleep 1; exit 7') },
+      // the pid 1 of its container: ignores SIGTERM unless it traps it
+      { name: 'steady', args: bb('trap "echo STEADY-TERM; exit 0" TERM; while :; do /bin/busybox sleep 1; done') },
+    ],
+    onshutdown: [{ name: '000-bye', args: ['/bin/busybox', 'echo', 'BYE-FROM-ONSHUTDOWN'] }],
+    cmdline: 'quiet osbuild.poweroff=10',
+  });
+  const res = await testImage({
+    path: prefix,
+    timeoutSec: 400,
+    expect: [
+      new RegExp(`^osbuild: init ${arch} ${release.replace(/\./g, '\\.')}$`),
+      /^osbuild: module overlay loaded$/,
+      /^osbuild: module osbuild_no_such_module failed$/,
+      /^HELLO-FROM-ONBOOT$/,
+      /^osbuild: onboot 000-hello exit 0$/,
+      /^osbuild: onboot 001-fail exit 3$/,
+      /^osbuild: ready$/,
+      /^osbuild: service flaky exited 7, restarting in 1s$/,
+      /^osbuild: service flaky exited 7, restarting in 2s$/,
+      /^osbuild: onshutdown 000-bye exit 0$/,
+      /^osbuild: poweroff$/,
+      /reboot: Power down/,
+    ],
+  });
+  return res;
+}
+
+function index(log: string[], line: string): number {
+  return log.findIndex((l) => l === line);
+}
+
+describe.each(['amd64', 'arm64'] as const)('osbuild init on %s', (arch) => {
+  it('runs onboot, supervises services, shuts down cleanly', async () => {
+    const res = await boot(arch);
+    const tail = res.log.filter((l) => l.includes('osbuild') || /[A-Z]{4,}-/.test(l)).join('\n');
+    expect(res.reason, tail).toBeUndefined();
+    expect(res.ok).toBe(true);
+    const log = res.log;
+    const ready = index(log, 'osbuild: ready');
+    const shutdown = index(log, 'osbuild: onshutdown 000-bye exit 0');
+    for (const s of ['flaky', 'steady']) {
+      const started = index(log, `osbuild: service ${s} started`);
+      expect(started, `${s} started\n${tail}`).toBeGreaterThanOrEqual(0);
+      expect(started).toBeLessThan(ready);
+      const stopped = index(log, `osbuild: service ${s} stopped`);
+      expect(stopped, `${s} stopped\n${tail}`).toBeGreaterThan(ready);
+      expect(stopped).toBeLessThan(shutdown);
+    }
+    // flaky was restarted (started again after its first exit)
+    expect(log.filter((l) => l === 'osbuild: service flaky started').length).toBeGreaterThanOrEqual(2);
+    // steady got SIGTERM (runc kill), not only the SIGKILL that follows a few seconds later
+    expect(index(log, 'STEADY-TERM')).toBeGreaterThan(ready);
+    expect(index(log, 'BYE-FROM-ONSHUTDOWN')).toBeGreaterThan(ready);
+    expect(log.some((l) => /did not stop|Kernel panic|cannot move the root|pivot_root/.test(l)), tail).toBe(false);
+  }, 600_000);
+});
+
+describe('osbuild init on amd64, empty system', () => {
+  it('with no containers nor modules still gets ready and powers off (osbuild.poweroff=0, debug on)', async () => {
+    const prefix = await initImage('amd64', { cmdline: 'quiet osbuild.poweroff=0 osbuild.debug=1' });
+    const res = await testImage({
+      path: prefix,
+      timeoutSec: 300,
+      expect: [/^osbuild: init amd64 /, /^osbuild: debug: root /, /^osbuild: ready$/, /^osbuild: poweroff$/, /reboot: Power down/],
+    });
+    expect(res.reason, res.log.join('\n')).toBeUndefined();
+    expect(res.log.filter((l) => /osbuild: (module|onboot|service|onshutdown)/.test(l))).toEqual([]);
+  }, 400_000);
+});
