@@ -88,16 +88,21 @@ export function planBuild(inputs: PlanInputs): BuildPlan {
         throw new PlanError(`kernel image ${k.ref} has no ${paths.tar} (kernel.tar); use \`tar: none\` for a kernel without modules`);
       }
     }
-    if (b.kernel.modules?.length) {
+    // kernel.modules absent: the whole modules tarball (LinuxKit's meaning); [] : none; names:
+    // those and their dependencies, loaded at boot in that order.
+    const wanted = b.kernel.modules;
+    if (wanted === undefined) {
+      kernel.kver = inputs.modulesInfo?.kver;
+    } else if (wanted.length === 0) {
+      kernel.modulesLayer = undefined;
+    } else {
       if (!kernel.modulesLayer || !inputs.modulesInfo) {
         throw new PlanError(`kernel.modules is set but kernel image ${k.ref} carries no modules tarball with a modules.dep`);
       }
       kernel.kver = inputs.modulesInfo.kver;
-      kernel.selection = selectModules(inputs.modulesInfo, b.kernel.modules, `kernel.modules of ${k.ref}`);
+      kernel.selection = selectModules(inputs.modulesInfo, wanted, `kernel.modules of ${k.ref}`);
       const list = Buffer.from(kernel.selection.load.map((m) => m + '\n').join(''));
       files.unshift({ entry: { path: 'etc/osbuild/modules', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: epoch, size: list.length }, content: { kind: 'bytes', data: list } });
-    } else if (kernel.modulesLayer && inputs.modulesInfo) {
-      kernel.kver = inputs.modulesInfo.kver;
     }
   }
 
@@ -136,7 +141,7 @@ export function planBuild(inputs: PlanInputs): BuildPlan {
   const root = planRoot({
     epoch,
     modules:
-      kernel?.modulesLayer && kernel.tarName && (kernel.kver || !b.kernel?.modules)
+      kernel?.modulesLayer && kernel.tarName
         ? { layer: kernel.modulesLayer, tarName: kernel.tarName, kver: kernel.kver ?? '', selection: kernel.selection }
         : undefined,
     init: { layers: init.flatMap((i) => i.layers), tocs: init.flatMap((i) => i.tocs) },

@@ -207,17 +207,17 @@ export async function* readTar(source: ByteSource, opts: ReadTarOptions = {}): E
       longName = longLink = undefined;
 
       // Like Go's archive/tar: these types never carry data, whatever the size field says.
-      const dataSize = type === 'file' || h.type === 'D' ? entry.size : 0;
+      const dataSize = entry.type === 'file' || h.type === 'D' ? entry.size : 0;
       if (h.type === 'D') entry.size = 0;
       if (entry.path === '') {
-        if (type !== 'dir') {
+        if (entry.type !== 'dir') {
           throw new TarFormatError('ETARCORRUPT', `tar entry at byte ${at} has an empty name`, at);
         }
         await skipBody(r, dataSize + padding(dataSize), at, rawPath);
         continue;
       }
 
-      if (type === 'file') {
+      if (entry.type === 'file') {
         const content = new Content(r, dataSize, entry.path);
         yield { entry, content };
         content.live = false;

@@ -214,6 +214,24 @@ describe('readTar on archives made by real tools', () => {
     ]);
   });
 
+  it('reads v7 archives, including directories marked only by a trailing slash', async () => {
+    await sh(`mkdir -p v7/d && printf hi > v7/d/f && tar --format=v7 -C v7 -cf v7.tar d`, work);
+    const bytes = Buffer.from(readFileSync(join(work, 'v7.tar')));
+    const read = async () =>
+      (await readAllEntries(readTar((async function* () { yield bytes; })()))).map(
+        (i) => `${i.entry.type} ${i.entry.path} ${i.data === undefined ? '-' : i.data.toString()}`,
+      );
+    expect(await read()).toEqual(['dir d -', 'file d/f hi']);
+    // Pre-POSIX writers used typeflag NUL for directories too; re-sum the header after the patch.
+    expect(bytes.toString('latin1', 0, 2)).toBe('d/');
+    bytes[156] = 0;
+    bytes.fill(0x20, 148, 156);
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += bytes[i];
+    bytes.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
+    expect(await read()).toEqual(['dir d -', 'file d/f hi']);
+  });
+
   it('skips global pax headers (git-archive style comments)', async () => {
     await sh(`tar --format=pax --pax-option=comment=hello -C src -cf glob.tar a`, work);
     const items = await readAllEntries(readTar(createReadStream(join(work, 'glob.tar'))));

@@ -166,6 +166,21 @@ describe('writeTar', () => {
     expect(await runText('tar', ['--numeric-owner', '-tvf', p])).toMatch(/^-rw-r--r-- 2147483648\/3000000 +1 1969-12-31 /);
   });
 
+  it('pax record lengths are right where their digit count changes (GNU tar reads them)', async () => {
+    // A record "<len> SCHILY.xattr.user.k=<value>\n" crosses 100 and 1000 bytes near these.
+    const lengths = [...Array.from({ length: 9 }, (_, i) => 78 + i), ...Array.from({ length: 9 }, (_, i) => 978 + i)];
+    const xs = lengths.map((n) =>
+      file(`x${n}`, Buffer.alloc(0), { xattrs: { 'user.k': pseudoRandom(n, n) } }),
+    );
+    const p = join(work, 'lengths.tar');
+    writeFileSync(p, await collect(writeTar(streamOf(xs))));
+    const dir = tempDir();
+    await run('tar', ['--xattrs', '--xattrs-include=*', '-xf', p, '-C', dir]);
+    for (const { entry } of xs) {
+      expect(await xattrsOf(join(dir, entry.path)), entry.path).toEqual(entry.xattrs);
+    }
+  });
+
   it('rejects content that does not match entry.size', async () => {
     const short = [{ entry: e('f', 'file', { size: 10 }), data: Buffer.alloc(5) }];
     await expect(collect(writeTar(streamOf(short)))).rejects.toMatchObject({ code: 'ETARSIZE', path: 'f' });

@@ -1,10 +1,12 @@
 import { execa } from 'execa';
 import { copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artifactPrefix, detectKernelArch, findArtifacts, kernelArchFromHeader } from '../../src/run/artifacts.js';
 import { debianKernel } from '../helpers/debian-kernel.js';
-import { tempDir } from './fixtures.js';
+import { removeTempDirs, tempDir } from './fixtures.js';
+
+afterAll(removeTempDirs);
 
 let amd64: string;
 let arm64: string;

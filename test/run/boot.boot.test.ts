@@ -1,8 +1,10 @@
 // Boots real kernels (Debian cloud, both arches) with tiny busybox initramfs images under QEMU.
 import { readdir, readFile } from 'node:fs/promises';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { runImage, testImage } from '../../src/run/boot.js';
-import { busyboxImage } from './fixtures.js';
+import { busyboxImage, removeTempDirs } from './fixtures.js';
+
+afterAll(removeTempDirs);
 
 const INIT = `#!/bin/sh
 /bin/busybox mount -t proc proc /proc

@@ -1,14 +1,23 @@
 // Test fixtures for booting: initramfs images made with real tools (cpio newc + gzip) from
 // directory trees built here, and Debian's cloud kernel laid out under LinuxKit's output names.
 import { execa } from 'execa';
-import { chmod, copyFile, mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Arch } from '../../src/oci/types.js';
 import { debianKernel, debianPackage } from '../helpers/debian-kernel.js';
 
+const made: string[] = [];
+
+/** A fresh temporary directory, removed by removeTempDirs() (call it in afterAll). */
 export async function tempDir(tag: string): Promise<string> {
-  return mkdtemp(join(tmpdir(), `osbuild-run-${tag}-`));
+  const d = await mkdtemp(join(tmpdir(), `osbuild-run-${tag}-`));
+  made.push(d);
+  return d;
+}
+
+export async function removeTempDirs(): Promise<void> {
+  for (const d of made.splice(0)) await rm(d, { recursive: true, force: true });
 }
 
 /** cpio newc of `dir` (sorted, owner root, reproducible) compressed with gzip into `out`. */

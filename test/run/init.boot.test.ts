@@ -1,11 +1,16 @@
 // The osbuild init (components/init) as PID 1 of a hand-made root, booted on Debian's cloud
 // kernel: modules, onboot containers, supervised services with backoff, clean poweroff.
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { Arch } from '../../src/oci/types.js';
 import { testImage } from '../../src/run/boot.js';
 import { debianKernel } from '../helpers/debian-kernel.js';
 import { initImage } from './init-root.js';
+import { removeTempDirs } from './fixtures.js';
 
+afterAll(removeTempDirs);
+
+// OSBUILD_TEST_CONSOLE=1 shows the guest's console while the tests run
+const onLine = process.env.OSBUILD_TEST_CONSOLE ? (l: string) => console.log(`[guest] ${l}`) : undefined;
 const bb = (script: string) => ['/bin/busybox', 'sh', '-c', script];
 
 async function boot(arch: Arch) {
@@ -17,17 +22,23 @@ async function boot(arch: Arch) {
       { name: '001-fail', args: bb('exit 3') },
     ],
     services: [
-      // exits after a second: restarted after 1 s, then 2 s
-      { name: 'flaky', args: bb('echo FLAKY-UP; /bin/busybox sleep 1; exit 7') },
+      // exits after a second: restarted after 1 s, then 2 s; its third run asks for a poweroff the
+      // way busybox `poweroff` does (SIGUSR2 to PID 1: it shares the init's pid namespace)
+      {
+        name: 'flaky',
+        args: bb('n=$(/bin/busybox cat /state/n 2>/dev/null || echo 0); n=$((n+1)); echo $n >/state/n; echo FLAKY-UP $n; /bin/busybox sleep 1; [ $n -ge 3 ] && /bin/busybox kill -USR2 1; exit 7'),
+        jq: '.linux.namespaces |= map(select(.type != "pid")) | .mounts += [{destination: "/state", type: "bind", source: "/tmp", options: ["rbind", "rw"]}]',
+      },
       // the pid 1 of its container: ignores SIGTERM unless it traps it
       { name: 'steady', args: bb('trap "echo STEADY-TERM; exit 0" TERM; while :; do /bin/busybox sleep 1; done') },
     ],
     onshutdown: [{ name: '000-bye', args: ['/bin/busybox', 'echo', 'BYE-FROM-ONSHUTDOWN'] }],
-    cmdline: 'quiet osbuild.poweroff=10',
+    cmdline: 'quiet',
   });
   const res = await testImage({
     path: prefix,
     timeoutSec: 400,
+    onLine,
     expect: [
       new RegExp(`^osbuild: init ${arch} ${release.replace(/\./g, '\\.')}$`),
       /^osbuild: module overlay loaded$/,
@@ -76,15 +87,27 @@ describe.each(['amd64', 'arm64'] as const)('osbuild init on %s', (arch) => {
   }, 600_000);
 });
 
-describe('osbuild init on amd64, empty system', () => {
-  it('with no containers nor modules still gets ready and powers off (osbuild.poweroff=0, debug on)', async () => {
-    const prefix = await initImage('amd64', { cmdline: 'quiet osbuild.poweroff=0 osbuild.debug=1' });
+describe('osbuild init on amd64, nearly empty system', () => {
+  it('with no modules, onboot nor services gets ready, and osbuild.poweroff=0 runs onshutdown and powers off', async () => {
+    const prefix = await initImage('amd64', {
+      onshutdown: [{ name: '000-bye', args: ['/bin/busybox', 'echo', 'BYE-FROM-ONSHUTDOWN'] }],
+      cmdline: 'quiet osbuild.poweroff=0 osbuild.debug=1',
+    });
     const res = await testImage({
       path: prefix,
       timeoutSec: 300,
-      expect: [/^osbuild: init amd64 /, /^osbuild: debug: root /, /^osbuild: ready$/, /^osbuild: poweroff$/, /reboot: Power down/],
+      onLine,
+      expect: [
+        /^osbuild: init amd64 /,
+        /^osbuild: debug: root /,
+        /^osbuild: ready$/,
+        /^BYE-FROM-ONSHUTDOWN$/,
+        /^osbuild: onshutdown 000-bye exit 0$/,
+        /^osbuild: poweroff$/,
+        /reboot: Power down/,
+      ],
     });
     expect(res.reason, res.log.join('\n')).toBeUndefined();
-    expect(res.log.filter((l) => /osbuild: (module|onboot|service|onshutdown)/.test(l))).toEqual([]);
+    expect(res.log.filter((l) => /osbuild: (module|onboot|service)/.test(l))).toEqual([]);
   }, 400_000);
 });
