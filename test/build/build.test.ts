@@ -1,0 +1,130 @@
+// `osbuild build` end to end with the real components (Debian packages) of this checkout:
+// outputs read back by real tools, bundles run by the host's runc, determinism, and failures
+// that leave nothing behind.
+
+import { cp, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { build } from '../../src/build/build.js';
+import { Store } from '../../src/oci/store.js';
+import { componentCache, REPO } from '../helpers/components.js';
+
+const minimal = join(REPO, 'blueprints/minimal.yml');
+let cacheDir: string;
+let store: Store;
+let work: string;
+
+beforeAll(async () => {
+  ({ cacheDir, store } = await componentCache());
+  work = await mkdtemp(join(tmpdir(), 'osbuild-build-'));
+}, 900_000);
+
+async function cpioList(initrd: string): Promise<string[]> {
+  return (await execa('sh', ['-c', `gzip -dc ${initrd} | cpio -it --quiet`])).stdout.split('\n');
+}
+
+describe('osbuild build', () => {
+  it('writes kernel, initrd and cmdline that real tools read, with the init, runc and each container bundle', async () => {
+    const out = join(work, 'a');
+    const r = await build({ files: [minimal], formats: ['kernel+initrd', 'tar'], arch: 'amd64', outDir: out, cacheDir });
+    expect(r.outputs.flatMap((o) => o.files.map((f) => f.path.slice(out.length + 1))).sort()).toEqual(
+      ['minimal-cmdline', 'minimal-initrd.img', 'minimal-kernel', 'minimal.tar'],
+    );
+    expect((await execa('file', ['-b', join(out, 'minimal-kernel')])).stdout).toMatch(/Linux kernel x86 boot executable bzImage/);
+    expect(await readFile(join(out, 'minimal-cmdline'), 'utf8')).toBe('console=ttyS0 console=ttyAMA0');
+    await execa('gzip', ['-t', join(out, 'minimal-initrd.img')]);
+    const names = await cpioList(join(out, 'minimal-initrd.img'));
+    for (const p of ['init', 'bin/busybox', 'usr/bin/runc', 'containers/onboot/000-hello/config.json', 'containers/onboot/000-hello/rootfs/bin/busybox', 'containers/services/getty/config.json', 'containers/services/getty/rootfs/usr/bin/osbuild-getty']) {
+      expect(names, p).toContain(p);
+    }
+    // modules: [] means no modules at all
+    expect(names.some((n) => n.startsWith('lib/modules'))).toBe(false);
+    // the tar output is the same tree plus boot/kernel and boot/cmdline
+    const tarNames = (await execa('tar', ['-tf', join(out, 'minimal.tar')])).stdout.split('\n').map((n) => n.replace(/\/$/, ''));
+    expect(tarNames.filter((n) => !n.startsWith('boot')).sort()).toEqual([...names].sort());
+    expect(tarNames).toContain('boot/kernel');
+  });
+
+  it('the onboot bundle it writes runs under the host\'s runc', async () => {
+    const out = join(work, 'runc');
+    await build({ files: [minimal], formats: ['tar'], arch: 'amd64', outDir: out, cacheDir });
+    const root = join(out, 'root');
+    await execa('mkdir', ['-p', root]);
+    await execa('tar', ['-C', root, '-xpf', join(out, 'minimal.tar')]);
+    const id = `osbuild-test-${process.pid}`;
+    try {
+      const r = await execa('runc', ['run', '--bundle', join(root, 'containers/onboot/000-hello'), id], { reject: false, stdin: 'ignore' });
+      expect(r.stderr).toBe('');
+      expect(r.stdout.trim()).toBe('hello from an onboot container');
+      expect(r.exitCode).toBe(0);
+    } finally {
+      await execa('runc', ['delete', '-f', id], { reject: false });
+    }
+  });
+
+  it('gives byte-identical outputs for the same blueprint and image digests', async () => {
+    const a = join(work, 'det-a');
+    const b = join(work, 'det-b');
+    await build({ files: [minimal], formats: ['kernel+initrd', 'tar'], arch: 'arm64', outDir: a, cacheDir });
+    await build({ files: [minimal], formats: ['kernel+initrd', 'tar'], arch: 'arm64', outDir: b, cacheDir });
+    for (const f of await readdir(a)) expect((await readFile(join(a, f))).equals(await readFile(join(b, f))), f).toBe(true);
+    expect((await execa('file', ['-b', join(a, 'minimal-kernel')])).stdout).toMatch(/ARM64|aarch64/i);
+  });
+
+  it('selects kernel modules with their dependencies and lists them for the init', async () => {
+    const bp = join(work, 'modules.yml');
+    const text = (await readFile(minimal, 'utf8')).replace('modules: []', 'modules: [virtio_blk, squashfs, overlay]');
+    await writeFile(bp, text);
+    const out = join(work, 'mods');
+    await build({ files: [bp], arch: 'amd64', outDir: out, cacheDir, name: 'mods' });
+    const names = await cpioList(join(out, 'mods-initrd.img'));
+    const kos = names.filter((n) => n.endsWith('.ko')).map((n) => n.slice(n.lastIndexOf('/') + 1)).sort();
+    expect(kos).toEqual(expect.arrayContaining(['overlay.ko', 'squashfs.ko', 'virtio_blk.ko']));
+    expect(names.some((n) => /lib\/modules\/[^/]+\/modules\.dep$/.test(n))).toBe(true);
+    // each selected module's dependencies, by kmod's own reading of the shipped modules.dep
+    const root = join(out, 'x');
+    await execa('mkdir', ['-p', root]);
+    await execa('sh', ['-c', `gzip -dc ${join(out, 'mods-initrd.img')} | cpio -idm --quiet`], { cwd: root });
+    const kver = (await readdir(join(root, 'lib/modules')))[0];
+    // kmod's depmod, run on the image's own modules, finds no dependency we left out
+    const ours = await readFile(join(root, 'lib/modules', kver, 'modules.dep'), 'utf8');
+    await execa('depmod', ['-b', root, kver]);
+    const theirs = await readFile(join(root, 'lib/modules', kver, 'modules.dep'), 'utf8');
+    const parse = (t: string) => Object.fromEntries(t.trim().split('\n').map((l) => { const [m, d] = l.split(':'); return [m, d.trim().split(/\s+/).filter(Boolean).sort()]; }));
+    expect(parse(ours)).toEqual(parse(theirs));
+    for (const m of ['virtio_blk', 'squashfs', 'overlay']) {
+      const deps = await execa('modprobe', ['-d', root, '-S', kver, '--show-depends', m]);
+      for (const line of deps.stdout.split('\n').filter((l) => l.startsWith('insmod'))) expect(names).toContain(line.split(' ')[1].slice(root.length + 1));
+    }
+    expect(await readFile(join(root, 'etc/osbuild/modules'), 'utf8')).toBe('virtio_blk\nsquashfs\noverlay\n');
+  });
+
+  it('says how to get an image nobody provides, and writes nothing', async () => {
+    const bp = join(work, 'missing.yml');
+    await writeFile(bp, 'init:\n  - example.org/nobody/nothing:1.0\n');
+    const out = join(work, 'missing-out');
+    await expect(build({ files: [bp], formats: ['tar'], arch: 'amd64', outDir: out, cacheDir })).rejects.toThrow(
+      /example\.org\/nobody\/nothing:1\.0 is not in the store .*osbuild pkg build DIR.*osbuild cache import PATH/s,
+    );
+    expect(await readdir(out).catch(() => [])).toEqual([]);
+  });
+
+  it('refuses a corrupted layer in the store and leaves no output behind', async () => {
+    const copy = join(work, 'corrupt-cache');
+    await cp(cacheDir, copy, { recursive: true });
+    const s = await Store.open(join(copy, 'store'));
+    const img = await s.resolveImage('osbuild/busybox:0.1.0', 'amd64');
+    const blob = s.blobPath(img.layers[0].digest);
+    const bytes = await readFile(blob);
+    bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+    await writeFile(blob, bytes);
+    const out = join(work, 'corrupt-out');
+    await expect(build({ files: [minimal], formats: ['tar'], arch: 'amd64', outDir: out, cacheDir: copy })).rejects.toThrow(
+      new RegExp(img.layers[0].digest.slice(7, 19)),
+    );
+    expect(await readdir(out)).toEqual([]);
+    void store;
+  });
+});

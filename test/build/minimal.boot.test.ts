@@ -1,0 +1,66 @@
+// Boots the reference blueprint, built by the real pipeline, on both arches under QEMU and
+// checks what the init prints, as a user watching the console would.
+
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { build } from '../../src/build/build.js';
+import type { Arch } from '../../src/oci/types.js';
+import { testImage } from '../../src/run/boot.js';
+import { componentCache, REPO } from '../helpers/components.js';
+
+let cacheDir: string;
+let work: string;
+
+beforeAll(async () => {
+  ({ cacheDir } = await componentCache());
+  work = await mkdtemp(join(tmpdir(), 'osbuild-boot-'));
+}, 900_000);
+
+async function buildAndBoot(arch: Arch, files: string[], name: string, expect_: RegExp[], poweroffAfter = 1) {
+  const out = join(work, `${name}-${arch}`);
+  await build({ files: files.map((f) => join(REPO, f)), arch, outDir: out, cacheDir, name });
+  return testImage({ path: join(out, name), arch, expect: expect_, timeoutSec: arch === 'arm64' ? 180 : 120, appendCmdline: `osbuild.poweroff=${poweroffAfter}` });
+}
+
+function explain(r: { ok: boolean; reason?: string; log: string[] }) {
+  return r.ok ? '' : `${r.reason}\n${r.log.slice(-40).join('\n')}`;
+}
+
+describe.concurrent('minimal.yml boots', () => {
+  for (const arch of ['amd64', 'arm64'] as const) {
+    it(`on ${arch}: runs the onboot container, starts getty, powers off cleanly`, async () => {
+      const r = await buildAndBoot(arch, ['blueprints/minimal.yml'], 'minimal', [
+        new RegExp(`^osbuild: init ${arch} `),
+        /^hello from an onboot container/,
+        /^osbuild: onboot 000-hello exit 0/,
+        /^osbuild: service getty started/,
+        /osbuild: ready/,
+        /osbuild: service getty stopped/,
+        /osbuild: poweroff/,
+        /reboot: Power down/,
+      ]);
+      expect(r.ok, explain(r)).toBe(true);
+    }, 300_000);
+  }
+});
+
+describe('a composed blueprint boots with modules, files, a crashing service and onshutdown', () => {
+  it('on amd64', async () => {
+    const r = await buildAndBoot('amd64', ['blueprints/minimal.yml', 'test/fixtures/boot/features.yml'], 'features', [
+      /osbuild: module overlay loaded/,
+      /^osbuild: onboot 000-hello exit 0/,
+      /^motd from the files section/,
+      /^overlay-is-loaded/,
+      /^osbuild: onboot 001-check exit 0/,
+      /osbuild: service flaky exited 3, restarting in 1s/,
+      /osbuild: service flaky started/,
+      /osbuild: service flaky exited 3, restarting in 2s/,
+      /^goodbye from onshutdown/,
+      /osbuild: onshutdown 000-bye exit 0/,
+      /reboot: Power down/,
+    ], 5);
+    expect(r.ok, explain(r)).toBe(true);
+  }, 300_000);
+});
