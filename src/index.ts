@@ -1,3 +1,48 @@
-// The library API of osbuild. The CLI (src/cli) is a thin layer over what is exported here.
-export * from './rootfs/entry.js';
+// The library API of osbuild. The CLI (src/cli) is a thin layer over what is exported here; so
+// can be any other tool. Nothing here prints or exits: errors are typed (each has a `code`),
+// progress comes through callbacks.
+
+// build: blueprint files -> outputs
+export { build, loadBlueprints, defaultCacheDir, defaultComponentDirs, hostArch, type BuildOptions, type BuildResult } from './build/build.js';
+export type { BuildEvent } from './build/events.js';
+export { FORMATS, DEFAULT_FORMAT, findFormat, OutputError, type OutputFormat } from './build/outputs.js';
+export { planBuild, blueprintRefs, PlanError, type BuildPlan, type KernelPlan } from './build/plan.js';
+export { resolveImages, ResolveError, type ResolvedImage as ResolvedBlueprintImage } from './build/resolve.js';
+export { filesEntries, FilesError } from './build/files.js';
+
+// blueprint: LinuxKit's YAML plus osbuild's keys
+export * from './blueprint/index.js';
+
+// oci: references, the content store, import/export
 export * from './oci/types.js';
+export { parseRef, formatRef, familiarRef, normalizeRef, type ImageRef } from './oci/ref.js';
+export { Store, defaultStoreDir, type ResolvedImage } from './oci/store.js';
+export { StoreError, RefError } from './oci/errors.js';
+export { importLayout, type ImportOptions, type ImportedRef } from './oci/import.js';
+export { exportLayout } from './oci/export.js';
+
+// rootfs: the stream of entries and how a root is assembled
+export * from './rootfs/entry.js';
+export { planRoot, containerDirName, type RootPlan, type RootInputs, type RootSection } from './rootfs/plan.js';
+export { assembleRoot, AssembleError } from './rootfs/assemble.js';
+export { planFlatten, FlattenError, type FlattenPlan, type LayerToc } from './rootfs/flatten.js';
+export { layerToc, layerEntries, layerTar, LayerError } from './rootfs/layer.js';
+export { selectModules, kernelModulesInfo, parseModulesDep, ModulesError } from './rootfs/modules.js';
+export { runtimeSpec, runtimeSpecJson, runtimeConfig, parseMobyLabel, containerIds, RuntimeSpecError, type RuntimeSpec } from './rootfs/runtime-spec.js';
+
+// formats: writers and readers of the entry stream
+export { readTar } from './formats/tar-read.js';
+export { writeTar } from './formats/tar-write.js';
+export { writeCpio } from './formats/cpio.js';
+export { gzipParallel, gunzip } from './formats/gzip.js';
+export { TarFormatError, TarWriteError, CpioError } from './formats/errors.js';
+
+// pkg: components from Debian packages
+export { buildComponent, findComponent, listComponents, loadComponent, PkgError, type PkgEvent, type ComponentSpec } from './pkg/index.js';
+
+// run: QEMU
+export { runImage, testImage, bootCommand, type BootOptions, type TestOptions, type TestResult } from './run/boot.js';
+export { qemuCommand, type QemuOptions } from './run/qemu.js';
+export { detectAccel } from './run/accel.js';
+export { findArtifacts } from './run/artifacts.js';
+export { RunError } from './run/errors.js';

@@ -15,6 +15,8 @@ export interface Command {
 }
 
 const cache = { type: 'string' } as const;
+const verbose = { type: 'boolean', short: 'v' } as const;
+const verboseHelp: [string, string] = ['-v, --verbose', 'also show cached downloads and other routine steps'];
 const common: [string, string][] = [
   ['--cache DIR', 'cache directory (content store, downloads); default $XDG_CACHE_HOME/osbuild'],
   ['--json', 'print progress as JSON lines on stderr (for tools)'],
@@ -34,6 +36,7 @@ export const COMMANDS: Command[] = [
       cache,
       json: { type: 'boolean' },
       quiet: { type: 'boolean', short: 'q' },
+      verbose,
     },
     optionHelp: [
       ['-f, --format FORMAT', 'output format, repeatable (default kernel+initrd); see `osbuild build --help`'],
@@ -41,6 +44,7 @@ export const COMMANDS: Command[] = [
       ['-o, --output DIR', 'where outputs go (default ./out)'],
       ['--name NAME', 'base name of the outputs (default: the first file\'s name)'],
       ...common,
+      verboseHelp,
     ],
     examples: [
       'osbuild build blueprints/minimal.yml',
@@ -115,8 +119,8 @@ export const COMMANDS: Command[] = [
     name: 'pkg build',
     summary: 'build a component folder into a multi-arch OCI image in the store',
     usage: 'osbuild pkg build [--arch A]... DIR...',
-    options: { arch: { type: 'string', multiple: true }, cache, json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } },
-    optionHelp: [['--arch ARCH', 'build only this arch, repeatable (default: the component\'s arches)'], ...common],
+    options: { arch: { type: 'string', multiple: true }, cache, json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' }, verbose },
+    optionHelp: [['--arch ARCH', 'build only this arch, repeatable (default: the component\'s arches)'], ...common, verboseHelp],
     examples: ['osbuild pkg build components/init', 'osbuild pkg build --arch arm64 components/getty kernel/debian-cloud'],
     minArgs: 1,
   },

@@ -46,7 +46,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (parsed.positionals.length < command.minArgs) throw new UsageError(`missing argument\nUsage: ${command.usage}`);
   const v = parsed.values as unknown as Values;
-  const mode: Mode = v.json ? 'json' : v.quiet ? 'quiet' : 'human';
+  const mode: Mode = v.json ? 'json' : v.quiet ? 'quiet' : v.verbose ? 'verbose' : 'human';
   return run(command, parsed.positionals, v, mode);
 }
 
@@ -111,7 +111,8 @@ async function run(command: Command, args: string[], v: Values, mode: Mode): Pro
         const r = await buildComponent(dir, {
           store,
           cacheDir,
-          arches: ((v.arch as string[] | undefined) ?? []).map((a) => archOf(a)!).filter(Boolean),
+          // no --arch: undefined, so the component's own arches apply (an empty list would build none)
+          arches: (v.arch as string[] | undefined)?.map((a) => archOf(a)!),
           onProgress: pkgReporter(mode),
         });
         process.stdout.write(`${r.ref} ${r.index.digest}\n`);
@@ -129,7 +130,7 @@ async function run(command: Command, args: string[], v: Values, mode: Mode): Pro
       const store = await Store.open(join(cacheDir, 'store'));
       for (const p of args) {
         const refs = await importLayout(store, p, { ref: v.ref as string | undefined });
-        for (const r of refs) process.stdout.write(`${typeof r === 'string' ? r : JSON.stringify(r)}\n`);
+        for (const r of refs) process.stdout.write(`${r.ref} ${r.descriptor.digest}\n`);
       }
       return 0;
     }

@@ -1,53 +1,106 @@
-// How the CLI shows what the library reports: human lines on stderr, or JSON lines for tools.
+// How the CLI shows what the library reports: short human lines on stderr, or the raw event
+// objects as JSON lines for tools. Formatting is separate from writing so it can be tested
+// without a terminal.
 
+import { relative, basename, isAbsolute } from 'node:path';
 import type { BuildEvent } from '../build/events.js';
 import type { PkgEvent } from '../pkg/events.js';
 
-export type Mode = 'human' | 'json' | 'quiet';
+export type Mode = 'human' | 'verbose' | 'json' | 'quiet';
 
-export function reporter(mode: Mode, out: NodeJS.WriteStream = process.stderr): (e: BuildEvent) => void {
-  return (e) => {
-    if (mode === 'quiet') {
-      if (e.type === 'warning') out.write(`osbuild: warning: ${e.message}\n`);
-      return;
+export interface FormatOptions {
+  /** Also show steps that usually go unnoticed (cached downloads, layer indexing, per-arch manifests). */
+  verbose?: boolean;
+  /** Paths under this folder are shown relative to it. */
+  cwd?: string;
+}
+
+export interface Writer {
+  write(s: string): unknown;
+}
+
+/**
+ * A formatter for one run: event in, line out (undefined: show nothing). It remembers only the
+ * arches whose images were written since the last index, so that the index line can name them.
+ */
+export function progressFormatter(opts: FormatOptions = {}): (e: BuildEvent) => string | undefined {
+  let arches: string[] = [];
+  const pkg = (e: PkgEvent): string | undefined => {
+    switch (e.type) {
+      case 'apt-update':
+        return `  ${e.arch}: updating Debian package lists`;
+      case 'deb-download':
+        return `  ${e.arch}: downloading ${e.package} ${e.version} (${formatBytes(e.size)})`;
+      case 'deb-cached':
+        return opts.verbose ? `  ${e.arch}: ${e.package} ${e.version} (cached)` : undefined;
+      case 'layer':
+        return `  ${e.arch}: layer ${formatBytes(e.descriptor.size)} (${e.entries} entries)`;
+      case 'image':
+        arches.push(e.arch);
+        return opts.verbose ? `  ${e.arch}: image ${shortDigest(e.descriptor.digest)}` : undefined;
+      case 'index': {
+        const line = `${e.ref} → ${shortDigest(e.descriptor.digest)}${arches.length ? ` (${arches.join(', ')})` : ''}`;
+        arches = [];
+        return line;
+      }
     }
+  };
+  return (e) => {
+    switch (e.type) {
+      case 'build-component':
+        return `building ${e.ref} from ${showPath(e.dir, opts.cwd)}`;
+      case 'pkg':
+        return pkg(e.event);
+      case 'index-layer':
+        return opts.verbose ? `  reading ${e.ref} layer ${shortDigest(e.digest)} (${formatBytes(e.size)})` : undefined;
+      case 'warning':
+        return `osbuild: warning: ${e.message}`;
+      case 'output-start':
+        return `writing ${e.format}: ${e.files.map((f) => showPath(f, opts.cwd)).join(', ')}`;
+      case 'output-done':
+        return `  done in ${(e.ms / 1000).toFixed(1)} s: ${e.files.map((f) => `${basename(f.path)} ${formatBytes(f.bytes)}`).join(', ')}`;
+    }
+  };
+}
+
+/** The progress callback `build` takes, writing lines (or JSON) to `out`. */
+export function reporter(mode: Mode, out: Writer = process.stderr, cwd = process.cwd()): (e: BuildEvent) => void {
+  const format = progressFormatter({ verbose: mode === 'verbose', cwd });
+  return (e) => {
     if (mode === 'json') {
       out.write(JSON.stringify(e) + '\n');
       return;
     }
-    const line = describe(e);
-    if (line) out.write(line + '\n');
+    const line = format(e);
+    // quiet still shows warnings: they may explain a failure seen later
+    if (line !== undefined && (mode !== 'quiet' || e.type === 'warning')) out.write(line + '\n');
   };
 }
 
-export function pkgReporter(mode: Mode, out: NodeJS.WriteStream = process.stderr): (e: PkgEvent) => void {
-  const r = reporter(mode, out);
+/** The progress callback `buildComponent` takes; --json emits the pkg events themselves. */
+export function pkgReporter(mode: Mode, out: Writer = process.stderr, cwd = process.cwd()): (e: PkgEvent) => void {
+  if (mode === 'json') return (e) => out.write(JSON.stringify(e) + '\n');
+  const r = reporter(mode, out, cwd);
   return (event) => r({ type: 'pkg', event });
 }
 
-function describe(e: BuildEvent): string | undefined {
-  switch (e.type) {
-    case 'build-component':
-      return `building component ${e.ref} from ${e.dir}`;
-    case 'pkg':
-      return describePkg(e.event);
-    case 'index-layer':
-      return undefined;
-    case 'warning':
-      return `warning: ${e.message}`;
-    case 'output-start':
-      return `writing ${e.format}: ${e.files.join(', ')}`;
-    case 'output-done':
-      return `  done in ${(e.ms / 1000).toFixed(1)} s: ${e.files.map((f) => `${f.path} (${mib(f.bytes)})`).join(', ')}`;
-  }
+/** 512 B, 345 KiB, 1.0 MiB, 2.3 GiB: whole KiB are precise enough, MiB and up keep one decimal. */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  // below 1023.5 KiB: rounding must not print "1024 KiB"
+  if (n < 1024 ** 2 - 512) return `${Math.round(n / 1024)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(1)} GiB`;
 }
 
-function describePkg(e: PkgEvent): string | undefined {
-  const ev = e as unknown as Record<string, unknown>;
-  const parts = Object.entries(ev).filter(([k]) => k !== 'type').map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
-  return `  ${String(ev.type)} ${parts.join(' ')}`;
+/** sha256:0123456789ab… — enough to tell images apart on a screen; tools get the full digest in JSON. */
+export function shortDigest(d: string): string {
+  const m = /^([a-z0-9]+):([0-9a-f]+)$/.exec(d);
+  return m && m[2].length > 12 ? `${m[1]}:${m[2].slice(0, 12)}…` : d;
 }
 
-function mib(n: number): string {
-  return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`;
+function showPath(p: string, cwd: string | undefined): string {
+  if (!cwd || !isAbsolute(p)) return p;
+  const r = relative(cwd, p);
+  return r === '' ? '.' : r.startsWith('..') || isAbsolute(r) ? p : r;
 }

@@ -9,7 +9,7 @@ import { execa } from 'execa';
 import type { Arch } from '../oci/types.js';
 import { PkgError } from './errors.js';
 import type { PkgEvent } from './events.js';
-import { withLock } from './lock.js';
+import { withLock } from '../oci/lock.js';
 
 export interface DebInfo {
   package: string;
@@ -109,7 +109,8 @@ export class AptRepo {
   }
 
   private lock<T>(fn: () => Promise<T>): Promise<T> {
-    return withLock(path.join(this.root, 'lock'), fn);
+    // apt downloads can take minutes: a live holder's lock is never stale before 15 min.
+    return withLock(path.join(this.root, 'apt.lock'), fn, { timeoutMs: 15 * 60_000, staleMs: 15 * 60_000 });
   }
 
   /** Run apt-get update when the lists are missing or older than a day. */

@@ -12,8 +12,7 @@ export type PkgErrorCode =
   | 'SOURCE_MISSING' // a `files` source is not in the component folder
   | 'PATH_CONFLICT' // two sources put different entries at one path
   | 'KERNEL_LAYOUT' // the kernel package lacks vmlinuz or lib/modules
-  | 'ELF_INVALID' // a kernel module is not a readable ELF file
-  | 'LOCK_TIMEOUT'; // another build held the apt cache lock for too long
+  | 'ELF_INVALID'; // a kernel module is not a readable ELF file
 
 export class PkgError extends Error {
   override readonly name = 'PkgError';

@@ -3,6 +3,7 @@
 // image, so it is computed here. Each line lists ALL dependencies, transitively, ordered so
 // that a module comes before the modules it needs (modprobe loads the list back to front).
 import { PkgError } from './errors.js';
+import { isModulePath, moduleName } from '../rootfs/modules.js';
 
 export interface ModuleInfo {
   /** Relative to lib/modules/<kver>/, e.g. kernel/fs/overlayfs/overlay.ko */
@@ -11,17 +12,7 @@ export interface ModuleInfo {
   depends: string[];
 }
 
-const MODULE_EXT = /\.ko(?:\.(?:xz|zst|gz))?$/;
-
-export function isModulePath(p: string): boolean {
-  return MODULE_EXT.test(p);
-}
-
-/** The name modprobe knows a module by: file name without .ko[.xz], dashes as underscores. */
-export function moduleName(p: string): string {
-  const base = p.slice(p.lastIndexOf('/') + 1).replace(MODULE_EXT, '');
-  return base.replaceAll('-', '_');
-}
+export { isModulePath, moduleName };
 
 interface Node {
   mod: ModuleInfo;

@@ -29,10 +29,15 @@ export class ModulesError extends Error {
   }
 }
 
-/** Canonical module name: file name without .ko[.xz|.zst|.gz], with '-' read as '_' (as modprobe does). */
+const MODULE_EXT = /\.ko(?:\.(?:xz|zst|gz))?$/;
+
+export function isModulePath(p: string): boolean {
+  return MODULE_EXT.test(p);
+}
+
+/** The name modprobe knows a module by: file name without .ko[.xz|.zst|.gz], dashes as underscores. */
 export function moduleName(pathOrName: string): string {
-  const base = pathOrName.slice(pathOrName.lastIndexOf('/') + 1);
-  return base.replace(/\.ko(\.(xz|zst|gz))?$/, '').replace(/-/g, '_');
+  return pathOrName.slice(pathOrName.lastIndexOf('/') + 1).replace(MODULE_EXT, '').replaceAll('-', '_');
 }
 
 export function parseModulesDep(text: string): Record<string, string[]> {
