@@ -5,7 +5,7 @@
 //                                                  [--cold] [--seed-debian OTHER_CACHE]
 //
 // --cache     bench cache (default ~/.cache/osbuild-bench); its store is kept between runs.
-// --cold      empty <cache>/store first, so run 0 builds the components from Debian packages.
+// --cold      empty <cache>/store and <cache>/derived (layer TOCs) first, so run 0 builds the components from Debian packages.
 //             Without it, a cold run happens only when the store lacks the images.
 // --seed-debian  copy OTHER_CACHE/debian (downloaded .debs, apt lists) into the bench cache if
 //             it has none, so a cold build does not measure the mirror.
@@ -29,7 +29,7 @@ const env = { SOURCE_DATE_EPOCH: '0' };
 console.log(`osbuild build ${blueprint} --arch ${o.arch} (kernel+initrd); cache ${o.cache}; ${CORES} cores; node ${process.version}; ${CLI}`);
 try {
   seedDebian(o.cache, o['seed-debian']);
-  if (o.cold) rmSync(join(o.cache, 'store'), { recursive: true, force: true });
+  if (o.cold) for (const d of ['store', 'derived']) rmSync(join(o.cache, d), { recursive: true, force: true });
   if (o.cold || !existsSync(join(o.cache, 'store', 'index.json'))) {
     const cold = runCli(args, { env });
     printRuns('cold (components built from Debian packages into an empty store)', [cold]);

@@ -106,13 +106,15 @@ async function run(command: Command, args: string[], v: Values, mode: Mode): Pro
       return 1;
     }
     case 'pkg build': {
+      // no --arch: undefined, so the component's own arches apply (an empty list would build none);
+      // checked before the store is opened so that a usage error creates nothing
+      const arches = (v.arch as string[] | undefined)?.map((a) => archOf(a)!);
       const store = await Store.open(join(cacheDir, 'store'));
       for (const dir of args) {
         const r = await buildComponent(dir, {
           store,
           cacheDir,
-          // no --arch: undefined, so the component's own arches apply (an empty list would build none)
-          arches: (v.arch as string[] | undefined)?.map((a) => archOf(a)!),
+          arches,
           onProgress: pkgReporter(mode),
         });
         process.stdout.write(`${r.ref} ${r.index.digest}\n`);

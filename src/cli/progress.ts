@@ -34,7 +34,7 @@ export function progressFormatter(opts: FormatOptions = {}): (e: BuildEvent) => 
       case 'deb-cached':
         return opts.verbose ? `  ${e.arch}: ${e.package} ${e.version} (cached)` : undefined;
       case 'layer':
-        return `  ${e.arch}: layer ${formatBytes(e.descriptor.size)} (${e.entries} entries)`;
+        return `  ${e.arch}: layer ${formatBytes(e.descriptor.size)} (${e.entries} ${e.entries === 1 ? 'entry' : 'entries'})`;
       case 'image':
         arches.push(e.arch);
         return opts.verbose ? `  ${e.arch}: image ${shortDigest(e.descriptor.digest)}` : undefined;

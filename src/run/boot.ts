@@ -198,7 +198,12 @@ export async function testImage(opts: TestOptions): Promise<TestResult> {
   });
   await stop(child);
   const res = await child.catch((e) => e);
-  if (matcher.rest() !== '') keep(matcher.rest());
+  // The last line may have matched before its newline came (or QEMU was stopped first): it is
+  // still a line of the console, for the log and for whoever follows it.
+  if (matcher.rest() !== '') {
+    keep(matcher.rest());
+    opts.onLine?.(matcher.rest());
+  }
   for (const l of stderr.split('\n').filter((l) => l.trim() !== '')) keep(`[qemu stderr] ${l}`);
   const durationMs = Date.now() - t0;
   if (result === 'matched') return { ok: true, matched: matcher.matched, log, durationMs };
