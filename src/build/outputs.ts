@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { Store } from '../oci/store.js';
+import type { Descriptor } from '../oci/types.js';
 import { writeCpio } from '../formats/cpio.js';
 import { writeTar } from '../formats/tar-write.js';
 import { gzipParallel } from '../formats/gzip.js';
@@ -50,8 +51,9 @@ export const FORMATS: OutputFormat[] = [
     needsKernel: true,
     write: async ({ store, plan, tmp }) => {
       const n = plan.name;
-      await writeStream(kernelContent(store, plan), tmp(`${n}-kernel`));
-      await writeStream(gzipParallel(writeCpio(assembleRoot(store, plan.root))), tmp(`${n}-initrd.img`));
+      const k = plan.kernel!;
+      await writeStream(imageFile(store, k.layer, k.binary), tmp(`${n}-kernel`));
+      await writeStream(initrd(store, plan), tmp(`${n}-initrd.img`));
       await writeFile(tmp(`${n}-cmdline`), plan.cmdline);
     },
   },
@@ -98,16 +100,22 @@ async function writeStream(source: AsyncIterable<Uint8Array>, path: string): Pro
   await pipeline(Readable.from(source, { objectMode: false }), createWriteStream(path));
 }
 
-/** The kernel binary's bytes, read from its layer (the whole layer is read so its digest is checked). */
-async function* kernelContent(store: Store, plan: BuildPlan): AsyncIterable<Uint8Array> {
-  const k = plan.kernel!;
+/** One file's bytes from a layer (the whole layer is read, so its digest is checked). */
+async function* imageFile(store: Store, layer: Descriptor, path: string): AsyncIterable<Uint8Array> {
   let found = false;
-  for await (const { entry, content } of layerEntries(store, k.layer)) {
-    if (found || !content || cleanPath(entry.path) !== k.binary) continue;
+  for await (const { entry, content } of layerEntries(store, layer)) {
+    if (found || !content || cleanPath(entry.path) !== path) continue;
     found = true;
     yield* content;
   }
-  if (!found) throw new OutputError(`kernel layer ${k.layer.digest} has no ${k.binary}`);
+  if (!found) throw new OutputError(`layer ${layer.digest} has no ${path}`);
+}
+
+/** The initramfs: the microcode cpio first when there is one (the kernel reads it uncompressed, early), then the system. */
+async function* initrd(store: Store, plan: BuildPlan): AsyncIterable<Uint8Array> {
+  const ucode = plan.kernel?.ucode;
+  if (ucode) yield* imageFile(store, ucode.layer, ucode.path);
+  yield* gzipParallel(writeCpio(assembleRoot(store, plan.root)));
 }
 
 async function* rootWithBoot(store: Store, plan: BuildPlan): EntryStream {
@@ -115,7 +123,7 @@ async function* rootWithBoot(store: Store, plan: BuildPlan): EntryStream {
   if (!plan.kernel) return;
   const epoch = plan.root.epoch;
   const chunks: Buffer[] = [];
-  for await (const c of kernelContent(store, plan)) chunks.push(Buffer.from(c));
+  for await (const c of imageFile(store, plan.kernel.layer, plan.kernel.binary)) chunks.push(Buffer.from(c));
   const kernel = Buffer.concat(chunks);
   const cmdline = Buffer.from(plan.cmdline);
   yield { entry: { path: 'boot', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: epoch, size: 0 } };

@@ -19,6 +19,8 @@ export interface KernelPlan {
   tarName?: string;
   kver?: string;
   selection?: ModuleSelection;
+  /** An uncompressed cpio of CPU microcode in the kernel image, put before the initrd (LinuxKit's `ucode`). */
+  ucode?: { layer: Descriptor; path: string };
 }
 
 export interface BuildPlan {
@@ -79,6 +81,12 @@ export function planBuild(inputs: PlanInputs): BuildPlan {
     const binLayer = topmostLayerWith(k, paths.binary);
     if (!binLayer) throw new PlanError(`kernel image ${k.ref} has no ${paths.binary} (set kernel.binary to the kernel's path in the image)`);
     kernel = { layer: binLayer, binary: paths.binary };
+    if (b.kernel.ucode) {
+      const path = cleanPath(b.kernel.ucode);
+      const layer = topmostLayerWith(k, path);
+      if (!layer) throw new PlanError(`kernel image ${k.ref} has no ${path} (kernel.ucode)`);
+      kernel.ucode = { layer, path };
+    }
     if (paths.tar) {
       const tarLayer = topmostLayerWith(k, paths.tar);
       if (tarLayer) {

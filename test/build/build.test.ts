@@ -10,6 +10,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { build } from '../../src/build/build.js';
 import { Store } from '../../src/oci/store.js';
 import { componentCache, REPO } from '../helpers/components.js';
+import { makeImage } from '../helpers/oci-image.js';
+import { importLayout } from '../../src/oci/import.js';
 
 const minimal = join(REPO, 'blueprints/minimal.yml');
 let cacheDir: string;
@@ -99,6 +101,29 @@ describe('osbuild build', () => {
       for (const line of deps.stdout.split('\n').filter((l) => l.startsWith('insmod'))) expect(names).toContain(line.split(' ')[1].slice(root.length + 1));
     }
     expect(await readFile(join(root, 'etc/osbuild/modules'), 'utf8')).toBe('virtio_blk\nsquashfs\noverlay\n');
+  });
+
+  it('puts the kernel image\'s microcode cpio (kernel.ucode) uncompressed before the initrd, as LinuxKit does', async () => {
+    const img = await makeImage({
+      tag: 'ucode',
+      layers: [{ script: `
+        head -c 4096 /dev/urandom > kernel
+        mkdir -p u/kernel/x86/microcode && echo fake-microcode > u/kernel/x86/microcode/GenuineIntel.bin
+        (cd u && find kernel | cpio -o -H newc --quiet) > ucode.cpio; rm -rf u` }],
+    });
+    await importLayout(store, img.layout, { ref: 'test/ucode-kernel' });
+    const bp = join(work, 'ucode.yml');
+    await writeFile(bp, 'kernel:\n  image: test/ucode-kernel:ucode\n  tar: none\n  ucode: ucode.cpio\ninit:\n  - osbuild/busybox:0.1.0\n');
+    const out = join(work, 'ucode-out');
+    await build({ files: [bp], arch: 'amd64', outDir: out, cacheDir, name: 'u' });
+    const initrd = await readFile(join(out, 'u-initrd.img'));
+    // the first archive is the microcode, as GNU cpio reads it; the gzip'd system follows
+    const first = await execa('cpio', ['-it', '--quiet'], { input: initrd });
+    expect(first.stdout.split('\n')).toContain('kernel/x86/microcode/GenuineIntel.bin');
+    const gz = initrd.indexOf(Buffer.from([0x1f, 0x8b, 0x08]));
+    expect(gz % 4).toBe(0);
+    const rest = await execa('sh', ['-c', 'gzip -dc | cpio -it --quiet'], { input: initrd.subarray(gz) });
+    expect(rest.stdout.split('\n')).toContain('bin/busybox');
   });
 
   it('says how to get an image nobody provides, and writes nothing', async () => {
