@@ -22,7 +22,7 @@ export { importLayout, type ImportOptions, type ImportedRef } from './oci/import
 export { exportLayout } from './oci/export.js';
 
 // rootfs: the stream of entries and how a root is assembled
-export * from './rootfs/entry.js';
+export * from './formats/entry.js';
 export { planRoot, containerDirName, type RootPlan, type RootInputs, type RootSection } from './rootfs/plan.js';
 export { assembleRoot, AssembleError } from './rootfs/assemble.js';
 export { planFlatten, FlattenError, type FlattenPlan, type LayerToc } from './rootfs/flatten.js';

@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import type { Blueprint, FileSpec } from '../blueprint/schema.js';
-import type { Entry } from '../rootfs/entry.js';
+import type { Entry } from '../formats/entry.js';
 import { cleanPath } from '../rootfs/paths.js';
 import type { PlainEntry } from '../rootfs/plan.js';
 

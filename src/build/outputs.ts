@@ -14,7 +14,7 @@ import { writeCpio } from '../formats/cpio.js';
 import { writeTar } from '../formats/tar-write.js';
 import { gzipParallel } from '../formats/gzip.js';
 import { assembleRoot } from '../rootfs/assemble.js';
-import type { EntryStream } from '../rootfs/entry.js';
+import type { EntryStream } from '../formats/entry.js';
 import { layerEntries } from '../rootfs/layer.js';
 import { cleanPath } from '../rootfs/paths.js';
 import type { BuildPlan } from './plan.js';

@@ -7,7 +7,7 @@ import type { Store } from '../oci/store.js';
 import { formatRef, parseRef } from '../oci/ref.js';
 import { findComponent } from '../pkg/find.js';
 import { buildComponent } from '../pkg/build.js';
-import type { Entry } from '../rootfs/entry.js';
+import type { Entry } from '../formats/entry.js';
 import { layerToc } from '../rootfs/layer.js';
 import type { BuildEvent } from './events.js';
 

@@ -5,7 +5,7 @@
 // entry with nlink >= 2 is linked to an earlier entry with the same inode, so the FIRST
 // occurrence carries the data and later ones are size 0. GNU cpio and libarchive read that too.
 
-import { TYPE_BITS, type Entry, type EntryStream } from '../rootfs/entry.js';
+import { TYPE_BITS, type Entry, type EntryStream } from './entry.js';
 import { Batcher, ZEROS } from './batch.js';
 import { CpioError } from './errors.js';
 

@@ -9,7 +9,7 @@
 // numbers) and v7. GNU sparse files are refused (ETARSPARSE): nothing we build needs them and
 // expanding them silently would be wrong.
 
-import type { Entry, EntryStream, EntryType } from '../rootfs/entry.js';
+import type { Entry, EntryStream, EntryType } from './entry.js';
 import { ByteReader, type ByteSource } from './byte-reader.js';
 import { TarFormatError } from './errors.js';
 import { parsePax, type PaxRecords } from './pax.js';

@@ -6,7 +6,7 @@
 // SCHILY.xattr.* records. uname/gname stay empty and the pax header's own fields are fixed,
 // so the same entries always give the same bytes.
 
-import type { Entry, EntryStream, EntryType } from '../rootfs/entry.js';
+import type { Entry, EntryStream, EntryType } from './entry.js';
 import { Batcher, ZEROS } from './batch.js';
 import { TarWriteError } from './errors.js';
 import { encodePax } from './pax.js';

@@ -1,5 +1,7 @@
 // The documents osbuild writes for the images it produces, built without I/O. Deterministic:
 // fixed key order, no timestamps unless the caller gives one (from SOURCE_DATE_EPOCH).
+import type { z } from 'zod';
+import { StoreError, type StoreErrorCode } from './errors.js';
 import { platformFor } from './platform.js';
 import { MediaType } from './types.js';
 import type { Arch, Descriptor, ImageConfig, ImageRuntimeConfig, Index, Manifest } from './types.js';
@@ -48,4 +50,24 @@ export function indexDocument(manifests: { descriptor: Descriptor; arch: Arch }[
     mediaType: MediaType.ociIndex,
     manifests: sorted.map(({ descriptor, arch }) => ({ ...bare(descriptor), platform: platformFor(arch) })),
   };
+}
+
+/** A JSON document checked against its schema; errors name `where` and the first problems. */
+export function parseJsonDocument<T>(bytes: Buffer, schema: z.ZodType<T>, where: string, code: StoreErrorCode): T {
+  let data: unknown;
+  try {
+    data = JSON.parse(bytes.toString('utf8'));
+  } catch (e) {
+    throw new StoreError(code, `${where} is not valid JSON: ${(e as Error).message}`);
+  }
+  const parsed = schema.safeParse(data);
+  if (!parsed.success) throw new StoreError(code, `${where} is not a valid document: ${zodSummary(parsed.error)}`);
+  return parsed.data;
+}
+
+export function zodSummary(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.length > 0 ? i.path.join('.') : '(document)'}: ${i.message}`)
+    .join('; ');
 }

@@ -9,7 +9,7 @@ import { resolve as resolvePath } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { z } from 'zod';
 import { canonicalJSON, mismatch, sha256Digest } from './digest.js';
-import { manifestDocument } from './documents.js';
+import { manifestDocument, parseJsonDocument } from './documents.js';
 import { StoreError } from './errors.js';
 import { cleanName, DirectorySource, TarSource, type ImportSource } from './import-source.js';
 import { documentKind } from './media.js';
@@ -78,18 +78,7 @@ function blobName(digest: string): string {
 }
 
 function parseJSON<T>(bytes: Buffer, schema: z.ZodType<T>, where: string): T {
-  let data: unknown;
-  try {
-    data = JSON.parse(bytes.toString('utf8'));
-  } catch (e) {
-    throw new StoreError('EFORMAT', `${where} is not valid JSON: ${(e as Error).message}`);
-  }
-  const parsed = schema.safeParse(data);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new StoreError('EFORMAT', `${where} is not valid: ${issue.path.join('.') || '(document)'}: ${issue.message}`);
-  }
-  return parsed.data;
+  return parseJsonDocument(bytes, schema, where, 'EFORMAT');
 }
 
 /**

@@ -10,7 +10,7 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import type { z } from 'zod';
 import { canonicalJSON, digestHex, mismatch } from './digest.js';
-import { imageConfigDocument, indexDocument, manifestDocument } from './documents.js';
+import { imageConfigDocument, indexDocument, manifestDocument, parseJsonDocument, zodSummary } from './documents.js';
 import { StoreError } from './errors.js';
 import { withLock } from './lock.js';
 import { documentKind, mediaTypeFor, SCHEMA1_TYPES } from './media.js';
@@ -102,13 +102,6 @@ function sortEntries(ms: Descriptor[]): Descriptor[] {
 
 function isErrno(e: unknown, code: string): boolean {
   return (e as NodeJS.ErrnoException | undefined)?.code === code;
-}
-
-function zodSummary(error: z.ZodError): string {
-  return error.issues
-    .slice(0, 3)
-    .map((i) => `${i.path.length > 0 ? i.path.join('.') : '(document)'}: ${i.message}`)
-    .join('; ');
 }
 
 async function writeAll(fh: FileHandle, chunk: Uint8Array): Promise<void> {
@@ -375,15 +368,7 @@ export class Store {
 
   private parseDocument<T>(bytes: Buffer, digest: string, schema: z.ZodType<T>, ctx: BlobContext): T {
     const where = `blob ${digest}${ctx.what ? ` (${ctx.what})` : ''}${ctx.ref ? ` of ${ctx.ref}` : ''}`;
-    let data: unknown;
-    try {
-      data = JSON.parse(bytes.toString('utf8'));
-    } catch (e) {
-      throw new StoreError('EINVALID', `${where} is not valid JSON: ${(e as Error).message}`);
-    }
-    const parsed = schema.safeParse(data);
-    if (!parsed.success) throw new StoreError('EINVALID', `${where} is not a valid document: ${zodSummary(parsed.error)}`);
-    return parsed.data;
+    return parseJsonDocument(bytes, schema, where, 'EINVALID');
   }
 
   // ---- references (index.json) ---------------------------------------------------------------

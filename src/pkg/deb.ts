@@ -3,7 +3,7 @@
 // nothing is extracted onto the host.
 import { execa } from 'execa';
 import { readTar } from '../formats/tar-read.js';
-import type { EntryStream } from '../rootfs/entry.js';
+import type { EntryStream } from '../formats/entry.js';
 import { PkgError } from './errors.js';
 
 function invalid(debPath: string, detail: string): PkgError {

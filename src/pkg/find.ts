@@ -2,6 +2,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { normalizeRef } from '../oci/ref.js';
+import { PkgError } from './errors.js';
 import { loadComponent, SPEC_FILE } from './spec.js';
 
 async function isFile(p: string): Promise<boolean> {
@@ -23,16 +24,27 @@ export async function listComponents(searchDir: string): Promise<string[]> {
 
 /**
  * The folder whose image:tag names `ref` (docker-style normalization: osbuild/runc:0.1.0 is
- * docker.io/osbuild/runc:0.1.0). Folders with an invalid spec are skipped here; building them
- * reports their errors.
+ * docker.io/osbuild/runc:0.1.0). A folder whose spec is invalid cannot say what it builds: when
+ * nothing matches and such folders exist, the error names them, since one of them may be the
+ * component the user meant.
  */
 export async function findComponent(ref: string, searchDirs: string[]): Promise<string | undefined> {
   const wanted = normalizeRef(ref);
+  const broken: string[] = [];
   for (const searchDir of searchDirs) {
     for (const dir of await listComponents(searchDir)) {
-      const spec = await loadComponent(dir).catch(() => undefined);
-      if (spec && safeNormalize(spec.ref) === wanted) return dir;
+      let spec;
+      try {
+        spec = await loadComponent(dir);
+      } catch (e) {
+        broken.push((e as Error).message);
+        continue;
+      }
+      if (safeNormalize(spec.ref) === wanted) return dir;
     }
+  }
+  if (broken.length) {
+    throw new PkgError('SPEC_INVALID', `no valid component folder builds ${ref}, and these component specs are invalid:\n${[...new Set(broken)].join('\n')}`);
   }
   return undefined;
 }

@@ -6,7 +6,7 @@
 import { execa } from 'execa';
 import { gunzipSync } from 'node:zlib';
 import { writeTar } from '../formats/tar-write.js';
-import type { EntryStream } from '../rootfs/entry.js';
+import type { EntryStream } from '../formats/entry.js';
 import { cleanPath } from '../rootfs/paths.js';
 import { moduleDepends } from './elf.js';
 import { PkgError } from './errors.js';

@@ -3,7 +3,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { cleanPath } from '../rootfs/paths.js';
-import type { EntryStream } from '../rootfs/entry.js';
+import type { EntryStream } from '../formats/entry.js';
 import { PkgError } from './errors.js';
 import { pathMatcher } from './glob.js';
 import type { FileItem } from './spec.js';

@@ -1,7 +1,7 @@
 // The file tree of one component layer, gathered from several sources (packages, the
 // component folder, the kernel) and emitted deterministically: sorted by path, every parent
 // directory present, owned by root, every mtime the same.
-import type { Entry, EntryStream, EntryType } from '../rootfs/entry.js';
+import type { Entry, EntryStream, EntryType } from '../formats/entry.js';
 import { ancestors } from '../rootfs/paths.js';
 import { PkgError } from './errors.js';
 import type { Spool, SpoolRef } from './spool.js';

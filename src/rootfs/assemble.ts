@@ -4,7 +4,7 @@
 import { createReadStream } from 'node:fs';
 import type { Store } from '../oci/store.js';
 import { readTar } from '../formats/tar-read.js';
-import type { Entry, EntryStream, EntryWithContent } from './entry.js';
+import type { Entry, EntryStream, EntryWithContent } from '../formats/entry.js';
 import { layerEntries } from './layer.js';
 import { ancestors, cleanPath } from './paths.js';
 import { dirEntry, placeEntry, type Content, type RootPlan, type RootSection } from './plan.js';

@@ -5,7 +5,7 @@
 // This is the pure part of root assembly; it is where whiteouts, opaque directories, hostile
 // paths and hard-link counts are dealt with.
 
-import type { Entry } from './entry.js';
+import type { Entry } from '../formats/entry.js';
 import { ancestors, baseOf, cleanPath, isUnder, parentOf, resolveInRoot, resolveParentsInRoot } from './paths.js';
 
 export const WHITEOUT_PREFIX = '.wh.';

@@ -13,7 +13,7 @@ import { MediaType } from '../oci/types.js';
 import type { Store } from '../oci/store.js';
 import { gunzip } from '../formats/gzip.js';
 import { readTar } from '../formats/tar-read.js';
-import type { Entry, EntryStream } from './entry.js';
+import type { Entry, EntryStream } from '../formats/entry.js';
 
 const TOC_VERSION = 1;
 

@@ -3,7 +3,7 @@
 // src/rootfs/assemble.ts executes a plan against the store, streaming.
 
 import type { Descriptor } from '../oci/types.js';
-import type { Entry } from './entry.js';
+import type { Entry } from '../formats/entry.js';
 import { planFlatten, type FlattenPlan, type FlattenWarning } from './flatten.js';
 import type { ModuleSelection } from './modules.js';
 import { joinPath } from './paths.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import * as cpioStream from 'cpio-stream';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Entry } from '../../src/rootfs/entry.js';
+import type { Entry } from '../../src/formats/entry.js';
 import { writeCpio } from '../../src/formats/cpio.js';
 import { collect, devParts, pseudoRandom, run, runText, streamOf, tempDir, type Item } from './helpers.js';
 

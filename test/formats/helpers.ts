@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll } from 'vitest';
-import type { Entry, EntryStream } from '../../src/rootfs/entry.js';
+import type { Entry, EntryStream } from '../../src/formats/entry.js';
 
 const dirs: string[] = [];
 afterAll(() => {

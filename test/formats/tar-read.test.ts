@@ -5,7 +5,7 @@ import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { EntryType } from '../../src/rootfs/entry.js';
+import type { EntryType } from '../../src/formats/entry.js';
 import { TarFormatError } from '../../src/formats/errors.js';
 import { normalizeTarPath, readTar } from '../../src/formats/tar-read.js';
 import { collect, devParts, digestItems, pseudoRandom, readAllEntries, run, tempDir, xattrsOf, type Item } from './helpers.js';

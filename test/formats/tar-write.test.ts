@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { lstat, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Entry } from '../../src/rootfs/entry.js';
+import type { Entry } from '../../src/formats/entry.js';
 import { readTar } from '../../src/formats/tar-read.js';
 import { writeTar } from '../../src/formats/tar-write.js';
 import {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Entry } from '../../src/rootfs/entry.js';
+import type { Entry } from '../../src/formats/entry.js';
 import { FlattenError, planFlatten, type LayerToc } from '../../src/rootfs/flatten.js';
 import { cleanPath, resolveInRoot, resolveParentsInRoot } from '../../src/rootfs/paths.js';
 
