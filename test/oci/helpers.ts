@@ -1,3 +1,6 @@
+import { expect } from 'vitest';
+import { Store } from '../../src/oci/store.js';
+import { StoreError } from '../../src/oci/errors.js';
 // Test fixtures for src/oci, made by real tools (umoci, skopeo, GNU tar) or by code here.
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
@@ -103,4 +106,20 @@ export async function compileOciForChildren(): Promise<{ dir: string; storeModul
     await writeFile(join(dir, 'oci', name.replace(/\.ts$/, '.js')), out.outputText);
   }
   return { dir, storeModule: join(dir, 'oci', 'store.js') };
+}
+
+/** Fresh, empty stores under `root`, one per call. */
+export function storeMaker(root: () => string): () => Promise<Store> {
+  let n = 0;
+  return () => Store.open(join(root(), `store-${n++}`));
+}
+
+/** The StoreError a promise rejects with (fails the test if it resolves or throws anything else). */
+export async function caught(p: Promise<unknown>): Promise<StoreError> {
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(StoreError);
+  return e as StoreError;
 }

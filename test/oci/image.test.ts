@@ -6,22 +6,10 @@ import { StoreError } from '../../src/oci/errors.js';
 import { importLayout } from '../../src/oci/import.js';
 import { Store } from '../../src/oci/store.js';
 import { MediaType, REF_NAME_ANNOTATION } from '../../src/oci/types.js';
-import { readLayoutIndex, removeDir, run, sha256, tempDir, umociImage, writeLayoutBlob } from './helpers.js';
+import { readLayoutIndex, removeDir, run, sha256, tempDir, umociImage, writeLayoutBlob, storeMaker, caught } from './helpers.js';
 
 let root: string;
-let n = 0;
-async function freshStore(): Promise<Store> {
-  return Store.open(join(root, `store-${n++}`));
-}
-
-async function caught(p: Promise<unknown>): Promise<StoreError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(StoreError);
-  return e as StoreError;
-}
+const freshStore = storeMaker(() => root);
 
 /** Rewrites a layout's index.json to hold just `entries`. */
 async function setIndex(layout: string, entries: object[]): Promise<void> {

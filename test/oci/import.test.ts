@@ -6,7 +6,7 @@ import { exportLayout } from '../../src/oci/export.js';
 import { importLayout, nameLayoutEntries } from '../../src/oci/import.js';
 import { Store } from '../../src/oci/store.js';
 import { MediaType, REF_NAME_ANNOTATION } from '../../src/oci/types.js';
-import { corrupt, listFiles, readLayoutIndex, removeDir, run, sha256, tempDir, umociImage } from './helpers.js';
+import { corrupt, listFiles, readLayoutIndex, removeDir, run, sha256, tempDir, umociImage, storeMaker, caught } from './helpers.js';
 
 let root: string;
 let layout: string; // umoci: one amd64 image tagged "t1"
@@ -17,19 +17,7 @@ beforeAll(async () => {
 });
 afterAll(async () => removeDir(root));
 
-let n = 0;
-async function freshStore(): Promise<Store> {
-  return Store.open(join(root, `store-${n++}`));
-}
-
-async function caught(p: Promise<unknown>): Promise<StoreError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(StoreError);
-  return e as StoreError;
-}
+const freshStore = storeMaker(() => root);
 
 /** Everything a user would find in the store: refs and blob files (none left in .tmp). */
 async function contents(store: Store): Promise<{ refs: string[]; blobs: string[]; tmp: string[] }> {
