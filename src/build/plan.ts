@@ -2,6 +2,7 @@
 // resolved before (digests, tables of contents, modules.dep, file sizes).
 
 import type { Blueprint, ImageSpec } from '../blueprint/schema.js';
+import { locate } from '../blueprint/origin.js';
 import type { Arch, Descriptor } from '../oci/types.js';
 import { MOBY_CONFIG_LABEL } from '../oci/types.js';
 import { cleanPath } from '../rootfs/paths.js';
@@ -129,14 +130,15 @@ export function planBuild(inputs: PlanInputs): BuildPlan {
       const labelText = img.config.config?.Labels?.[MOBY_CONFIG_LABEL];
       const label = labelText ? parseMobyLabel(labelText, `label ${MOBY_CONFIG_LABEL} of ${img.ref}`) : undefined;
       const dirName = containerDirName(kind, index, name);
-      const spec_ = runtimeSpec({
-        name: dirName,
-        imageConfig: img.config.config,
-        label,
-        overrides: overrides as ImageOptions,
-        idMap: ids,
-        arch,
-      });
+      let spec_;
+      try {
+        spec_ = runtimeSpec({ name: dirName, imageConfig: img.config.config, label, overrides: overrides as ImageOptions, idMap: ids, arch });
+      } catch (e) {
+        // Point at the blueprint's image section, where the user can fix it.
+        const at = locate(spec);
+        if (at && e instanceof Error) e.message = `${at.file}:${at.line}:${at.column}: ${kind} ${name}: ${e.message}`;
+        throw e;
+      }
       containers.push({
         kind,
         dirName,

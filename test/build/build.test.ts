@@ -126,6 +126,20 @@ describe('osbuild build', () => {
     expect(rest.stdout.split('\n')).toContain('bin/busybox');
   });
 
+  it('locates a container that cannot run at its place in the blueprint', async () => {
+    const bp = join(work, 'nocmd.yml');
+    await writeFile(bp, 'init:\n  - osbuild/busybox:0.1.0\nonboot:\n  - name: empty\n    image: osbuild/busybox:0.1.0\n    command: []\n');
+    await expect(build({ files: [bp], formats: ['tar'], arch: 'amd64', outDir: join(work, 'nocmd-out'), cacheDir })).rejects.toThrow(
+      new RegExp(`${bp.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:4:\\d+: onboot empty: .*command`),
+    );
+  });
+
+  it('two builds into one cache at once both succeed, with the same bytes', async () => {
+    const [a, b] = [join(work, 'conc-a'), join(work, 'conc-b')];
+    await Promise.all([a, b].map((outDir) => build({ files: [minimal], arch: 'amd64', outDir, cacheDir })));
+    for (const f of await readdir(a)) expect((await readFile(join(a, f))).equals(await readFile(join(b, f))), f).toBe(true);
+  });
+
   it('says how to get an image nobody provides, and writes nothing', async () => {
     const bp = join(work, 'missing.yml');
     await writeFile(bp, 'init:\n  - example.org/nobody/nothing:1.0\n');
