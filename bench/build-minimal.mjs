@@ -6,12 +6,12 @@
 //
 // --cache     bench cache (default ~/.cache/osbuild-bench); its store is kept between runs.
 // --cold      empty <cache>/store and <cache>/derived (layer TOCs) first, so run 0 builds the components from Debian packages.
-//             Without it, a cold run happens only when the store lacks the images.
+//             Without it, a cold run happens only when the store lacks the images for --arch.
 // --seed-debian  copy OTHER_CACHE/debian (downloaded .debs, apt lists) into the bench cache if
 //             it has none, so a cold build does not measure the mirror.
 // Prints figures only.
 
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -30,9 +30,11 @@ console.log(`osbuild build ${blueprint} --arch ${o.arch} (kernel+initrd); cache 
 try {
   seedDebian(o.cache, o['seed-debian']);
   if (o.cold) for (const d of ['store', 'derived']) rmSync(join(o.cache, d), { recursive: true, force: true });
-  if (o.cold || !existsSync(join(o.cache, 'store', 'index.json'))) {
+  // Cold when the store lacks any of the blueprint's images for this arch (they get built).
+  const missing = await blueprintLayers([blueprint], o.cache, o.arch).then(() => false, () => true);
+  if (missing) {
     const cold = runCli(args, { env });
-    printRuns('cold (components built from Debian packages into an empty store)', [cold]);
+    printRuns(`cold (components built from Debian packages into the store${o.cold ? ', emptied first' : ''})`, [cold]);
   }
   const warm = [];
   for (let i = 0; i < runs; i++) warm.push(runCli(args, { env }));
