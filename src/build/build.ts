@@ -8,6 +8,7 @@ import { mergeBlueprints } from '../blueprint/merge.js';
 import type { Blueprint } from '../blueprint/schema.js';
 import { Store } from '../oci/store.js';
 import type { Arch } from '../oci/types.js';
+import type { RegistryOptions } from '../oci/registry/options.js';
 import { kernelModulesInfo } from '../rootfs/modules.js';
 import type { BuildEvent } from './events.js';
 import { filesEntries } from './files.js';
@@ -28,6 +29,10 @@ export interface BuildOptions {
   /** Folders holding component folders, for images the store lacks. */
   componentDirs?: string[];
   sourceDateEpoch?: number;
+  /** Ask registries where tags point now, even for images the store has (--pull). */
+  pull?: boolean;
+  /** How registries are reached: credentials, insecure registries, CAs, mirrors. */
+  registry?: RegistryOptions;
   cwd?: string;
   onEvent?: (e: BuildEvent) => void;
 }
@@ -89,6 +94,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     componentDirs: opts.componentDirs ?? defaultComponentDirs(cwd, files),
     sourceDateEpoch: epoch,
     onEvent: opts.onEvent,
+    pull: opts.pull,
+    registry: opts.registry,
   });
 
   let modulesInfo;

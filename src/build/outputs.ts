@@ -15,7 +15,7 @@ import { writeTar } from '../formats/tar-write.js';
 import { gzipParallel } from '../formats/gzip.js';
 import { assembleRoot } from '../rootfs/assemble.js';
 import type { EntryStream } from '../formats/entry.js';
-import { layerEntries } from '../rootfs/layer.js';
+import { layerFile } from '../rootfs/layer.js';
 import { cleanPath } from '../rootfs/paths.js';
 import type { BuildPlan } from './plan.js';
 
@@ -52,7 +52,7 @@ export const FORMATS: OutputFormat[] = [
     write: async ({ store, plan, tmp }) => {
       const n = plan.name;
       const k = plan.kernel!;
-      await writeStream(imageFile(store, k.layer, k.binary), tmp(`${n}-kernel`));
+      await writeStream(layerFile(store, k.layer, k.binary), tmp(`${n}-kernel`));
       await writeStream(initrd(store, plan), tmp(`${n}-initrd.img`));
       await writeFile(tmp(`${n}-cmdline`), plan.cmdline);
     },
@@ -100,34 +100,21 @@ async function writeStream(source: AsyncIterable<Uint8Array>, path: string): Pro
   await pipeline(Readable.from(source, { objectMode: false }), createWriteStream(path));
 }
 
-/** One file's bytes from a layer (the whole layer is read, so its digest is checked). */
-async function* imageFile(store: Store, layer: Descriptor, path: string): AsyncIterable<Uint8Array> {
-  let found = false;
-  for await (const { entry, content } of layerEntries(store, layer)) {
-    if (found || !content || cleanPath(entry.path) !== path) continue;
-    found = true;
-    yield* content;
-  }
-  if (!found) throw new OutputError(`layer ${layer.digest} has no ${path}`);
-}
-
 /** The initramfs: the microcode cpio first when there is one (the kernel reads it uncompressed, early), then the system. */
 async function* initrd(store: Store, plan: BuildPlan): AsyncIterable<Uint8Array> {
   const ucode = plan.kernel?.ucode;
-  if (ucode) yield* imageFile(store, ucode.layer, ucode.path);
+  if (ucode) yield* layerFile(store, ucode.layer, ucode.path);
   yield* gzipParallel(writeCpio(assembleRoot(store, plan.root)));
 }
 
 async function* rootWithBoot(store: Store, plan: BuildPlan): EntryStream {
   yield* assembleRoot(store, plan.root);
-  if (!plan.kernel) return;
+  const k = plan.kernel;
+  if (!k) return;
   const epoch = plan.root.epoch;
-  const chunks: Buffer[] = [];
-  for await (const c of imageFile(store, plan.kernel.layer, plan.kernel.binary)) chunks.push(Buffer.from(c));
-  const kernel = Buffer.concat(chunks);
   const cmdline = Buffer.from(plan.cmdline);
   yield { entry: { path: 'boot', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: epoch, size: 0 } };
-  yield { entry: { path: 'boot/kernel', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: epoch, size: kernel.length }, content: once(kernel) };
+  yield { entry: { path: 'boot/kernel', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: epoch, size: k.size }, content: layerFile(store, k.layer, k.binary) };
   yield { entry: { path: 'boot/cmdline', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: epoch, size: cmdline.length }, content: once(cmdline) };
 }
 

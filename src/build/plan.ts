@@ -4,6 +4,7 @@
 import type { Blueprint, ImageSpec } from '../blueprint/schema.js';
 import { locate } from '../blueprint/origin.js';
 import type { Arch, Descriptor } from '../oci/types.js';
+import type { Entry } from '../formats/entry.js';
 import { MOBY_CONFIG_LABEL } from '../oci/types.js';
 import { cleanPath } from '../rootfs/paths.js';
 import { containerDirName, planRoot, type ContainerInput, type ContainerKind, type PlainEntry, type RootPlan } from '../rootfs/plan.js';
@@ -15,6 +16,8 @@ export interface KernelPlan {
   /** The layer of the kernel image that holds the kernel binary, and its path there. */
   layer: Descriptor;
   binary: string;
+  /** The kernel binary's size, from the layer's table of contents. */
+  size: number;
   /** The layer holding the modules tarball, when the image has one and the blueprint wants it. */
   modulesLayer?: Descriptor;
   tarName?: string;
@@ -79,19 +82,19 @@ export function planBuild(inputs: PlanInputs): BuildPlan {
   if (b.kernel?.image) {
     const k = image(b.kernel.image);
     const paths = kernelPaths(b);
-    const binLayer = topmostLayerWith(k, paths.binary);
-    if (!binLayer) throw new PlanError(`kernel image ${k.ref} has no ${paths.binary} (set kernel.binary to the kernel's path in the image)`);
-    kernel = { layer: binLayer, binary: paths.binary };
+    const bin = topmostLayerWith(k, paths.binary);
+    if (!bin) throw new PlanError(`kernel image ${k.ref} has no ${paths.binary} (set kernel.binary to the kernel's path in the image)`);
+    kernel = { layer: bin.layer, binary: paths.binary, size: bin.entry.size };
     if (b.kernel.ucode) {
       const path = cleanPath(b.kernel.ucode);
-      const layer = topmostLayerWith(k, path);
-      if (!layer) throw new PlanError(`kernel image ${k.ref} has no ${path} (kernel.ucode)`);
-      kernel.ucode = { layer, path };
+      const found = topmostLayerWith(k, path);
+      if (!found) throw new PlanError(`kernel image ${k.ref} has no ${path} (kernel.ucode)`);
+      kernel.ucode = { layer: found.layer, path };
     }
     if (paths.tar) {
-      const tarLayer = topmostLayerWith(k, paths.tar);
-      if (tarLayer) {
-        kernel.modulesLayer = tarLayer;
+      const tar = topmostLayerWith(k, paths.tar);
+      if (tar) {
+        kernel.modulesLayer = tar.layer;
         kernel.tarName = paths.tar;
       } else if (b.kernel.tar !== undefined) {
         throw new PlanError(`kernel image ${k.ref} has no ${paths.tar} (kernel.tar); use \`tar: none\` for a kernel without modules`);
@@ -161,9 +164,10 @@ export function planBuild(inputs: PlanInputs): BuildPlan {
   return { name: inputs.name, arch, cmdline: b.kernel?.cmdline ?? '', kernel, root };
 }
 
-function topmostLayerWith(img: ResolvedImage, path: string): Descriptor | undefined {
+function topmostLayerWith(img: ResolvedImage, path: string): { layer: Descriptor; entry: Entry } | undefined {
   for (let l = img.layers.length - 1; l >= 0; l--) {
-    if (img.tocs[l].some((e) => cleanPath(e.path) === path && e.type === 'file')) return img.layers[l];
+    const entry = img.tocs[l].find((e) => cleanPath(e.path) === path && e.type === 'file');
+    if (entry) return { layer: img.layers[l], entry };
   }
   return undefined;
 }

@@ -10,6 +10,10 @@ import { buildComponent } from '../pkg/build.js';
 import type { Entry } from '../formats/entry.js';
 import { layerToc } from '../rootfs/layer.js';
 import type { BuildEvent } from './events.js';
+import { StoreError } from '../oci/errors.js';
+import { pull } from '../oci/registry/pull.js';
+import { Registries } from '../oci/registry/session.js';
+import type { RegistryOptions } from '../oci/registry/options.js';
 
 export interface ResolvedImage {
   ref: string;
@@ -22,8 +26,8 @@ export interface ResolvedImage {
 
 export class ResolveError extends Error {
   readonly code = 'ERESOLVE';
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = 'ResolveError';
   }
 }
@@ -36,21 +40,45 @@ export interface ResolveContext {
   componentDirs: string[];
   sourceDateEpoch?: number;
   onEvent?: (e: BuildEvent) => void;
+  /** Ask registries where tags point now, even for images the store has (--pull). */
+  pull?: boolean;
+  /** How registries are reached (credentials, insecure registries, CAs, mirrors). */
+  registry?: RegistryOptions;
+}
+
+/** The registry session of one resolve run, opened on first use. */
+interface Session {
+  get(): Promise<Registries>;
 }
 
 export async function resolveImages(refs: string[], ctx: ResolveContext): Promise<Map<string, ResolvedImage>> {
   const out = new Map<string, ResolvedImage>();
-  for (const ref of refs) {
-    if (out.has(ref)) continue;
-    out.set(ref, await resolveImage(ref, ctx));
+  let opened: Promise<Registries> | undefined;
+  const session: Session = { get: () => (opened ??= Registries.open(ctx.registry)) };
+  try {
+    for (const ref of refs) {
+      if (out.has(ref)) continue;
+      out.set(ref, await resolveImage(ref, ctx, session));
+    }
+  } finally {
+    if (opened) (await opened.catch(() => undefined))?.close();
   }
   return out;
 }
 
-async function resolveImage(ref: string, ctx: ResolveContext): Promise<ResolvedImage> {
+async function resolveImage(ref: string, ctx: ResolveContext, session: Session): Promise<ResolvedImage> {
   const full = formatRef(parseRef(ref));
-  if (!(await ctx.store.resolve(full))) await buildMissing(ref, full, ctx);
-  const img = await ctx.store.resolveImage(full, ctx.arch);
+  if (!(await ctx.store.resolve(full))) await obtainMissing(ref, full, ctx, session);
+  else if (ctx.pull && !(await findComponent(full, ctx.componentDirs))) await pullRef(ref, full, ctx, session, true);
+  let img;
+  try {
+    img = await ctx.store.resolveImage(full, ctx.arch);
+  } catch (e) {
+    // an index pulled earlier for another arch lacks this arch's manifest: fetch just that
+    if (!(e instanceof StoreError && e.code === 'ENOBLOB') || (await findComponent(full, ctx.componentDirs))) throw e;
+    await pullRef(ref, full, ctx, session, false);
+    img = await ctx.store.resolveImage(full, ctx.arch);
+  }
   const tocs: Entry[][] = [];
   for (const layer of img.layers) {
     ctx.onEvent?.({ type: 'index-layer', ref, digest: layer.digest, size: layer.size });
@@ -59,13 +87,30 @@ async function resolveImage(ref: string, ctx: ResolveContext): Promise<ResolvedI
   return { ref, manifestDigest: img.manifestDigest, manifest: img.manifest, config: img.config, layers: img.layers, tocs };
 }
 
-async function buildMissing(ref: string, full: string, ctx: ResolveContext): Promise<void> {
+async function pullRef(ref: string, full: string, ctx: ResolveContext, session: Session, refresh: boolean): Promise<void> {
+  await pull(ctx.store, full, {
+    arches: [ctx.arch],
+    refresh,
+    registries: await session.get(),
+    onEvent: (e) => ctx.onEvent?.({ type: 'pull', event: e }),
+  });
+}
+
+/** An image the store lacks comes from a component folder, else from its registry. */
+async function obtainMissing(ref: string, full: string, ctx: ResolveContext, session: Session): Promise<void> {
   const dir = await findComponent(full, ctx.componentDirs);
   if (!dir) {
-    throw new ResolveError(
-      `image ${ref} is not in the store (${ctx.store.dir}) and no component folder provides it ` +
-        `(looked in ${ctx.componentDirs.join(', ')}): build it with \`osbuild pkg build DIR\` or import it with \`osbuild cache import PATH\``,
-    );
+    try {
+      await pullRef(ref, full, ctx, session, false);
+      return;
+    } catch (e) {
+      throw new ResolveError(
+        `image ${ref} is not in the store (${ctx.store.dir}), no component folder provides it ` +
+          `(looked in ${ctx.componentDirs.join(', ')}), and pulling it failed: ${(e as Error).message}; ` +
+          `build it with \`osbuild pkg build DIR\` or import it with \`osbuild cache import PATH\``,
+        { cause: e },
+      );
+    }
   }
   ctx.onEvent?.({ type: 'build-component', ref, dir });
   await buildComponent(dir, {

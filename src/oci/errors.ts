@@ -25,3 +25,23 @@ export class StoreError extends Error {
     this.name = 'StoreError';
   }
 }
+
+export type RegistryErrorCode =
+  | 'EAUTH' // the registry refused our credentials (or wants some and we have none)
+  | 'EDENIED' // authenticated, but not allowed (403)
+  | 'ENOTFOUND' // the repository, tag, manifest or blob does not exist there
+  | 'EHTTP' // an unexpected HTTP status
+  | 'ENETWORK' // the registry could not be reached, or kept failing after retries
+  | 'EINSECURE' // plain HTTP or an unverified certificate for a registry not allowed to use them
+  | 'EPROTOCOL' // the registry answered something the distribution API does not allow
+  | 'ECREDS'; // a credential source (--creds, a docker-credential helper, config.json) is unusable
+
+/** A failure talking to a registry. Messages name the registry and what to do; never a secret. */
+export class RegistryError extends Error {
+  constructor(readonly code: RegistryErrorCode, message: string, options?: { cause?: unknown; status?: number }) {
+    super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
+    this.name = 'RegistryError';
+    if (options?.status !== undefined) this.status = options.status;
+  }
+  status?: number;
+}

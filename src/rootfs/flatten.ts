@@ -101,11 +101,16 @@ export function planFlatten(layers: LayerToc[], opts: FlattenOptions): FlattenPl
       bytes += e.size;
     }
   }
-  for (const [target, n] of linkCount) {
-    const w = winners.get(target)!;
-    w.entry.nlink = n;
+  // Link counts go on copies: TOC objects are shared with other plans of the same image.
+  if (linkCount.size) {
     for (let l = 0; l < layers.length; l++) {
-      for (const e of decisions[l]) if (e && e.type === 'hardlink' && e.linkname === target) e.nlink = n;
+      const d = decisions[l];
+      for (let i = 0; i < d.length; i++) {
+        const e = d[i];
+        if (!e) continue;
+        const n = e.type === 'hardlink' ? linkCount.get(e.linkname ?? '') : e.type === 'file' ? linkCount.get(e.path) : undefined;
+        if (n !== undefined) d[i] = { ...e, nlink: n };
+      }
     }
   }
   const resolvedLinks = new Map<string, string>();
@@ -172,10 +177,12 @@ function decide(
         }
         continue;
       }
-      const entry: Entry = { ...raw, path };
+      // Most entries are emitted as the TOC has them: share the object rather than copy it, so a
+      // plan costs one pointer per entry (a big image has hundreds of thousands).
+      let entry = path === raw.path ? raw : { ...raw, path };
       if (entry.type === 'hardlink' && entry.linkname !== undefined) {
         const target = cleanPath(entry.linkname);
-        entry.linkname = linkOf ? (resolveParentsInRoot(target, linkOf) ?? target) : target;
+        entry = { ...entry, linkname: linkOf ? (resolveParentsInRoot(target, linkOf) ?? target) : target };
       }
       winners.set(path, { layer: l, index: i, entry, emitLayer: l, emitIndex: i });
     }

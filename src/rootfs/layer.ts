@@ -7,13 +7,13 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { execa } from 'execa';
 import type { Descriptor } from '../oci/types.js';
 import { MediaType } from '../oci/types.js';
 import type { Store } from '../oci/store.js';
 import { gunzip } from '../formats/gzip.js';
 import { readTar } from '../formats/tar-read.js';
 import type { Entry, EntryStream } from '../formats/entry.js';
+import { cleanPath } from './paths.js';
 
 const TOC_VERSION = 1;
 
@@ -27,7 +27,10 @@ export class LayerError extends Error {
 
 /** The uncompressed tar bytes of a layer, verified against its digest as they stream. */
 export function layerTar(store: Store, layer: Descriptor): AsyncIterable<Uint8Array> {
-  const blob = store.openBlob(layer.digest);
+  return decompress(layer, store.openBlob(layer.digest, { size: layer.size }));
+}
+
+function decompress(layer: Descriptor, blob: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
   switch (layer.mediaType) {
     case MediaType.ociLayerGzip:
     case MediaType.dockerLayerGzip:
@@ -45,7 +48,8 @@ export function layerTar(store: Store, layer: Descriptor): AsyncIterable<Uint8Ar
 
 // Node 20 has no zstd; the standard tool does it in a child process, streamed both ways.
 async function* zstdDecompress(source: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
-  const child = execa('zstd', ['-dc'], { input: undefined, stdin: 'pipe', stdout: 'pipe', buffer: false });
+  const { execa } = await import('execa'); // loaded only for the rare zstd layer
+  const child = execa('zstd', ['-dc'], { stdin: 'pipe', stdout: 'pipe', buffer: false });
   const feed = (async () => {
     for await (const chunk of source) if (!child.stdin!.write(chunk)) await new Promise((r) => child.stdin!.once('drain', r));
     child.stdin!.end();
@@ -53,6 +57,37 @@ async function* zstdDecompress(source: AsyncIterable<Uint8Array>): AsyncIterable
   for await (const chunk of child.stdout!) yield chunk as Uint8Array;
   await feed;
   await child;
+}
+
+/**
+ * One file of a layer. Decompression stops once the file is read (a kernel comes before the
+ * 90 MB modules tarball in its layer), but the rest of the compressed blob is still read and
+ * hashed, so a corrupted layer is refused all the same.
+ */
+export async function* layerFile(store: Store, layer: Descriptor, path: string): AsyncIterable<Uint8Array> {
+  const raw = store.openBlob(layer.digest, { size: layer.size });
+  let stopped = false;
+  // pulled by hand, not with for-await, so that stopping the inflater does not close the blob
+  const feed = (async function* () {
+    while (!stopped) {
+      const r = await raw.next();
+      if (r.done) return;
+      yield r.value;
+    }
+  })();
+  let found = false;
+  try {
+    for await (const { entry, content } of readTar(decompress(layer, feed))) {
+      if (!content || cleanPath(entry.path) !== path) continue;
+      found = true;
+      yield* content;
+      break;
+    }
+  } finally {
+    stopped = true;
+  }
+  while (!(await raw.next()).done) { /* hash the rest: the digest check happens at the end */ }
+  if (!found) throw new LayerError(`layer ${layer.digest} has no ${path}`);
 }
 
 export function layerEntries(store: Store, layer: Descriptor): EntryStream {
