@@ -23,6 +23,20 @@ const common: [string, string][] = [
   ['-q, --quiet', 'print errors only'],
 ];
 
+// How registries are reached: shared by every command that pulls or pushes.
+const registry = {
+  creds: { type: 'string' },
+  'insecure-registry': { type: 'string', multiple: true },
+  'ca-cert': { type: 'string', multiple: true },
+  mirror: { type: 'string', multiple: true },
+} as const;
+const registryHelp: [string, string][] = [
+  ['--creds USER:PASSWORD', 'credentials for the registries of this run (else OSBUILD_REGISTRY_CREDS, docker\'s config.json)'],
+  ['--insecure-registry HOST', 'allow plain HTTP or an unverified certificate for HOST[:PORT], repeatable'],
+  ['--ca-cert FILE', 'trust this PEM certificate authority too, repeatable'],
+  ['--mirror REG=MIRROR', 'try MIRROR (host[:port]) before registry REG for pulls, repeatable'],
+];
+
 export const COMMANDS: Command[] = [
   {
     name: 'build',
@@ -33,6 +47,8 @@ export const COMMANDS: Command[] = [
       arch: { type: 'string' },
       output: { type: 'string', short: 'o' },
       name: { type: 'string' },
+      pull: { type: 'boolean' },
+      ...registry,
       cache,
       json: { type: 'boolean' },
       quiet: { type: 'boolean', short: 'q' },
@@ -43,6 +59,8 @@ export const COMMANDS: Command[] = [
       ['--arch ARCH', 'target architecture: amd64 or arm64 (default: this machine\'s)'],
       ['-o, --output DIR', 'where outputs go (default ./out)'],
       ['--name NAME', 'base name of the outputs (default: the first file\'s name)'],
+      ['--pull', 'ask registries where tags point now, even for images in the store'],
+      ...registryHelp,
       ...common,
       verboseHelp,
     ],
@@ -116,10 +134,38 @@ export const COMMANDS: Command[] = [
   {
     name: 'pkg build',
     summary: 'build a component folder into a multi-arch OCI image in the store',
-    usage: 'osbuild pkg build [--arch A]... DIR...',
-    options: { arch: { type: 'string', multiple: true }, cache, json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' }, verbose },
-    optionHelp: [['--arch ARCH', 'build only this arch, repeatable (default: the component\'s arches)'], ...common, verboseHelp],
-    examples: ['osbuild pkg build components/init', 'osbuild pkg build --arch arm64 components/getty kernel/debian-cloud'],
+    usage: 'osbuild pkg build [--arch A]... [--push REF] DIR...',
+    options: { arch: { type: 'string', multiple: true }, push: { type: 'string' }, ...registry, cache, json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' }, verbose },
+    optionHelp: [
+      ['--arch ARCH', 'build only this arch, repeatable (default: the component\'s arches)'],
+      ['--push REF', 'then push the image (all its arches, one index) to REF; one DIR only'],
+      ...registryHelp,
+      ...common,
+      verboseHelp,
+    ],
+    examples: [
+      'osbuild pkg build components/init',
+      'osbuild pkg build --arch arm64 components/getty kernel/debian-cloud',
+      'osbuild pkg build --push registry.local:5000/team/init:0.1.0 components/init',
+    ],
+    minArgs: 1,
+  },
+  {
+    name: 'pull',
+    summary: 'pull images from their registries into the store',
+    usage: 'osbuild pull [--arch A]... REF...',
+    options: { arch: { type: 'string', multiple: true }, ...registry, cache, json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' }, verbose },
+    optionHelp: [['--arch ARCH', 'pull only this arch, repeatable (default: amd64 and arm64, as the image has them)'], ...registryHelp, ...common, verboseHelp],
+    examples: ['osbuild pull alpine:3.20', 'osbuild pull --arch arm64 ghcr.io/acme/agent:1.2', 'osbuild pull --insecure-registry registry.lan:5000 registry.lan:5000/team/svc:1.2'],
+    minArgs: 1,
+  },
+  {
+    name: 'push',
+    summary: 'push an image of the store (all its arches, one index) to a registry',
+    usage: 'osbuild push REF [DEST]',
+    options: { ...registry, cache, json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } },
+    optionHelp: [...registryHelp, ...common],
+    examples: ['osbuild push docker.io/osbuild/init:0.1.0 registry.local:5000/osbuild/init:0.1.0', 'osbuild push ghcr.io/acme/agent:1.2'],
     minArgs: 1,
   },
   {
@@ -139,6 +185,37 @@ export const COMMANDS: Command[] = [
     optionHelp: [['--ref REF', 'name for images whose layout names only a tag'], ...common],
     examples: ['osbuild cache import ./alpine-oci', 'osbuild cache import --ref example/app:1.0 app.tar'],
     minArgs: 1,
+  },
+  {
+    name: 'cache export',
+    summary: 'write images to an OCI layout directory, a tar of one, or a docker-archive tar',
+    usage: 'osbuild cache export [--format oci|docker-archive] [--arch A] REF... PATH',
+    options: { format: { type: 'string' }, arch: { type: 'string' }, cache, json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } },
+    optionHelp: [
+      ['--format FORMAT', 'oci (default; a directory, or a tar if PATH ends in .tar) or docker-archive (a tar)'],
+      ['--arch ARCH', 'the architecture a docker-archive holds (default amd64)'],
+      ...common,
+    ],
+    examples: ['osbuild cache export alpine:3.20 ./alpine-oci', 'osbuild cache export --format docker-archive alpine:3.20 alpine.tar'],
+    minArgs: 2,
+  },
+  {
+    name: 'cache rm',
+    summary: 'remove references from the store (their blobs go at the next prune)',
+    usage: 'osbuild cache rm REF...',
+    options: { cache, json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } },
+    optionHelp: common,
+    examples: ['osbuild cache rm alpine:3.20'],
+    minArgs: 1,
+  },
+  {
+    name: 'cache prune',
+    summary: 'delete blobs no reference reaches, and the data derived from them',
+    usage: 'osbuild cache prune [--now]',
+    options: { now: { type: 'boolean' }, cache, json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } },
+    optionHelp: [['--now', 'also delete blobs written in the last 10 minutes (no build or pull may be running)'], ...common],
+    examples: ['osbuild cache rm alpine:3.20 && osbuild cache prune'],
+    minArgs: 0,
   },
 ];
 

@@ -10,10 +10,16 @@ import { validateFiles } from '../blueprint/validate.js';
 import { Arch } from '../oci/types.js';
 import { Store } from '../oci/store.js';
 import { importLayout } from '../oci/import.js';
+import { exportImages } from '../oci/archive.js';
+import { prune } from '../oci/prune.js';
+import { pull } from '../oci/registry/pull.js';
+import { push } from '../oci/registry/push.js';
+import { Registries } from '../oci/registry/session.js';
+import { parseMirrors, type RegistryOptions } from '../oci/registry/options.js';
 import { buildComponent } from '../pkg/build.js';
 import { runImage, testImage } from '../run/boot.js';
 import { COMMANDS, commandHelp, findCommand, mainHelp, type Command } from './commands.js';
-import { pkgReporter, reporter, type Mode } from './progress.js';
+import { formatBytes, pkgReporter, registryReporter, reporter, type Mode } from './progress.js';
 import { FORMATS } from '../build/outputs.js';
 
 class UsageError extends Error {}
@@ -63,6 +69,8 @@ async function run(command: Command, args: string[], v: Values, mode: Mode): Pro
         outDir: v.output as string | undefined,
         name: v.name as string | undefined,
         cacheDir,
+        pull: v.pull === true,
+        registry: registryOptions(v),
         onEvent: reporter(mode),
       });
       if (mode !== 'quiet') for (const o of result.outputs) for (const f of o.files) process.stdout.write(`${f.path}\n`);
@@ -109,6 +117,9 @@ async function run(command: Command, args: string[], v: Values, mode: Mode): Pro
       // no --arch: undefined, so the component's own arches apply (an empty list would build none);
       // checked before the store is opened so that a usage error creates nothing
       const arches = (v.arch as string[] | undefined)?.map((a) => archOf(a)!);
+      const pushTo = v.push as string | undefined;
+      if (pushTo !== undefined && args.length !== 1) throw new UsageError('--push REF takes one component folder');
+      const regOpts = registryOptions(v);
       const store = await Store.open(join(cacheDir, 'store'));
       for (const dir of args) {
         const r = await buildComponent(dir, {
@@ -118,7 +129,64 @@ async function run(command: Command, args: string[], v: Values, mode: Mode): Pro
           onProgress: pkgReporter(mode),
         });
         process.stdout.write(`${r.ref} ${r.index.digest}\n`);
+        if (pushTo !== undefined) {
+          const p = await push(store, r.ref, pushTo, { registry: regOpts, onEvent: registryReporter(mode) });
+          process.stdout.write(`${p.dest} ${p.digest}\n`);
+        }
       }
+      return 0;
+    }
+    case 'pull': {
+      const arches = (v.arch as string[] | undefined)?.map((a) => archOf(a)!);
+      const store = await Store.open(join(cacheDir, 'store'));
+      const registries = await Registries.open(registryOptions(v));
+      try {
+        for (const ref of args) {
+          const r = await pull(store, ref, { arches, refresh: true, registries, onEvent: registryReporter(mode) });
+          process.stdout.write(`${r.ref} ${r.descriptor.digest}\n`);
+        }
+      } finally {
+        registries.close();
+      }
+      return 0;
+    }
+    case 'push': {
+      if (args.length > 2) throw new UsageError(`push takes REF and an optional DEST\nUsage: ${command.usage}`);
+      const store = await Store.open(join(cacheDir, 'store'));
+      const r = await push(store, args[0], args[1], { registry: registryOptions(v), onEvent: registryReporter(mode) });
+      process.stdout.write(`${r.dest} ${r.digest}\n`);
+      return 0;
+    }
+    case 'cache rm': {
+      const store = await Store.open(join(cacheDir, 'store'));
+      let missing = 0;
+      for (const ref of args) {
+        if (await store.untag(ref)) {
+          if (mode !== 'quiet') process.stdout.write(`removed ${ref}\n`);
+        } else {
+          process.stderr.write(`osbuild: ${ref} is not in the store\n`);
+          missing++;
+        }
+      }
+      return missing > 0 ? 1 : 0;
+    }
+    case 'cache prune': {
+      const store = await Store.open(join(cacheDir, 'store'));
+      const r = await prune(store, v.now ? { graceMs: 0 } : {});
+      if (mode === 'json') process.stdout.write(JSON.stringify(r) + '\n');
+      else if (mode !== 'quiet') {
+        const kept = r.keptRecent > 0 ? `; kept ${r.keptRecent} written in the last 10 minutes (--now removes them)` : '';
+        process.stdout.write(`removed ${r.removedBlobs} blobs (${formatBytes(r.removedBytes)}) and ${r.removedDerived} derived files${kept}\n`);
+      }
+      return 0;
+    }
+    case 'cache export': {
+      const format = v.format as string | undefined;
+      if (format !== undefined && format !== 'oci' && format !== 'docker-archive') throw new UsageError(`--format ${format}: expected oci or docker-archive`);
+      const store = await Store.open(join(cacheDir, 'store'));
+      const out = args[args.length - 1];
+      const written = await exportImages(store, args.slice(0, -1), out, { format, arch: archOf(v.arch) });
+      if (mode !== 'quiet') for (const w of written) process.stdout.write(`${w.ref} ${w.descriptor.digest}\n`);
       return 0;
     }
     case 'cache ls': {
@@ -138,6 +206,21 @@ async function run(command: Command, args: string[], v: Values, mode: Mode): Pro
     }
   }
   throw new UsageError(`unknown command ${command.name}`);
+}
+
+function registryOptions(v: Values): RegistryOptions {
+  const mirrors = v.mirror as string[] | undefined;
+  try {
+    parseMirrors(mirrors);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  return {
+    creds: v.creds as string | undefined,
+    insecureRegistries: v['insecure-registry'] as string[] | undefined,
+    caCertFiles: v['ca-cert'] as string[] | undefined,
+    mirrors,
+  };
 }
 
 function formatsHelp(): string {

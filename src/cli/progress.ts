@@ -5,6 +5,7 @@
 import { relative, basename, isAbsolute } from 'node:path';
 import type { BuildEvent } from '../build/events.js';
 import type { PkgEvent } from '../pkg/events.js';
+import type { PullEvent, PushEvent } from '../oci/registry/events.js';
 
 export type Mode = 'human' | 'verbose' | 'json' | 'quiet';
 
@@ -13,6 +14,55 @@ export interface FormatOptions {
   verbose?: boolean;
   /** Paths under this folder are shown relative to it. */
   cwd?: string;
+  /** Output goes to a terminal: one line per pulled layer (CI logs get the summary only). */
+  tty?: boolean;
+}
+
+/** Lines for registry pulls: a start, one per layer on a terminal, retries, and the result. */
+export function pullLine(e: PullEvent, opts: FormatOptions = {}): string | undefined {
+  switch (e.type) {
+    case 'pull-start':
+      return `pulling ${e.ref}`;
+    case 'pull-blob-done':
+      if (e.cached) return opts.verbose ? `  ${e.what} ${shortDigest(e.digest)} (in the store)` : undefined;
+      return opts.tty || opts.verbose ? `  ${e.what} ${shortDigest(e.digest)} ${formatBytes(e.size)}` : undefined;
+    case 'pull-retry':
+      return `  ${e.registry}: ${e.what}: ${e.reason}; retrying in ${(e.delayMs / 1000).toFixed(1)} s`;
+    case 'pull-done':
+      return e.upToDate
+        ? `${e.ref} is up to date (${shortDigest(e.digest)})`
+        : `${e.ref} → ${shortDigest(e.digest)} (${e.arches.join(', ')}), ${formatBytes(e.downloaded)} downloaded`;
+    case 'pull-manifest':
+    case 'pull-blob-start':
+    case 'pull-blob-progress':
+      return undefined;
+  }
+}
+
+export function pushLine(e: PushEvent, opts: FormatOptions = {}): string | undefined {
+  switch (e.type) {
+    case 'push-start':
+      return `pushing ${e.ref} to ${e.dest}`;
+    case 'push-blob':
+      return opts.verbose || (opts.tty && e.how === 'uploaded') ? `  blob ${shortDigest(e.digest)} ${formatBytes(e.size)}: ${e.how}` : undefined;
+    case 'push-manifest':
+      return opts.verbose ? `  manifest ${shortDigest(e.digest)}` : undefined;
+    case 'push-retry':
+      return `  ${e.registry}: ${e.what}: ${e.reason}; retrying in ${(e.delayMs / 1000).toFixed(1)} s`;
+    case 'push-done':
+      return `${e.dest} → ${shortDigest(e.digest)}`;
+  }
+}
+
+/** The callback pull/push take, writing lines (or the events as JSON) to `out`. */
+export function registryReporter(mode: Mode, out: Writer = process.stderr, tty = process.stderr.isTTY === true): (e: PullEvent | PushEvent) => void {
+  if (mode === 'json') return (e) => out.write(JSON.stringify(e) + '\n');
+  const opts = { verbose: mode === 'verbose', tty };
+  return (e) => {
+    if (mode === 'quiet') return;
+    const line = e.type.startsWith('push') ? pushLine(e as PushEvent, opts) : pullLine(e as PullEvent, opts);
+    if (line !== undefined) out.write(line + '\n');
+  };
 }
 
 export interface Writer {
@@ -51,6 +101,8 @@ export function progressFormatter(opts: FormatOptions = {}): (e: BuildEvent) => 
         return `building ${e.ref} from ${showPath(e.dir, opts.cwd)}`;
       case 'pkg':
         return pkg(e.event);
+      case 'pull':
+        return pullLine(e.event, opts);
       case 'index-layer':
         return opts.verbose ? `  reading ${e.ref} layer ${shortDigest(e.digest)} (${formatBytes(e.size)})` : undefined;
       case 'warning':
@@ -65,7 +117,7 @@ export function progressFormatter(opts: FormatOptions = {}): (e: BuildEvent) => 
 
 /** The progress callback `build` takes, writing lines (or JSON) to `out`. */
 export function reporter(mode: Mode, out: Writer = process.stderr, cwd = process.cwd()): (e: BuildEvent) => void {
-  const format = progressFormatter({ verbose: mode === 'verbose', cwd });
+  const format = progressFormatter({ verbose: mode === 'verbose', cwd, tty: out === process.stderr && process.stderr.isTTY === true });
   return (e) => {
     if (mode === 'json') {
       out.write(JSON.stringify(e) + '\n');

@@ -80,7 +80,9 @@ function mbr(l: HybridLayout): Buffer {
 
 function gptArray(l: HybridLayout, lastUsable: number): Buffer {
   const a = Buffer.alloc(GPT_ENTRIES * ENTRY_SIZE);
-  const parts: { start: number; end: number; name: string }[] = [{ start: 0, end: lastUsable, name: 'ISOHybrid' }];
+  // the ISO partition ends on a 2048-byte boundary, as xorriso's does (tools warn otherwise)
+  const isoEnd = Math.floor((lastUsable + 1) / 4) * 4 - 1;
+  const parts: { start: number; end: number; name: string }[] = [{ start: 0, end: isoEnd, name: 'ISOHybrid' }];
   if (l.efi) parts.push({ start: l.efi.start, end: l.efi.start + l.efi.blocks - 1, name: 'ISOHybrid1' });
   parts.forEach((p, i) => {
     const o = i * ENTRY_SIZE;

@@ -70,6 +70,8 @@ export interface UkiSectionPlan extends PeSection {
 }
 
 export interface UkiPlan {
+  /** The stub's machine type (MACHINE_X86_64 or MACHINE_AARCH64). */
+  machine: number;
   /** The stub with its headers updated. */
   head: Buffer;
   /** Zero bytes between the stub's end and the first added section's data. */
@@ -175,7 +177,7 @@ export function planUki(opts: {
     sizeOfImage,
     sizeOfInitializedData: Math.min(pe.sizeOfInitializedData + addedData, 0xffff_ffff),
   });
-  return { head, headPad: alignUp(opts.stub.length, fileAlign) - opts.stub.length, sections, size: raw };
+  return { machine: pe.machine, head, headPad: alignUp(opts.stub.length, fileAlign) - opts.stub.length, sections, size: raw };
 }
 
 /** The first bytes of a stream and a stream of all its bytes (nothing read twice). */
@@ -243,9 +245,8 @@ export async function makeUki(opts: UkiOptions): Promise<SizedStream> {
     osRelease: opts.osRelease,
     uname: opts.uname,
   });
-  const machine = parsePe(opts.stub).machine;
   const kernel = await peek(opts.kernel.stream, 4096);
-  checkKernel(kernel.head, machine);
+  checkKernel(kernel.head, plan.machine);
   async function* gen(): AsyncGenerator<Uint8Array> {
     yield plan.head;
     if (plan.headPad) yield Buffer.alloc(plan.headPad);

@@ -317,7 +317,7 @@ export async function skopeoPush(layout: string, tag: string, dest: string, opts
 
 /** The digest of the top document (index or manifest) of `ref` as skopeo sees it in the registry. */
 export async function skopeoDigest(ref: string, creds?: string): Promise<string> {
-  const raw = await execa('skopeo', ['inspect', '--raw', '--tls-verify=false', ...(creds ? ['--creds', creds] : []), `docker://${ref}`], { encoding: 'buffer' });
+  const raw = await execa('skopeo', ['inspect', '--raw', '--tls-verify=false', ...(creds ? ['--creds', creds] : []), `docker://${ref}`], { encoding: 'buffer', stripFinalNewline: false });
   const { createHash } = await import('node:crypto');
   return `sha256:${createHash('sha256').update(raw.stdout as Uint8Array).digest('hex')}`;
 }
