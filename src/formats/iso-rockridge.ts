@@ -66,37 +66,50 @@ export function nm(name: string): Buffer[] {
   return out;
 }
 
-/** SL entries for a symlink target (RRIP 4.1.3): component records, split over entries as needed. */
+/**
+ * SL entries for a symlink target (RRIP 4.1.3). Like xorriso, entries are filled to the brim and
+ * a name is split (component CONTINUE flag) across the entry boundary: libarchive drops the '/'
+ * between two complete components that sit in different SL entries.
+ */
 export function sl(target: string, path: string): Buffer[] {
   if (target === '') throw new IsoError('EISOPATH', `symlink ${path} has an empty target`, path);
-  const comps: Buffer[] = [];
-  const parts = target.split('/');
-  if (target.startsWith('/')) comps.push(Buffer.from([0x08, 0]));
-  for (const p of parts) {
+  const comps: { flags: number; name?: Buffer }[] = [];
+  if (target.startsWith('/')) comps.push({ flags: 0x08 });
+  for (const p of target.split('/')) {
     if (p === '') continue;
-    if (p === '.') comps.push(Buffer.from([0x02, 0]));
-    else if (p === '..') comps.push(Buffer.from([0x04, 0]));
-    else {
-      const b = Buffer.from(p, 'utf8');
-      const MAXC = 248;
-      for (let i = 0; i < b.length; i += MAXC) {
-        const part = b.subarray(i, i + MAXC);
-        comps.push(Buffer.concat([Buffer.from([i + MAXC < b.length ? 0x01 : 0, part.length]), part]));
-      }
-    }
+    if (p === '.') comps.push({ flags: 0x02 });
+    else if (p === '..') comps.push({ flags: 0x04 });
+    else comps.push({ flags: 0, name: Buffer.from(p, 'utf8') });
   }
-  // group component records into SL entries of at most 255 bytes
-  const groups: Buffer[][] = [[]];
-  let len = 5;
-  for (const c of comps) {
-    if (len + c.length > 255) {
-      groups.push([]);
-      len = 5;
+  const CAP = 250; // component bytes in one SL entry (255 - 5)
+  const entries: Buffer[][] = [[]];
+  let used = 0;
+  const close = () => {
+    entries.push([]);
+    used = 0;
+  };
+  comps.forEach((c, i) => {
+    const last = i === comps.length - 1;
+    if (!c.name) {
+      if (CAP - used < 2) close();
+      entries[entries.length - 1].push(Buffer.from([c.flags, 0]));
+      used += 2;
+      return;
     }
-    groups[groups.length - 1].push(c);
-    len += c.length;
-  }
-  return groups.map((g, i) => entry('SL', Buffer.concat([Buffer.from([i < groups.length - 1 ? 1 : 0]), ...g])));
+    let rest = c.name;
+    while (rest.length > 0) {
+      if (CAP - used < 3) close();
+      let take = Math.min(rest.length, CAP - used - 2);
+      // do not end an entry exactly at the end of a name when more follows (see above)
+      if (take === rest.length && used + 2 + take === CAP && !last && take > 1) take--;
+      const more = take < rest.length;
+      entries[entries.length - 1].push(Buffer.concat([Buffer.from([more ? 0x01 : 0, take]), rest.subarray(0, take)]));
+      used += 2 + take;
+      rest = rest.subarray(take);
+    }
+  });
+  const full = entries.filter((e) => e.length > 0);
+  return full.map((g, i) => entry('SL', Buffer.concat([Buffer.from([i < full.length - 1 ? 1 : 0]), ...g])));
 }
 
 /** CE: where the rest of this record's System Use entries continue. */

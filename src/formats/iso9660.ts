@@ -25,7 +25,8 @@ import {
   type CatalogImage,
 } from './iso-eltorito.js';
 import { IsoError } from './iso-errors.js';
-import { SECTOR, both16, both32, padded, recordDate, sectorsFor, volumeDate } from './iso-fields.js';
+import { SECTOR, sectorsFor } from './iso-fields.js';
+import { dirRecord, pathTable, pathTableSize, primaryDescriptor, terminator, type RecordInput } from './iso-records.js';
 import { hybridAreas, type HybridAreas } from './iso-hybrid.js';
 import { ce, er, nm, placeRecordEntries, px, sl, sp, tf } from './iso-rockridge.js';
 import { buildTree, type IsoDirectory, type IsoFile, type IsoSymlink, type Node, type Tree } from './iso-tree.js';
@@ -83,18 +84,12 @@ const HYBRID_ALIGN = 512; // sectors: 1 MiB = one cylinder of 64 heads x 32 sect
 const MAX_BIOS_IMAGE = 32 * 1024 * 1024;
 const VOLUME_ID = /^[A-Z0-9_ .-]{1,32}$/;
 
-interface Rec {
-  node: Node;
-  /** identifier bytes: 0x00 for ".", 0x01 for "..", else the ISO name */
-  id: Buffer;
-  isDir: boolean;
-  inline: Buffer[];
+interface Rec extends RecordInput {
   spill: Buffer[];
   spillLen: number;
   /** continuation area, once placed: index of the CE sector and offset in it */
   ceSector: number;
   ceOffset: number;
-  len: number;
   /** offset of the record in its directory's extent */
   at: number;
 }
@@ -143,85 +138,6 @@ function planDirectory(d: Node, epoch: number): DirPlan {
     return r;
   });
   return { node: d, recs, sectors: sectorsFor(at) };
-}
-
-function pathTableSize(dirs: Node[]): number {
-  return dirs.reduce((n, d) => {
-    const idLen = d.name === '' ? 1 : d.isoId.length;
-    return n + 8 + idLen + (idLen % 2);
-  }, 0);
-}
-
-function pathTable(dirs: Node[], numbers: Map<Node, number>, bigEndian: boolean, size: number): Buffer {
-  const b = Buffer.alloc(sectorsFor(size) * SECTOR);
-  let o = 0;
-  for (const d of dirs) {
-    const id = d.name === '' ? Buffer.from([0]) : Buffer.from(d.isoId, 'latin1');
-    b[o] = id.length;
-    if (bigEndian) {
-      b.writeUInt32BE(d.lba, o + 2);
-      b.writeUInt16BE(numbers.get(d.parent)!, o + 6);
-    } else {
-      b.writeUInt32LE(d.lba, o + 2);
-      b.writeUInt16LE(numbers.get(d.parent)!, o + 6);
-    }
-    id.copy(b, o + 8);
-    o += 8 + id.length + (id.length % 2);
-  }
-  return b;
-}
-
-/** A directory record (ECMA-119 9.1) with its System Use entries. */
-function dirRecord(r: Pick<Rec, 'node' | 'id' | 'isDir' | 'inline' | 'len'>, epoch: number, ceEntry?: Buffer): Buffer {
-  const b = Buffer.alloc(r.len);
-  b[0] = r.len;
-  both32(b, 2, r.node.lba);
-  both32(b, 10, r.node.size);
-  recordDate(b, 18, epoch);
-  b[25] = r.isDir ? 0x02 : 0;
-  both16(b, 28, 1);
-  b[32] = r.id.length;
-  r.id.copy(b, 33);
-  let o = 33 + r.id.length + (r.id.length % 2 === 0 ? 1 : 0);
-  for (const e of r.inline) o += e.copy(b, o);
-  if (ceEntry) ceEntry.copy(b, o);
-  return b;
-}
-
-function primaryDescriptor(o: IsoOptions, total: number, ptSize: number, lPath: number, mPath: number, root: Node): Buffer {
-  const b = Buffer.alloc(SECTOR);
-  b[0] = 1;
-  b.write('CD001', 1, 'latin1');
-  b[6] = 1;
-  padded(b, 8, 32, '');
-  padded(b, 40, 32, o.volumeId);
-  both32(b, 80, total);
-  both16(b, 120, 1);
-  both16(b, 124, 1);
-  both16(b, 128, SECTOR);
-  both32(b, 132, ptSize);
-  b.writeUInt32LE(lPath, 140);
-  b.writeUInt32BE(mPath, 148);
-  dirRecord({ node: root, id: Buffer.from([0]), isDir: true, inline: [], len: 34 }, o.epoch).copy(b, 156);
-  padded(b, 190, 128, '');
-  padded(b, 318, 128, '');
-  padded(b, 446, 128, '');
-  padded(b, 574, 128, o.applicationId ?? 'OSBUILD');
-  padded(b, 702, 37 * 3, '');
-  volumeDate(b, 813, o.epoch);
-  volumeDate(b, 830, o.epoch);
-  volumeDate(b, 847, undefined);
-  volumeDate(b, 864, undefined);
-  b[881] = 1;
-  return b;
-}
-
-function terminator(): Buffer {
-  const b = Buffer.alloc(SECTOR);
-  b[0] = 255;
-  b.write('CD001', 1, 'latin1');
-  b[6] = 1;
-  return b;
 }
 
 /** 4-byte signature and GUIDs derived from what determines the image, never from the host or clock. */
@@ -334,7 +250,7 @@ function plan(o: IsoOptions): Plan {
   const files = [...special, ...rest];
   for (const f of files) {
     f.size = f.file!.size;
-    // empty files point at the first file sector, as readers want a location inside the volume
+    // an empty file shares the next extent's sector: readers want a location inside the volume
     f.lba = lba;
     lba += sectorsFor(f.size);
   }
@@ -460,10 +376,4 @@ export function writeIso(opts: IsoOptions): IsoImage {
   const p = plan(opts);
   // each iteration streams the image anew (and reads the contents again)
   return { size: p.total * SECTOR, stream: { [Symbol.asyncIterator]: () => emit(p, PVD_LBA) } };
-}
-
-/** The sector (2048 bytes) where each file of an image starts, by path: for callers and tests. */
-export function isoExtents(opts: IsoOptions): Map<string, { lba: number; size: number }> {
-  const p = plan(opts);
-  return new Map(p.files.map((f) => [f.path, { lba: f.lba, size: f.size }]));
 }

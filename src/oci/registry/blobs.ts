@@ -129,7 +129,7 @@ async function* uncompressedDigest(source: AsyncIterable<Uint8Array>, result: Un
       if (first) {
         first = false;
         if (startsWith(chunk, GZIP_MAGIC)) {
-          gunzip = createGunzip();
+          gunzip = createGunzip({ chunkSize: 128 * 1024 });
           gunzip.on('data', (d: Buffer) => hash.update(d));
           gunzip.on('error', (e) => {
             result.error ??= e;

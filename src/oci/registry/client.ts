@@ -81,19 +81,18 @@ export class RegistryClient {
       await this.pingAt(https);
       return https;
     } catch (e) {
-      const tlsTrouble = TLS_MISMATCH.test(String((e as NodeJS.ErrnoException).code) + ' ' + (e as Error).message);
-      if (!this.ctx.plainHttpAllowed(this.endpoint)) {
-        if (/CERT|certificate|self.signed/i.test(String((e as NodeJS.ErrnoException).code) + ' ' + (e as Error).message)) {
-          throw new RegistryError('EINSECURE', `${this.endpoint}: its TLS certificate is not trusted (${(e as Error).message}): give its authority with --ca-cert FILE, or --insecure-registry ${this.endpoint} to skip the check`, { cause: e });
-        }
-        throw this.unreachable(e);
+      if (e instanceof RegistryError) throw e;
+      const text = `${String((e as NodeJS.ErrnoException).code)} ${(e as Error).message}`;
+      if (/CERT|certificate|self.signed|UNABLE_TO_VERIFY/i.test(text)) {
+        throw new RegistryError('EINSECURE', `${this.endpoint}: its TLS certificate is not trusted (${(e as Error).message}): give its authority with --ca-cert FILE, or --insecure-registry ${this.endpoint} to skip the check`, { cause: e });
       }
-      if (!tlsTrouble && !(e instanceof RegistryError)) throw this.unreachable(e);
+      // a registry allowed plain HTTP that does not speak TLS answers the handshake with garbage
+      if (!this.ctx.plainHttpAllowed(this.endpoint) || !TLS_MISMATCH.test(text)) throw this.unreachable(e);
       const http = new URL(`http://${this.host}/v2/`);
       try {
         await this.pingAt(http);
       } catch (e2) {
-        throw e2 instanceof RegistryError ? e2 : this.unreachable(e2);
+        throw this.unreachable(e2);
       }
       return http;
     }

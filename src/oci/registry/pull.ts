@@ -108,7 +108,11 @@ async function pullWith(store: Store, r: ImageRef, ref: string, registries: Regi
   const stored = await store.resolve(ref);
   if (stored && (!opts.refresh || r.digest !== undefined)) {
     const have = await complete(store, ref, wanted ?? (await storedArches(store, ref)));
-    if (have && have.length > 0) return { ref, descriptor: stored, manifests: have, downloaded: 0, upToDate: true };
+    if (have && have.length > 0) {
+      // a pinned ref found by its digest alone gets its own name, so that prune keeps it
+      if (!(await store.list()).some((e) => e.ref === ref)) await store.tag(ref, stored);
+      return { ref, descriptor: stored, manifests: have, downloaded: 0, upToDate: true };
+    }
   }
   emit({ type: 'pull-start', ref });
   const repo = r.repository;

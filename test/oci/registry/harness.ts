@@ -40,6 +40,23 @@ export async function waitForHttp(url: string, timeoutMs = 15_000): Promise<void
   }
 }
 
+async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
+  const { connect } = await import('node:net');
+  const start = Date.now();
+  for (;;) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = connect(port, '127.0.0.1', () => {
+        s.destroy();
+        r(true);
+      });
+      s.on('error', () => r(false));
+    });
+    if (ok) return;
+    if (Date.now() - start > timeoutMs) throw new Error(`port ${port} did not open in ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 export interface Running {
   /** host:port for references, e.g. 127.0.0.1:41234 */
   host: string;
@@ -105,10 +122,10 @@ export async function startTokenServer(work: string, opts: { issuer: string; ser
   };
 }
 
-export type AuthMode = { kind: 'none' } | { kind: 'htpasswd' } | { kind: 'token' };
+export type AuthMode = { kind: 'none' } | { kind: 'htpasswd' } | { kind: 'token' } | { kind: 'tls' };
 
 /** Starts docker-registry with a config of its own on a free port of 127.0.0.1. */
-export async function startRegistry(mode: AuthMode = { kind: 'none' }): Promise<Running & { token?: TokenServer }> {
+export async function startRegistry(mode: AuthMode = { kind: 'none' }): Promise<Running & { token?: TokenServer; certFile?: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'osbuild-registry-'));
   const port = await freePort();
   let auth = '';
@@ -116,6 +133,10 @@ export async function startRegistry(mode: AuthMode = { kind: 'none' }): Promise<
   if (mode.kind === 'htpasswd') {
     await execa('htpasswd', ['-B', '-b', '-c', join(dir, 'htpasswd'), USER, PASSWORD]);
     auth = `auth:\n  htpasswd:\n    realm: osbuild-test\n    path: ${join(dir, 'htpasswd')}\n`;
+  } else if (mode.kind === 'tls') {
+    // HTTPS with a self-signed certificate for 127.0.0.1: clients need --ca-cert (or --insecure-registry)
+    await execa('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'tls.key'), '-out', join(dir, 'tls.crt'), '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
+    auth = `  tls:\n    certificate: ${join(dir, 'tls.crt')}\n    key: ${join(dir, 'tls.key')}\n`;
   } else if (mode.kind === 'token') {
     token = await startTokenServer(dir, { issuer: 'osbuild-test-issuer', service: 'osbuild-test-registry' });
     auth = `auth:\n  token:\n    realm: ${token.url}\n    service: osbuild-test-registry\n    issuer: osbuild-test-issuer\n    rootcertbundle: ${token.certFile}\n`;
@@ -142,7 +163,8 @@ export async function startRegistry(mode: AuthMode = { kind: 'none' }): Promise<
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   try {
-    await waitForHttp(`http://127.0.0.1:${port}/v2/`);
+    if (mode.kind === 'tls') await waitForPort(port);
+    else await waitForHttp(`http://127.0.0.1:${port}/v2/`);
   } catch (e) {
     child.kill('SIGKILL');
     throw new Error(`docker-registry did not start: ${stderr}`, { cause: e });
@@ -152,6 +174,7 @@ export async function startRegistry(mode: AuthMode = { kind: 'none' }): Promise<
     port,
     dir,
     token,
+    certFile: mode.kind === 'tls' ? join(dir, 'tls.crt') : undefined,
     stop: async () => {
       child.kill('SIGTERM');
       await child;
@@ -168,7 +191,8 @@ export type Fault =
   | { kind: 'reset'; afterBytes: number }
   | { kind: 'truncate'; keepBytes: number }
   | { kind: 'corrupt' }
-  | { kind: 'slow'; delayMs: number };
+  | { kind: 'slow'; delayMs: number }
+  | { kind: 'redirect'; to: string };
 
 export interface FaultRule {
   method?: string;
@@ -196,6 +220,11 @@ export async function startProxy(upstream: string): Promise<Proxy> {
     if (rule) rule.times = (rule.times ?? 1) - 1;
     const fault = rule?.fault;
     log.push({ method: req.method ?? '', path, ...(req.headers.range ? { range: req.headers.range } : {}), ...(fault ? { fault: fault.kind } : {}) });
+    if (fault?.kind === 'redirect') {
+      req.resume();
+      res.writeHead(307, { Location: `${fault.to}${path}` }).end();
+      return;
+    }
     if (fault?.kind === 'status') {
       req.resume();
       res.writeHead(fault.status, { 'Content-Type': 'text/plain' }).end('injected failure');
