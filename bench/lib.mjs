@@ -48,7 +48,14 @@ export function seedDebian(cache, from) {
  * here), peak RSS in MB (the child's maxrss, as GNU time reports it), user+sys CPU seconds,
  * and the 1-minute load average before the run.
  */
-export function runCli(args, { nodeArgs = [], env = {}, cwd = REPO } = {}) {
+/** The node options the installed command runs with: those on main.js's `#!/usr/bin/env -S node ...` line. */
+export function shebangNodeArgs() {
+  const first = readFileSync(CLI, 'utf8').split('\n', 1)[0];
+  const m = /^#!\/usr\/bin\/env -S node(.*)$/.exec(first);
+  return m ? m[1].trim().split(/\s+/).filter(Boolean) : [];
+}
+
+export function runCli(args, { nodeArgs = shebangNodeArgs(), env = {}, cwd = REPO } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'osbuild-bench-run-'));
   const timeFile = join(dir, 'time');
   const load = loadavg()[0];

@@ -2,7 +2,6 @@
 
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadBlueprint } from '../blueprint/parse.js';
 import { mergeBlueprints } from '../blueprint/merge.js';
 import type { Blueprint } from '../blueprint/schema.js';
@@ -11,6 +10,8 @@ import type { Arch } from '../oci/types.js';
 import type { RegistryOptions } from '../oci/registry/options.js';
 import { kernelModulesInfo } from '../rootfs/modules.js';
 import type { BuildEvent } from './events.js';
+import { defaultCacheDir, epochFromEnv, hostArch, PACKAGE_ROOT } from './defaults.js';
+export { defaultCacheDir, epochFromEnv, hostArch, PACKAGE_ROOT };
 import { filesEntries } from './files.js';
 import { DEFAULT_FORMAT, findFormat, writeFormat } from './outputs.js';
 import { blueprintRefs, kernelPaths, planBuild, type BuildPlan } from './plan.js';
@@ -42,18 +43,6 @@ export interface BuildResult {
   outputs: { format: string; files: { path: string; bytes: number }[] }[];
 }
 
-/** The package's own folder: its components/ and kernel/ are always searched. */
-export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-export function defaultCacheDir(): string {
-  const base = process.env.XDG_CACHE_HOME || join(process.env.HOME || '/tmp', '.cache');
-  return join(base, 'osbuild');
-}
-
-export function hostArch(): Arch {
-  return process.arch === 'arm64' ? 'arm64' : 'amd64';
-}
-
 export function defaultComponentDirs(cwd: string, blueprintFiles: string[]): string[] {
   const dirs = [join(cwd, 'components'), join(cwd, 'kernel')];
   for (const f of blueprintFiles) {
@@ -62,11 +51,6 @@ export function defaultComponentDirs(cwd: string, blueprintFiles: string[]): str
   }
   dirs.push(join(PACKAGE_ROOT, 'components'), join(PACKAGE_ROOT, 'kernel'));
   return [...new Set(dirs)];
-}
-
-export function epochFromEnv(): number {
-  const s = process.env.SOURCE_DATE_EPOCH;
-  return s && /^\d+$/.test(s) ? Number(s) : 0;
 }
 
 export async function loadBlueprints(files: string[]): Promise<Blueprint> {
@@ -87,7 +71,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const name = opts.name ?? blueprint.name ?? basename(files[0], extname(files[0]));
 
   const store = await Store.open(join(cacheDir, 'store'));
-  const images = await resolveImages(blueprintRefs(blueprint), {
+  const images = await resolveImages([...blueprintRefs(blueprint), ...formats.flatMap((f) => f.images?.(arch) ?? [])], {
     store,
     arch,
     cacheDir,
@@ -115,7 +99,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   for (const f of formats) {
     const started = Date.now();
     opts.onEvent?.({ type: 'output-start', format: f.name, files: f.files(name).map((x) => join(outDir, x)) });
-    const written = await writeFormat(f, store, plan, outDir);
+    const written = await writeFormat(f, store, plan, outDir, formats);
     opts.onEvent?.({ type: 'output-done', format: f.name, files: written, ms: Date.now() - started });
     outputs.push({ format: f.name, files: written });
   }

@@ -18,12 +18,21 @@ import type { EntryStream } from '../formats/entry.js';
 import { layerFile } from '../rootfs/layer.js';
 import { cleanPath } from '../rootfs/paths.js';
 import type { BuildPlan } from './plan.js';
+import type { Arch } from '../oci/types.js';
+import { BOOT_BIOS_IMAGE, BOOT_EFI_IMAGE, mediaInputs, type MediaInputs } from './media/sources.js';
+import { InitrdScratch } from './media/scratch.js';
+import { writeUki } from './media/uki.js';
+import { writeIsoMedia } from './media/iso.js';
+import { writeRawDisk } from './media/disk.js';
+import { anyFirmwareDisk, writeGcp, writeQcow2Media, writeVhdMedia, writeVmdkMedia } from './media/cloud.js';
 
 export interface OutputContext {
   store: Store;
   plan: BuildPlan;
   /** Temporary path for each final file name (relative to the output dir). */
   tmp: (file: string) => string;
+  /** Boot-media inputs: kernel, the build's initrd (written once, shared by its formats), boot files, seed. */
+  media: () => Promise<MediaInputs>;
 }
 
 export interface OutputFormat {
@@ -32,6 +41,12 @@ export interface OutputFormat {
   /** File names it makes for an output named `name`. */
   files: (name: string) => string[];
   needsKernel: boolean;
+  /** Target arches it supports; default both. */
+  arches?: Arch[];
+  /** Images it reads boot files from, for an arch (resolved with the blueprint's); throws for an unsupported arch. */
+  images?: (arch: Arch) => string[];
+  /** Reads ctx.media() (the build's shared initrd file). */
+  usesMedia?: boolean;
   write: (ctx: OutputContext) => Promise<void>;
 }
 
@@ -68,6 +83,79 @@ export const FORMATS: OutputFormat[] = [
   },
 ];
 
+// ---------------------------------------------------------------- boot media (initramfs layout)
+
+const BOTH: Arch[] = ['amd64', 'arm64'];
+const AMD64: Arch[] = ['amd64'];
+
+/** A boot-media row: the arches it supports, the boot images it reads, and its writer. */
+function mediaRow(
+  name: string,
+  description: string,
+  arches: Arch[],
+  files: (n: string) => string[],
+  bootImages: (arch: Arch) => string[],
+  write: (m: MediaInputs, out: (file: string) => string) => Promise<void>,
+): OutputFormat {
+  return {
+    name,
+    description,
+    files,
+    needsKernel: true,
+    arches,
+    usesMedia: true,
+    images: (arch) => {
+      checkArch(name, arches, arch);
+      return bootImages(arch);
+    },
+    write: async (ctx) => write(await ctx.media(), ctx.tmp),
+  };
+}
+
+const EFI = () => [BOOT_EFI_IMAGE];
+const BIOS = () => [BOOT_BIOS_IMAGE];
+const BIOS_EFI = (arch: Arch) => (arch === 'amd64' ? [BOOT_BIOS_IMAGE, BOOT_EFI_IMAGE] : [BOOT_EFI_IMAGE]);
+
+// File names as LinuxKit's moby/build/output.go gives them, where it has the format.
+FORMATS.push(
+  mediaRow('uki', 'a unified kernel image (systemd EFI stub + kernel + initrd + cmdline + os-release) that UEFI firmware boots directly', BOTH,
+    (n) => [`${n}.efi`], EFI, (m, out) => writeUki(m, out(`${m.plan.name}.efi`))),
+  mediaRow('iso-efi', 'an ISO whose El Torito EFI image holds the UKI; isohybrid (also boots as a disk)', BOTH,
+    (n) => [`${n}-efi.iso`], EFI, (m, out) => writeIsoMedia(m, { bios: false, efi: true }, out(`${m.plan.name}-efi.iso`))),
+  mediaRow('iso-bios', 'an ISO booted by isolinux (BIOS), isohybrid MBR (also boots as a disk)', AMD64,
+    (n) => [`${n}-bios.iso`], BIOS, (m, out) => writeIsoMedia(m, { bios: true, efi: false }, out(`${m.plan.name}-bios.iso`))),
+  mediaRow('iso', 'one hybrid ISO that boots by BIOS and UEFI, as a CD or a disk (arm64: UEFI only)', BOTH,
+    (n) => [`${n}.iso`], BIOS_EFI, (m, out) => writeIsoMedia(m, { bios: m.arch === 'amd64', efi: true }, out(`${m.plan.name}.iso`))),
+  mediaRow('raw-efi', 'a GPT disk image with a FAT32 ESP holding the UKI', BOTH,
+    (n) => [`${n}-efi.img`], EFI, (m, out) => writeRawDisk(m, 'efi', out(`${m.plan.name}-efi.img`))),
+  mediaRow('raw-bios', 'a disk image booted by BIOS (the isohybrid layout: isohdpfx MBR + isolinux)', AMD64,
+    (n) => [`${n}-bios.img`], BIOS, (m, out) => writeRawDisk(m, 'bios', out(`${m.plan.name}-bios.img`))),
+  mediaRow('raw', 'a disk image that boots by BIOS and UEFI (the hybrid ISO layout)', AMD64,
+    (n) => [`${n}.img`], BIOS_EFI, (m, out) => writeRawDisk(m, 'hybrid', out(`${m.plan.name}.img`))),
+  mediaRow('qcow2-bios', 'the raw-bios disk as qcow2', AMD64,
+    (n) => [`${n}.qcow2`], BIOS, (m, out) => writeQcow2Media(m, 'bios', out(`${m.plan.name}.qcow2`))),
+  mediaRow('qcow2-efi', 'the raw-efi disk as qcow2', BOTH,
+    (n) => [`${n}-efi.qcow2`], EFI, (m, out) => writeQcow2Media(m, 'efi', out(`${m.plan.name}-efi.qcow2`))),
+  mediaRow('vhd', 'a fixed VHD of the raw disk (arm64: of raw-efi)', BOTH,
+    (n) => [`${n}.vhd`], BIOS_EFI, (m, out) => writeVhdMedia(m, anyFirmwareDisk(m.arch), 'fixed', out(`${m.plan.name}.vhd`))),
+  mediaRow('dynamic-vhd', 'a dynamic VHD of the raw disk (arm64: of raw-efi)', BOTH,
+    (n) => [`${n}.vhd`], BIOS_EFI, (m, out) => writeVhdMedia(m, anyFirmwareDisk(m.arch), 'dynamic', out(`${m.plan.name}.vhd`))),
+  mediaRow('vmdk', 'a streamOptimized VMDK of the raw disk (arm64: of raw-efi)', BOTH,
+    (n) => [`${n}.vmdk`], BIOS_EFI, (m, out) => writeVmdkMedia(m, anyFirmwareDisk(m.arch), out(`${m.plan.name}.vmdk`), `${m.plan.name}.vmdk`)),
+  mediaRow('aws', 'the raw-efi disk for an EC2 import (UEFI boot mode)', BOTH,
+    (n) => [`${n}.raw`], EFI, (m, out) => writeRawDisk(m, 'efi', out(`${m.plan.name}.raw`))),
+  mediaRow('gcp', 'the raw-efi disk as disk.raw (whole GiB) in a gzip\'d tar, for a Compute Engine import', BOTH,
+    (n) => [`${n}.img.tar.gz`], EFI, (m, out) => writeGcp(m, out(`${m.plan.name}.img.tar.gz`))),
+  mediaRow('azure', 'the raw-efi disk as a fixed VHD of whole MiB, for an Azure (Gen2) image', BOTH,
+    (n) => [`${n}-azure.vhd`], EFI, (m, out) => writeVhdMedia(m, 'efi', 'fixed', out(`${m.plan.name}-azure.vhd`))),
+);
+
+function checkArch(format: string, arches: Arch[], arch: Arch): void {
+  if (arches.includes(arch)) return;
+  const alt = arch === 'arm64' && format.includes('bios') ? '; arm64 boots by UEFI: use the -efi flavour' : '';
+  throw new OutputError(`format ${format} is for ${arches.join(' and ')} only, not ${arch} (BIOS boot is x86 code)${alt}`);
+}
+
 export const DEFAULT_FORMAT = 'kernel+initrd';
 
 export function findFormat(name: string): OutputFormat {
@@ -76,14 +164,50 @@ export function findFormat(name: string): OutputFormat {
   return f;
 }
 
-/** Write one format's files atomically into outDir; returns the final paths and sizes. */
-export async function writeFormat(format: OutputFormat, store: Store, plan: BuildPlan, outDir: string): Promise<{ path: string; bytes: number }[]> {
+// One initrd scratch file per plan and output dir, shared by the formats of one build.
+const scratches = new WeakMap<BuildPlan, Map<string, InitrdScratch>>();
+
+function scratchFor(store: Store, plan: BuildPlan, outDir: string): InitrdScratch {
+  let byDir = scratches.get(plan);
+  if (!byDir) scratches.set(plan, (byDir = new Map()));
+  let s = byDir.get(outDir);
+  if (!s) {
+    s = new InitrdScratch(join(outDir, `.${plan.name}-initrd.img.scratch-${randomBytes(6).toString('hex')}`), () => initrd(store, plan));
+    byDir.set(outDir, s);
+  }
+  return s;
+}
+
+/**
+ * Write one format's files atomically into outDir; returns the final paths and sizes. `build`:
+ * every format of this build, so that the initrd the media formats embed is made once (and
+ * removed after the last of them) and two formats writing the same file are refused.
+ */
+export async function writeFormat(
+  format: OutputFormat,
+  store: Store,
+  plan: BuildPlan,
+  outDir: string,
+  build?: readonly OutputFormat[],
+): Promise<{ path: string; bytes: number }[]> {
   if (format.needsKernel && !plan.kernel) throw new OutputError(`format ${format.name} needs a kernel: the blueprint has no kernel.image`);
-  const suffix = `.partial-${randomBytes(6).toString('hex')}`;
+  if (format.arches) checkArch(format.name, format.arches, plan.arch);
   const names = format.files(plan.name);
+  for (const other of build ?? []) {
+    const same = other !== format && other.files(plan.name).find((f) => names.includes(f));
+    if (same) throw new OutputError(`formats ${format.name} and ${other.name} both write ${same}: build them one at a time (or with --name)`);
+  }
+  const suffix = `.partial-${randomBytes(6).toString('hex')}`;
   const tmpOf = (f: string) => join(outDir, f + suffix);
+  const scratch = format.usesMedia ? scratchFor(store, plan, outDir) : undefined;
+  const lastUser = !build || [...build].reverse().find((f) => f.usesMedia) === format;
+  let failed = false;
   try {
-    await format.write({ store, plan, tmp: tmpOf });
+    await format.write({ store, plan, tmp: tmpOf, media: async () => {
+        if (!scratch) throw new OutputError(`format ${format.name} reads boot-media inputs but does not say so (usesMedia)`);
+        return mediaInputs(store, plan, await scratch.get());
+      },
+    });
     const out: { path: string; bytes: number }[] = [];
     for (const f of names) {
       await rename(tmpOf(f), join(outDir, f));
@@ -91,8 +215,14 @@ export async function writeFormat(format: OutputFormat, store: Store, plan: Buil
     }
     return out;
   } catch (err) {
+    failed = true;
     await Promise.all(names.map((f) => rm(tmpOf(f), { force: true })));
     throw err;
+  } finally {
+    if (scratch && (failed || lastUser)) {
+      scratches.get(plan)?.delete(outDir);
+      await scratch.release();
+    }
   }
 }
 

@@ -6,13 +6,11 @@ import type { Arch, Descriptor, ImageConfig, Manifest } from '../oci/types.js';
 import type { Store } from '../oci/store.js';
 import { formatRef, parseRef } from '../oci/ref.js';
 import { findComponent } from '../pkg/find.js';
-import { buildComponent } from '../pkg/build.js';
 import type { Entry } from '../formats/entry.js';
 import { layerToc } from '../rootfs/layer.js';
 import type { BuildEvent } from './events.js';
 import { StoreError } from '../oci/errors.js';
-import { pull } from '../oci/registry/pull.js';
-import { Registries } from '../oci/registry/session.js';
+import type { Registries } from '../oci/registry/session.js';
 import type { RegistryOptions } from '../oci/registry/options.js';
 
 export interface ResolvedImage {
@@ -54,7 +52,7 @@ interface Session {
 export async function resolveImages(refs: string[], ctx: ResolveContext): Promise<Map<string, ResolvedImage>> {
   const out = new Map<string, ResolvedImage>();
   let opened: Promise<Registries> | undefined;
-  const session: Session = { get: () => (opened ??= Registries.open(ctx.registry)) };
+  const session: Session = { get: () => (opened ??= import('../oci/registry/session.js').then((m) => m.Registries.open(ctx.registry))) };
   try {
     for (const ref of refs) {
       if (out.has(ref)) continue;
@@ -88,6 +86,8 @@ async function resolveImage(ref: string, ctx: ResolveContext, session: Session):
 }
 
 async function pullRef(ref: string, full: string, ctx: ResolveContext, session: Session, refresh: boolean): Promise<void> {
+  // the registry client and the Debian builder load only when an image is missing
+  const { pull } = await import('../oci/registry/pull.js');
   await pull(ctx.store, full, {
     arches: [ctx.arch],
     refresh,
@@ -113,6 +113,7 @@ async function obtainMissing(ref: string, full: string, ctx: ResolveContext, ses
     }
   }
   ctx.onEvent?.({ type: 'build-component', ref, dir });
+  const { buildComponent } = await import('../pkg/build.js');
   await buildComponent(dir, {
     store: ctx.store,
     cacheDir: ctx.cacheDir,

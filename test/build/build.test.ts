@@ -142,10 +142,11 @@ describe('osbuild build', () => {
 
   it('says how to get an image nobody provides, and writes nothing', async () => {
     const bp = join(work, 'missing.yml');
-    await writeFile(bp, 'init:\n  - example.org/nobody/nothing:1.0\n');
+    // loopback, nothing listening: the pull fails here, without touching the network
+    await writeFile(bp, 'init:\n  - 127.0.0.1:9/nobody/nothing:1.0\n');
     const out = join(work, 'missing-out');
     await expect(build({ files: [bp], formats: ['tar'], arch: 'amd64', outDir: out, cacheDir })).rejects.toThrow(
-      /example\.org\/nobody\/nothing:1\.0 is not in the store .*osbuild pkg build DIR.*osbuild cache import PATH/s,
+      /127\.0\.0\.1:9\/nobody\/nothing:1\.0 is not in the store .*pulling it failed.*osbuild pkg build DIR.*osbuild cache import PATH/s,
     );
     expect(await readdir(out).catch(() => [])).toEqual([]);
   });

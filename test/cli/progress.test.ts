@@ -20,6 +20,7 @@ const pkgSamples = {
 const buildSamples = {
   'build-component': { type: 'build-component', ref: 'osbuild/busybox:0.1.0', dir: '/src/proj/components/busybox' },
   pkg: { type: 'pkg', event: pkgSamples['deb-download'] },
+  pull: { type: 'pull', event: { type: 'pull-done', ref: '127.0.0.1:5000/app:1', digest: `sha256:${hex('e')}`, arches: ['amd64'], downloaded: 2048, upToDate: false } },
   'index-layer': { type: 'index-layer', ref: 'osbuild/init:0.1.0', digest: `sha256:${hex('d')}`, size: 3 * 1024 * 1024 },
   warning: { type: 'warning', message: 'service getty has no image tag' },
   'output-start': { type: 'output-start', format: 'kernel+initrd', files: ['/src/proj/out/minimal-kernel', '/src/proj/out/minimal-initrd.img'] },
@@ -128,6 +129,7 @@ describe('reporters', () => {
     expect(human.lines).toEqual([
       'building osbuild/busybox:0.1.0 from components/busybox',
       '  amd64: downloading busybox-static 1.35.0 (345 KiB)',
+      '127.0.0.1:5000/app:1 → sha256:eeeeeeeeeeee… (amd64), 2 KiB downloaded',
       'osbuild: warning: service getty has no image tag',
       'writing kernel+initrd: out/minimal-kernel, out/minimal-initrd.img',
       '  done in 1.2 s: minimal-kernel 8.0 MiB, minimal-cmdline 40 B',

@@ -1,0 +1,24 @@
+// Defaults every entry point needs, kept apart from the build itself so that reading them
+// (e.g. for `osbuild --help`) loads nothing heavy.
+
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Arch } from '../oci/types.js';
+
+/** The package's own folder: its components/ and kernel/ are always searched. */
+export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export function defaultCacheDir(): string {
+  const base = process.env.XDG_CACHE_HOME || join(process.env.HOME || '/tmp', '.cache');
+  return join(base, 'osbuild');
+}
+
+export function hostArch(): Arch {
+  return process.arch === 'arm64' ? 'arm64' : 'amd64';
+}
+
+/** SOURCE_DATE_EPOCH, the reproducible-builds convention for "now"; 0 when unset. */
+export function epochFromEnv(): number {
+  const s = process.env.SOURCE_DATE_EPOCH;
+  return s && /^\d+$/.test(s) ? Number(s) : 0;
+}

@@ -1,0 +1,55 @@
+// `raw-efi`, `raw-bios` and `raw`: disk images for the initramfs layout, and the disks the cloud
+// and hypervisor formats wrap.
+//
+// raw-efi: GPT with one partition, a FAT32 ESP holding the UKI as \EFI\BOOT\BOOT*.EFI.
+//
+// raw-bios and raw: BIOS boot from a disk needs boot code in the disk: an MBR that loads a
+// loader that can read the kernel. Debian ships syslinux's MBRs (mbr.bin, gptmbr.bin) but not
+// the boot sector and ldlinux.sys its installer writes into a FAT volume (they are embedded in
+// the `syslinux` binary, which patches ldlinux.sys with the sector list where it landed). The
+// isohybrid layout needs no installer: isohdpfx.bin in the MBR loads isolinux.bin from the LBA
+// the MBR records, and isolinux reads the ISO 9660 tree from a disk as well as from a CD. So
+// raw-bios is the BIOS ISO written as a disk image, and raw is the hybrid ISO (BIOS + the ESP
+// as an 0xEF partition and a GPT entry): one image that boots by BIOS or UEFI, from a disk or
+// a CD. The partition table is an MBR with a GPT beside it, as a hybrid ISO's is.
+
+import { writeDisk } from '../../formats/disk.js';
+import { espSource } from './esp.js';
+import { isoSource } from './iso.js';
+import { MediaError, subSeed, type MediaInputs, type Sized } from './sources.js';
+import { writeSized } from './write.js';
+
+export type DiskKind = 'efi' | 'bios' | 'hybrid';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+export interface DiskSourceOptions {
+  /** Round the disk's size up to a multiple of this (GCP wants whole GiB); default 1 MiB. */
+  sizeAlign?: number;
+}
+
+export async function diskSource(m: MediaInputs, kind: DiskKind, opts: DiskSourceOptions = {}): Promise<Sized> {
+  const align = opts.sizeAlign ?? MiB;
+  if (kind !== 'efi') {
+    if (m.arch !== 'amd64') throw new MediaError(`a BIOS-bootable disk is for amd64 only (isolinux is x86 code); for ${m.arch} use raw-efi`);
+    const iso = await isoSource(m, { bios: true, efi: kind === 'hybrid' });
+    // the isohybrid writer pads to whole MiB and puts the backup GPT in the last blocks: it
+    // cannot be padded further
+    if (iso.size % align !== 0) throw new MediaError(`the ${kind} disk is ${iso.size} bytes, not a multiple of ${align}: only the EFI disk can be sized freely`);
+    return iso;
+  }
+  const esp = await espSource(m, { label: 'ESP', fatType: 32, hiddenSectors: MiB / 512 });
+  const part = { name: 'ESP', type: 'esp', size: esp.size, content: esp.open };
+  const seed = subSeed(m, 'disk-efi');
+  const auto = writeDisk({ scheme: 'gpt', partitions: [part], seed });
+  const size = Math.ceil(auto.size / align) * align;
+  const disk = size === auto.size ? auto : writeDisk({ scheme: 'gpt', partitions: [part], seed, size });
+  return { size: disk.size, open: disk.stream };
+}
+
+export async function writeRawDisk(m: MediaInputs, kind: DiskKind, path: string): Promise<void> {
+  await writeSized(await diskSource(m, kind), path);
+}
+
+export { GiB, MiB };

@@ -1,0 +1,112 @@
+// What every boot-media writer reads: the kernel (streamed from its layer), the initrd (written
+// once per build to a scratch file, because the media writers plan their layout from sizes),
+// boot files from the boot component images, and one seed from which every identifier on the
+// media (GUIDs, serials, volume ids) is derived, so two builds of the same system are identical.
+
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import type { Arch } from '../../oci/types.js';
+import type { Store } from '../../oci/store.js';
+import { formatRef, parseRef } from '../../oci/ref.js';
+import { layerFile, layerToc } from '../../rootfs/layer.js';
+import { cleanPath } from '../../rootfs/paths.js';
+import type { BuildPlan } from '../plan.js';
+
+/** Boot files: isolinux and MBR code (amd64 only), systemd's EFI stub (amd64 and arm64). */
+export const BOOT_BIOS_IMAGE = 'osbuild/boot-bios:0.1.0';
+export const BOOT_EFI_IMAGE = 'osbuild/boot-efi:0.1.0';
+
+/** A byte source of known length that can be read again (each open() starts a new pass). */
+export interface Sized {
+  size: number;
+  open: () => AsyncIterable<Uint8Array>;
+}
+
+export interface MediaInputs {
+  plan: BuildPlan;
+  arch: Arch;
+  kernel: Sized;
+  initrd: Sized;
+  cmdline: string;
+  /** hex sha256 of what the system is: name, arch, cmdline, kernel layer, initrd bytes. */
+  seed: string;
+  /** SOURCE_DATE_EPOCH: every date on the media. */
+  epoch: number;
+  /** A file of a boot component image for the plan's arch, whole (boot files are small). */
+  bootFile: (ref: string, path: string) => Promise<Buffer>;
+}
+
+export class MediaError extends Error {
+  readonly code = 'EMEDIA';
+  constructor(message: string) {
+    super(message);
+    this.name = 'MediaError';
+  }
+}
+
+/** The initrd written to a scratch file, and the sha256 of its bytes. */
+export interface InitrdFile {
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+export function mediaInputs(store: Store, plan: BuildPlan, initrd: InitrdFile): MediaInputs {
+  const k = plan.kernel;
+  if (!k) throw new MediaError(`boot media need a kernel: the blueprint has no kernel.image`);
+  const seed = createHash('sha256')
+    .update(JSON.stringify(['osbuild-media-v1', plan.name, plan.arch, plan.cmdline, k.layer.digest, k.binary, initrd.sha256]))
+    .digest('hex');
+  return {
+    plan,
+    arch: plan.arch,
+    kernel: { size: k.size, open: () => layerFile(store, k.layer, k.binary) },
+    initrd: { size: initrd.size, open: () => createReadStream(initrd.path) },
+    cmdline: plan.cmdline,
+    seed,
+    epoch: plan.root.epoch,
+    bootFile: (ref, path) => readBootFile(store, ref, plan.arch, path),
+  };
+}
+
+async function readBootFile(store: Store, ref: string, arch: Arch, path: string): Promise<Buffer> {
+  const full = formatRef(parseRef(ref));
+  if (!(await store.resolve(full))) {
+    throw new MediaError(
+      `boot image ${ref} is not in the store (${store.dir}): \`osbuild build\` builds it from components/ when a format needs it; ` +
+        `elsewhere run \`osbuild pkg build components/${ref.split('/').pop()!.split(':')[0]}\``,
+    );
+  }
+  const img = await store.resolveImage(full, arch);
+  const want = cleanPath(path);
+  for (let l = img.layers.length - 1; l >= 0; l--) {
+    const toc = await layerToc(store, img.layers[l]);
+    if (!toc.some((e) => cleanPath(e.path) === want && e.type === 'file')) continue;
+    const parts: Buffer[] = [];
+    for await (const c of layerFile(store, img.layers[l], want)) parts.push(Buffer.from(c));
+    return Buffer.concat(parts);
+  }
+  throw new MediaError(`boot image ${ref} (${arch}) has no ${want}: rebuild it from components/ (\`osbuild pkg build\`)`);
+}
+
+/** A name-derived sub-seed, so each format family's identifiers differ from the others'. */
+export function subSeed(m: MediaInputs, what: string): string {
+  return createHash('sha256').update(`${m.seed}:${what}`).digest('hex');
+}
+
+/** The removable-media boot file UEFI firmware looks for (UEFI spec 3.5.1.1). */
+export function efiBootFile(arch: Arch): string {
+  return arch === 'amd64' ? 'BOOTX64.EFI' : 'BOOTAA64.EFI';
+}
+
+/** An ISO 9660 volume id from the system's name: A-Z 0-9 _, at most 32 characters. */
+export function volumeId(name: string): string {
+  const v = name.toUpperCase().replace(/[^A-Z0-9_]/g, '_').slice(0, 32);
+  return v || 'OSBUILD';
+}
+
+export function streamOf(b: Buffer): () => AsyncIterable<Uint8Array> {
+  return async function* () {
+    yield b;
+  };
+}
