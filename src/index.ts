@@ -17,9 +17,13 @@ export * from './blueprint/index.js';
 export * from './oci/types.js';
 export { parseRef, formatRef, familiarRef, normalizeRef, type ImageRef } from './oci/ref.js';
 export { Store, defaultStoreDir, type ResolvedImage } from './oci/store.js';
-export { StoreError, RefError } from './oci/errors.js';
+export { StoreError, RefError, RegistryError } from './oci/errors.js';
 export { importLayout, type ImportOptions, type ImportedRef } from './oci/import.js';
 export { exportLayout } from './oci/export.js';
+export { exportImages, type ArchiveFormat } from './oci/archive.js';
+export { prune, type PruneOptions, type PruneResult } from './oci/prune.js';
+// the registry: pull and push over the OCI distribution API
+export * from './oci/registry/index.js';
 
 // rootfs: the stream of entries and how a root is assembled
 export * from './formats/entry.js';
