@@ -214,7 +214,7 @@ export const COMMANDS: Command[] = [
     usage: 'osbuild cache prune [--now]',
     options: { now: { type: 'boolean' }, cache, json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } },
     optionHelp: [['--now', 'also delete blobs written in the last 10 minutes (no build or pull may be running)'], ...common],
-    examples: ['osbuild cache rm alpine:3.20 && osbuild cache prune'],
+    examples: ['osbuild cache prune', 'osbuild cache prune --now    # also blobs written in the last 10 minutes'],
     minArgs: 0,
   },
 ];

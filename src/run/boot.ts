@@ -5,11 +5,20 @@ import type { Arch } from '../oci/types.js';
 import { detectAccel } from './accel.js';
 import { findArtifacts } from './artifacts.js';
 import { RunError } from './errors.js';
+import { existsSync } from 'node:fs';
+import { chooseFirmware, type Firmware, mediaType, probeMedia, UEFI_FIRMWARE } from './media.js';
 import { type Accel, type QemuCommand, qemuCommand } from './qemu.js';
 
 export interface BootOptions {
-  /** output prefix (out/minimal) or one of its files */
+  /**
+   * output prefix (out/minimal) or one of its files; or boot media, told by the extension:
+   * .iso (CD-ROM), .img .raw .qcow2 .vhd .vmdk (virtio disk), .efi (UKI)
+   */
   path: string;
+  /** boot media: the firmware (--bios / --uefi); default BIOS when the image has BIOS boot code (x86), else UEFI */
+  firmware?: Firmware;
+  /** boot media: the firmware image (--firmware PATH); default OVMF / AAVMF for UEFI, SeaBIOS for BIOS */
+  firmwarePath?: string;
   arch?: Arch;
   /** appended to the image's cmdline, e.g. 'osbuild.poweroff=1' */
   appendCmdline?: string;
@@ -44,6 +53,8 @@ const LOG_TAIL = 400;
 
 /** The QEMU command for a boot; exported so a CLI can show it (--dry-run). */
 export async function bootCommand(opts: BootOptions, interactive: boolean): Promise<QemuCommand> {
+  const type = mediaType(opts.path);
+  if (type) return mediaCommand(opts, interactive, type);
   const art = await findArtifacts(opts.path, { arch: opts.arch });
   const cmdline = [art.cmdline, opts.appendCmdline ?? ''].filter((s) => s.trim() !== '').join(' ');
   return qemuCommand({
@@ -54,6 +65,39 @@ export async function bootCommand(opts: BootOptions, interactive: boolean): Prom
     mem: opts.mem,
     cpus: opts.cpus,
     accel: opts.accel ?? (await detectAccel(art.arch)),
+    interactive,
+    net: opts.net,
+    extraArgs: opts.extraArgs,
+  });
+}
+
+/** Booting an ISO, a disk image or a UKI through firmware, as the image says it boots. */
+async function mediaCommand(opts: BootOptions, interactive: boolean, type: NonNullable<ReturnType<typeof mediaType>>): Promise<QemuCommand> {
+  if (!existsSync(opts.path)) throw new RunError('ARTIFACT_MISSING', `no image at ${opts.path}: build it with \`osbuild build <blueprint> -f FORMAT\``);
+  if (opts.appendCmdline?.trim()) {
+    throw new RunError(
+      'CMDLINE_FIXED',
+      `${opts.path}: the kernel command line is built into this image, nothing can be appended (${opts.appendCmdline.trim()}): put it in the blueprint's kernel.cmdline, or boot the kernel+initrd output`,
+    );
+  }
+  const probe = await probeMedia(opts.path, type);
+  const arch = opts.arch ?? probe.arch;
+  if (!arch) throw new RunError('ARCH_UNKNOWN', `${opts.path}: cannot tell its architecture (no EFI boot file, no x86 boot code found): give it with --arch amd64|arm64`);
+  const firmware = type.kind === 'uki' ? chooseFirmware(opts.path, arch, probe, opts.firmware ?? 'uefi') : chooseFirmware(opts.path, arch, probe, opts.firmware);
+  let firmwarePath = opts.firmwarePath;
+  if (firmware === 'uefi' && !firmwarePath) {
+    const fw = UEFI_FIRMWARE[arch];
+    if (!existsSync(fw.path)) throw new RunError('FIRMWARE_MISSING', `UEFI firmware ${fw.path} is missing: apt-get install ${fw.pkg}, or give one with --firmware PATH`);
+    firmwarePath = fw.path;
+  }
+  if (firmwarePath && !existsSync(firmwarePath)) throw new RunError('FIRMWARE_MISSING', `no firmware image at ${firmwarePath}`);
+  return qemuCommand({
+    arch,
+    media: { kind: type.kind, path: opts.path, format: type.format },
+    firmware: firmwarePath,
+    mem: opts.mem,
+    cpus: opts.cpus,
+    accel: opts.accel ?? (await detectAccel(arch)),
     interactive,
     net: opts.net,
     extraArgs: opts.extraArgs,

@@ -1,14 +1,21 @@
-// The QEMU command line for booting a kernel + initramfs, x86_64 or aarch64. Pure: no I/O.
+// The QEMU command line for booting a kernel + initramfs or boot media (ISO as a CD-ROM, disk
+// images as virtio drives, a UKI given to the firmware), x86_64 or aarch64. Pure: no I/O.
 import type { Arch } from '../oci/types.js';
+import type { DiskFormat, MediaKind } from './media.js';
 
 export type Accel = 'tcg' | 'kvm';
 
 export interface QemuOptions {
   arch: Arch;
-  kernel: string;
+  /** direct kernel boot: the kernel, initrd and command line; or `media` */
+  kernel?: string;
   initrd?: string;
   /** kernel command line; console= and panic=-1 are added when absent */
-  cmdline: string;
+  cmdline?: string;
+  /** boot media instead of a kernel: the firmware boots it */
+  media?: { kind: MediaKind; path: string; format: DiskFormat };
+  /** firmware image for -bios (OVMF/AAVMF for UEFI); none: QEMU's own (SeaBIOS on x86) */
+  firmware?: string;
   /** QEMU -m, e.g. '1024M' (default) */
   mem?: string;
   cpus?: number;
@@ -60,9 +67,13 @@ export function qemuCommand(opts: QemuOptions): QemuCommand {
   args.push('-m', opts.mem ?? '1024M', '-smp', String(opts.cpus ?? 1));
   // a reboot or a panic (panic=-1) ends QEMU instead of booting again
   args.push('-no-reboot');
-  args.push('-kernel', opts.kernel);
-  if (opts.initrd) args.push('-initrd', opts.initrd);
-  args.push('-append', bootCmdline(opts.arch, opts.cmdline));
+  if (opts.firmware) args.push('-bios', opts.firmware);
+  if (opts.media) args.push(...mediaArgs(opts.arch, opts.media));
+  else if (opts.kernel) {
+    args.push('-kernel', opts.kernel);
+    if (opts.initrd) args.push('-initrd', opts.initrd);
+    args.push('-append', bootCmdline(opts.arch, opts.cmdline ?? ''));
+  }
   if ((opts.net ?? 'user') === 'user') args.push('-nic', 'user,model=virtio-net-pci');
   else args.push('-nic', 'none');
   if (opts.interactive) {
@@ -74,4 +85,28 @@ export function qemuCommand(opts: QemuOptions): QemuCommand {
   }
   args.push(...(opts.extraArgs ?? []));
   return { command, args };
+}
+
+/** QEMU's option syntax doubles a comma inside a value. */
+function optValue(s: string): string {
+  return s.replace(/,/g, ',,');
+}
+
+/**
+ * The devices a medium is attached with. CD-ROM: on x86 the pc machine's IDE CD (Debian's cloud
+ * kernel has no AHCI driver, so a q35 CD would be invisible to it), on arm64 a virtio-scsi CD.
+ * Disks: virtio, snapshot=on so a run never modifies the image. A UKI: given to the firmware as
+ * -kernel, which OVMF and AAVMF load and start as an EFI application.
+ */
+export function mediaArgs(arch: Arch, m: { kind: MediaKind; path: string; format: DiskFormat }): string[] {
+  const file = optValue(m.path);
+  switch (m.kind) {
+    case 'uki':
+      return ['-kernel', m.path];
+    case 'cdrom':
+      if (arch === 'amd64') return ['-drive', `file=${file},format=raw,media=cdrom,readonly=on,if=ide,index=2`];
+      return ['-device', 'virtio-scsi-pci,id=scsi0', '-drive', `file=${file},format=raw,if=none,id=cd0,media=cdrom,readonly=on`, '-device', 'scsi-cd,drive=cd0,bus=scsi0.0'];
+    case 'disk':
+      return ['-drive', `file=${file},format=${m.format},if=virtio,snapshot=on`];
+  }
 }

@@ -98,8 +98,10 @@ describe('findComponent', () => {
     expect(await findComponent('osbuild/one:0.1.0', [t.dir])).toBe(path.join(t.dir, 'one'));
     expect(await findComponent('docker.io/osbuild/one:0.1.0', [t.dir])).toBe(path.join(t.dir, 'one'));
     expect(await findComponent('registry.example.com:5000/team/two:2', [t.dir])).toBe(path.join(t.dir, 'two'));
-    expect(await findComponent('osbuild/one:0.2.0', [t.dir])).toBeUndefined();
-    expect(await findComponent('osbuild/broken:1', [t.dir])).toBeUndefined();
+    // nothing valid matches and a spec is broken: it may be the one meant, so it is named
+    await expect(findComponent('osbuild/one:0.2.0', [t.dir])).rejects.toThrow(/broken\/build\.yml:\d+:\d+/);
+    await expect(findComponent('osbuild/broken:1', [t.dir])).rejects.toThrow(/broken\/build\.yml/);
+    expect(await findComponent('osbuild/one:0.2.0', [path.join(t.dir, 'one')])).toBeUndefined();
     // a search dir may be a component folder itself
     expect(await findComponent('osbuild/one:0.1.0', [path.join(t.dir, 'one')])).toBe(path.join(t.dir, 'one'));
   });
