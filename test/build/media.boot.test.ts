@@ -5,10 +5,10 @@
 // blueprint sets it: test/fixtures/media/poweroff.yml on top of blueprints/minimal.yml.
 // At most two guests run at once (the machines running this have two cores).
 
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from '../../src/build/build.js';
 import type { Arch } from '../../src/oci/types.js';
 import { testImage } from '../../src/run/boot.js';
@@ -20,18 +20,23 @@ const BLUEPRINT = ['blueprints/minimal.yml', 'test/fixtures/media/poweroff.yml']
 const EXPECT = [/^osbuild: onboot 000-hello exit 0/, /osbuild: service getty started/, /reboot: Power down/];
 
 const dirs: Record<string, string> = {};
+let work: string | undefined;
 
 beforeAll(async () => {
   const { cacheDir } = await componentCache();
-  const work = await mkdtemp(join(tmpdir(), 'osbuild-media-boot-'));
+  work = await mkdtemp(join(tmpdir(), 'osbuild-media-boot-'));
   const one = async (key: string, arch: Arch, formats: string[]) => {
-    dirs[key] = join(work, key);
+    dirs[key] = join(work!, key);
     await build({ files: BLUEPRINT, arch, formats, outDir: dirs[key], cacheDir });
   };
   await one('amd64', 'amd64', ['uki', 'iso', 'iso-bios', 'iso-efi', 'raw-efi', 'raw-bios', 'raw', 'qcow2-bios', 'qcow2-efi', 'vhd', 'vmdk', 'azure']);
   await one('amd64-dyn', 'amd64', ['dynamic-vhd']);
   await one('arm64', 'arm64', ['uki', 'iso', 'raw-efi', 'qcow2-efi', 'vhd', 'vmdk', 'azure']);
 }, 900_000);
+
+afterAll(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+});
 
 // two guests at a time
 let free = 2;

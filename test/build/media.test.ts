@@ -6,11 +6,11 @@
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readdir, readFile, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from '../../src/build/build.js';
 import type { Arch } from '../../src/oci/types.js';
 import { bootCommand } from '../../src/run/boot.js';
@@ -38,6 +38,10 @@ beforeAll(async () => {
   dirs.amd64 = await buildInto('amd64', 'amd64', AMD64);
   dirs.arm64 = await buildInto('arm64', 'arm64', ARM64);
 }, 900_000);
+
+afterAll(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+});
 
 const run = async (cmd: string, args: string[]) => (await execa(cmd, args, { stdin: 'ignore' })).stdout;
 const sha = async (p: string) => {
