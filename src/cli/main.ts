@@ -81,6 +81,7 @@ async function run(command: Command, args: string[], v: Values, mode: Mode): Pro
     case 'run':
       return (await import('../run/boot.js')).runImage({
         path: args[0],
+        ...firmwareOptions(v),
         arch: archOf(v.arch),
         mem: v.mem as string | undefined,
         cpus: v.cpus !== undefined ? positiveInt(v.cpus as string, '--cpus') : undefined,
@@ -91,6 +92,7 @@ async function run(command: Command, args: string[], v: Values, mode: Mode): Pro
       if (expect.length === 0) throw new UsageError('osbuild test needs at least one --expect REGEX');
       const r = await (await import('../run/boot.js')).testImage({
         path: args[0],
+        ...firmwareOptions(v),
         expect,
         timeoutSec: v.timeout !== undefined ? positiveInt(v.timeout as string, '--timeout') : 120,
         arch: archOf(v.arch),
@@ -199,6 +201,12 @@ async function run(command: Command, args: string[], v: Values, mode: Mode): Pro
     }
   }
   throw new UsageError(`unknown command ${command.name}`);
+}
+
+/** --uefi / --bios / --firmware, for booting ISOs and disks. */
+function firmwareOptions(v: Values): { firmware?: 'uefi' | 'bios'; firmwarePath?: string } {
+  if (v.uefi && v.bios) throw new UsageError('--uefi and --bios exclude each other');
+  return { firmware: v.uefi ? 'uefi' : v.bios ? 'bios' : undefined, firmwarePath: v.firmware as string | undefined };
 }
 
 function registryOptions(v: Values): RegistryOptions {
