@@ -100,7 +100,8 @@ export const COMMANDS: Command[] = [
       ['--cpus N', 'guest CPUs (default 1)'],
       ['--poweroff SECONDS', 'shut the guest down cleanly that long after it is ready (non-interactive runs)'],
       ['--append ARG', 'extra kernel command line argument, repeatable (kernel+initrd only)'],
-      ['--uefi, --bios', 'boot ISOs and disks through UEFI or BIOS firmware (default: what the image supports, BIOS first on x86_64)'],
+      ['--uefi', 'boot an ISO or disk through UEFI firmware (default: what the image supports, BIOS first on x86_64)'],
+      ['--bios', 'boot an ISO or disk through BIOS firmware (x86_64)'],
       ['--firmware PATH', 'firmware image (default OVMF / AAVMF for UEFI, SeaBIOS for BIOS)'],
     ],
     examples: [
@@ -128,7 +129,8 @@ export const COMMANDS: Command[] = [
     },
     optionHelp: [
       ['--expect REGEX', 'a console line to wait for, repeatable; matched in order'],
-      ['--uefi, --bios', 'boot ISOs and disks through UEFI or BIOS firmware'],
+      ['--uefi', 'boot an ISO or disk through UEFI firmware'],
+      ['--bios', 'boot an ISO or disk through BIOS firmware (x86_64)'],
       ['--firmware PATH', 'firmware image (default OVMF / AAVMF for UEFI, SeaBIOS for BIOS)'],
       ['--timeout SECONDS', 'give up after this long (default 120)'],
       ['--arch ARCH', 'amd64 or arm64 (default: read from the kernel)'],
