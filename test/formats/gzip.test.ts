@@ -43,6 +43,16 @@ describe('gzipParallel', () => {
     await checkWithTools(gz, input, 'multi');
   });
 
+  it('long zero runs (disk images) compress to the same valid stream, zero blocks shared or not', async () => {
+    // zeros after data, zeros at a block boundary, zeros then data again, and a zero tail
+    const disk = Buffer.concat([pseudoRandom(200_000, 3), Buffer.alloc(3 * 1024 * 1024 + 5), pseudoRandom(70_000, 4), Buffer.alloc(1024 * 1024)]);
+    const gz = await collect(gzipParallel(chunks(disk, 100_003)));
+    await checkWithTools(gz, disk, 'zeros');
+    expect(gz.length).toBeLessThan(290_000);
+    // whatever the chunking or concurrency, the bytes are the same
+    expect((await collect(gzipParallel(chunks(disk, 4096), { concurrency: 1 }))).equals(gz)).toBe(true);
+  });
+
   it('is byte-identical across runs, concurrency and input chunking', async () => {
     const ref = await collect(gzipParallel(chunks(input, 65536)));
     const variants = await Promise.all([
