@@ -165,6 +165,49 @@ export class AptRepo {
     };
   }
 
+  /**
+   * The candidate versions of several packages in one apt-cache call (a dependency walk asks
+   * level by level). Names without a candidate (virtual or unknown) are absent from the map.
+   */
+  async showMany(pkgs: string[]): Promise<Map<string, DebInfo>> {
+    const found = new Map<string, DebInfo>();
+    if (pkgs.length === 0) return found;
+    await this.ensureLists();
+    let out: string;
+    try {
+      out = await this.lock(() => this.apt('apt-cache', ['show', '--no-all-versions', ...pkgs]));
+    } catch (e) {
+      if (e instanceof PkgError && /No packages found|Unable to locate/.test(e.message)) return found;
+      throw e;
+    }
+    for (const stanza of out.split(/\n\n+/)) {
+      const f = parseStanza(stanza);
+      if (!f.Package || !f.Filename || !f.SHA256 || found.has(f.Package)) continue;
+      found.set(f.Package, {
+        package: f.Package,
+        version: f.Version,
+        architecture: f.Architecture,
+        filename: f.Filename,
+        size: Number(f.Size),
+        sha256: f.SHA256,
+        depends: [...parseDepends(f['Pre-Depends']), ...parseDepends(f.Depends)],
+      });
+    }
+    return found;
+  }
+
+  /** The real packages that provide a (virtual) name, sorted by name. */
+  async providers(name: string): Promise<string[]> {
+    await this.ensureLists();
+    const out = await this.lock(() => this.apt('apt-cache', ['showpkg', name])).catch(() => '');
+    const section = out.split(/^Reverse Provides:\s*$/m)[1] ?? '';
+    const names = section
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/)[0])
+      .filter((n) => /^[a-z0-9][a-z0-9+.-]+$/.test(n ?? ''));
+    return [...new Set(names)].sort();
+  }
+
   /** A metapackage (linux-image-cloud-amd64) resolved to the versioned kernel image package it depends on. */
   async resolveKernelPackage(pkg: string): Promise<string> {
     const info = await this.show(pkg);

@@ -14,6 +14,7 @@ import { expandArch } from './arch.js';
 import { readDebData } from './deb.js';
 import { PkgError } from './errors.js';
 import type { PkgEvent } from './events.js';
+import { dependencyClosure, skippedDependencyPath } from './closure.js';
 import { kernelFiles } from './kernel.js';
 import { addFiles, addPackage } from './sources.js';
 import { loadComponent, SPEC_FILE, type ComponentSpec } from './spec.js';
@@ -58,6 +59,7 @@ async function gatherTree(spec: ComponentSpec, arch: Arch, apt: AptRepo, spool: 
       patterns: sel.paths?.map((p) => expandArch(p, arch)),
     });
   }
+  await addDependencies(spec, arch, apt, spool, tree, specFile);
   if (spec.kernel) {
     const where = `${specFile}: kernel`;
     const name = await apt.resolveKernelPackage(expandArch(spec.kernel.package, arch));
@@ -70,6 +72,22 @@ async function gatherTree(spec: ComponentSpec, arch: Arch, apt: AptRepo, spool: 
   }
   await addFiles(tree, spool, spec.files, spec.dir, specFile);
   return tree;
+}
+
+/** The closure of every `depends: true` package, once each, minus what the spec names itself. */
+async function addDependencies(spec: ComponentSpec, arch: Arch, apt: AptRepo, spool: Spool, tree: Tree, specFile: string): Promise<void> {
+  const roots = spec.packages.filter((s) => s.depends).map((s) => expandArch(s.package, arch));
+  if (roots.length === 0) return;
+  const named = new Set(spec.packages.map((s) => expandArch(s.package, arch)));
+  const deps = (await dependencyClosure(apt, roots)).filter((d) => !named.has(d.package));
+  for (const dep of deps) {
+    const deb = await apt.fetch(dep.package);
+    await addPackage(tree, spool, readDebData(deb.path), {
+      name: `${dep.package} ${deb.info.version} (${arch}, a dependency of ${roots.join(', ')})`,
+      where: `${specFile}: depends`,
+      skip: skippedDependencyPath,
+    });
+  }
 }
 
 /** Writes the tree as a gzip layer; returns its descriptor and diff_id (sha256 of the tar). */

@@ -5,5 +5,6 @@ export { loadComponent, parseComponentSpec, ComponentSpecSchema, SPEC_FILE, type
 export { PkgError, type PkgErrorCode } from './errors.js';
 export type { PkgEvent } from './events.js';
 export { AptRepo, type DebInfo } from './apt.js';
+export { dependencyClosure, CLOSURE_EXCLUDED } from './closure.js';
 export { modulesDep, moduleName, type ModuleInfo } from './moddep.js';
 export { globToRegExp } from './glob.js';

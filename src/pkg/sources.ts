@@ -19,14 +19,14 @@ export async function addPackage(
   tree: Tree,
   spool: Spool,
   data: EntryStream,
-  opts: { name: string; where: string; patterns?: string[] },
+  opts: { name: string; where: string; patterns?: string[]; skip?: (path: string) => boolean },
 ): Promise<void> {
   const match = pathMatcher(opts.patterns);
   const origin = `package ${opts.name}`;
   const contents = new Map<string, SpoolRef>();
   for await (const { entry, content } of data) {
     const p = cleanPath(entry.path);
-    if (p === '' || !match.matches(p)) continue;
+    if (p === '' || opts.skip?.(p) || !match.matches(p)) continue;
     switch (entry.type) {
       case 'file': {
         const ref = await spool.put(content ?? new Uint8Array(0));

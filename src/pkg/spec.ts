@@ -25,6 +25,12 @@ export const PackageSelection = z.strictObject({
   package: z.string().regex(/^[a-z0-9][a-z0-9+.{}-]*$/, 'expected a Debian package name'),
   /** Globs over the paths of the .deb's data; default: everything. */
   paths: z.array(z.string().min(1)).min(1).optional(),
+  /**
+   * Also add the package's dependency closure for the target arch (Pre-Depends + Depends,
+   * recursively, see closure.ts), all their files but documentation. `paths` narrows only the
+   * named package. A package the spec names itself is taken as the spec says, not again.
+   */
+  depends: z.boolean().optional(),
 });
 export type PackageSelection = z.infer<typeof PackageSelection>;
 

@@ -38,7 +38,8 @@ export function kernelArchFromHeader(head: Buffer): Arch | undefined {
   return undefined;
 }
 
-async function readHead(path: string, n: number): Promise<Buffer> {
+/** The first `n` bytes of a file (fewer if it is shorter). */
+export async function readHead(path: string, n: number): Promise<Buffer> {
   const fh = await open(path, 'r');
   try {
     const buf = Buffer.alloc(n);

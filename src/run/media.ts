@@ -3,10 +3,11 @@
 // removable-media EFI boot file's name in the ESP, a PE machine type, isolinux's x86 MBR code)
 // and which firmware boots it (El Torito entries of an ISO, MBR boot code, an ESP).
 import { execa } from 'execa';
-import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Arch } from '../oci/types.js';
+import { readHead } from './artifacts.js';
 import { RunError } from './errors.js';
 
 export type MediaKind = 'cdrom' | 'disk' | 'uki';
@@ -91,17 +92,6 @@ export function probeImage(head: Buffer): MediaProbe {
 
 /** How much of an image the probe reads: the tables, the boot catalog, the ESP's directories. */
 const PROBE_BYTES = 16 * 1024 * 1024;
-
-async function readHead(path: string, n: number): Promise<Buffer> {
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.alloc(n);
-    const { bytesRead } = await fh.read(buf, 0, n, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
-}
 
 /** The first raw bytes of the virtual disk inside a qcow2/VHD/VMDK file, by `qemu-img dd`. */
 async function virtualHead(path: string, format: DiskFormat): Promise<Buffer> {

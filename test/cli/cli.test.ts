@@ -2,12 +2,13 @@
 // that need neither QEMU nor Debian (components here are made of `files:` only).
 
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
+import { ensureDist } from '../helpers/dist.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMMANDS, findCommand } from '../../src/cli/commands.js';
 import { FORMATS } from '../../src/build/outputs.js';
@@ -19,20 +20,8 @@ const VERSION = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as
 
 let work: string;
 
-function newestMtime(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
-
 beforeAll(async () => {
-  // `npm test` builds first; a developer running this file alone may have an older dist/.
-  if (!existsSync(MAIN) || statSync(MAIN).mtimeMs < newestMtime(join(REPO, 'src'))) {
-    await execa('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO, reject: false });
-  }
+  await ensureDist();
   work = await mkdtemp(join(tmpdir(), 'osbuild-cli-'));
   await mkdir(join(work, 'xdg'));
 }, 300_000);

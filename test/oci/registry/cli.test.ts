@@ -1,10 +1,10 @@
 // The built `osbuild` command against a real registry: pull killed with SIGKILL then run again,
 // four pulls into one store at once, push read back by skopeo, cache rm/prune/export, and a
 // blueprint whose images come from the registry built with `-f tar` (the target arch only).
-import { existsSync, statSync, readdirSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
+import { ensureDist } from '../../helpers/dist.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from '../../../src/build/build.js';
 import { Store } from '../../../src/oci/store.js';
@@ -23,23 +23,12 @@ let digest: string;
 let single: string;
 const env = { PATH: process.env.PATH!, HOME: '/nonexistent', XDG_CACHE_HOME: '/nonexistent' };
 
-function newestMtime(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
-
 function osbuild(args: string[], opts: { reject?: boolean } = {}) {
   return execa('node', [MAIN, ...args], { env, extendEnv: false, reject: opts.reject ?? true });
 }
 
 beforeAll(async () => {
-  if (!existsSync(MAIN) || statSync(MAIN).mtimeMs < newestMtime(join(REPO, 'src'))) {
-    await execa('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO, reject: false });
-  }
+  await ensureDist();
   work = await workDir();
   registry = await startRegistry();
   single = `${registry.host}/cli/single:1`;
