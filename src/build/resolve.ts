@@ -67,14 +67,14 @@ export async function resolveImages(refs: string[], ctx: ResolveContext): Promis
 async function resolveImage(ref: string, ctx: ResolveContext, session: Session): Promise<ResolvedImage> {
   const full = formatRef(parseRef(ref));
   if (!(await ctx.store.resolve(full))) await obtainMissing(ref, full, ctx, session);
-  else if (ctx.pull && !(await findComponent(full, ctx.componentDirs))) await pullRef(ref, full, ctx, session, true);
+  else if (ctx.pull && !(await findComponent(full, ctx.componentDirs))) await pullRef(full, ctx, session, true);
   let img;
   try {
     img = await ctx.store.resolveImage(full, ctx.arch);
   } catch (e) {
     // an index pulled earlier for another arch lacks this arch's manifest: fetch just that
     if (!(e instanceof StoreError && e.code === 'ENOBLOB') || (await findComponent(full, ctx.componentDirs))) throw e;
-    await pullRef(ref, full, ctx, session, false);
+    await pullRef(full, ctx, session, false);
     img = await ctx.store.resolveImage(full, ctx.arch);
   }
   const tocs: Entry[][] = [];
@@ -85,7 +85,7 @@ async function resolveImage(ref: string, ctx: ResolveContext, session: Session):
   return { ref, manifestDigest: img.manifestDigest, manifest: img.manifest, config: img.config, layers: img.layers, tocs };
 }
 
-async function pullRef(ref: string, full: string, ctx: ResolveContext, session: Session, refresh: boolean): Promise<void> {
+async function pullRef(full: string, ctx: ResolveContext, session: Session, refresh: boolean): Promise<void> {
   // the registry client and the Debian builder load only when an image is missing
   const { pull } = await import('../oci/registry/pull.js');
   await pull(ctx.store, full, {
@@ -101,7 +101,7 @@ async function obtainMissing(ref: string, full: string, ctx: ResolveContext, ses
   const dir = await findComponent(full, ctx.componentDirs);
   if (!dir) {
     try {
-      await pullRef(ref, full, ctx, session, false);
+      await pullRef(full, ctx, session, false);
       return;
     } catch (e) {
       throw new ResolveError(
