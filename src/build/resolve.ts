@@ -6,6 +6,7 @@ import type { Arch, Descriptor, ImageConfig, Manifest } from '../oci/types.js';
 import type { Store } from '../oci/store.js';
 import { formatRef, parseRef } from '../oci/ref.js';
 import { findComponent } from '../pkg/find.js';
+import { COMPONENT_SOURCE_LABEL, componentSourceDigest } from '../pkg/source.js';
 import type { Entry } from '../formats/entry.js';
 import { layerToc } from '../rootfs/layer.js';
 import type { BuildEvent } from './events.js';
@@ -68,6 +69,7 @@ async function resolveImage(ref: string, ctx: ResolveContext, session: Session):
   const full = formatRef(parseRef(ref));
   if (!(await ctx.store.resolve(full))) await obtainMissing(ref, full, ctx, session);
   else if (ctx.pull && !(await findComponent(full, ctx.componentDirs))) await pullRef(full, ctx, session, true);
+  else await rebuildIfChanged(ref, full, ctx);
   let img;
   try {
     img = await ctx.store.resolveImage(full, ctx.arch);
@@ -93,6 +95,27 @@ async function pullRef(full: string, ctx: ResolveContext, session: Session, refr
     refresh,
     registries: await session.get(),
     onEvent: (e) => ctx.onEvent?.({ type: 'pull', event: e }),
+  });
+}
+
+/**
+ * A component folder edited since its image was built (same tag, other sources) is built again:
+ * a build always uses the components as they are on disk, as a build system would.
+ */
+async function rebuildIfChanged(ref: string, full: string, ctx: ResolveContext): Promise<void> {
+  // a broken spec elsewhere must not stop a build whose image is already in the store
+  const dir = await findComponent(full, ctx.componentDirs).catch(() => undefined);
+  if (!dir) return;
+  const img = await ctx.store.resolveImage(full, ctx.arch).catch(() => undefined);
+  const built = img?.config.config?.Labels?.[COMPONENT_SOURCE_LABEL];
+  if (built === (await componentSourceDigest(dir))) return;
+  ctx.onEvent?.({ type: 'build-component', ref, dir });
+  const { buildComponent } = await import('../pkg/build.js');
+  await buildComponent(dir, {
+    store: ctx.store,
+    cacheDir: ctx.cacheDir,
+    sourceDateEpoch: ctx.sourceDateEpoch,
+    onProgress: (e) => ctx.onEvent?.({ type: 'pkg', event: e }),
   });
 }
 

@@ -8,6 +8,7 @@ import { writeTar } from '../formats/tar-write.js';
 import { createdFromEpoch } from '../oci/documents.js';
 import { normalizeRef } from '../oci/ref.js';
 import type { Store } from '../oci/store.js';
+import { COMPONENT_SOURCE_LABEL, componentSourceDigest } from './source.js';
 import { MediaType, MOBY_CONFIG_LABEL, type Arch, type Descriptor, type ImageRuntimeConfig } from '../oci/types.js';
 import { AptRepo } from './apt.js';
 import { expandArch } from './arch.js';
@@ -115,7 +116,8 @@ export async function buildComponent(dir: string, opts: BuildComponentOptions): 
   if (unsupported.length > 0) {
     throw new PkgError('SPEC_INVALID', `${path.join(spec.dir, SPEC_FILE)}: the component is for ${spec.arches.join(', ')}, not ${unsupported.join(', ')}`);
   }
-  const config = runtimeConfig(spec);
+  const base = runtimeConfig(spec);
+  const config: ImageRuntimeConfig = { ...base, Labels: { ...base.Labels, [COMPONENT_SOURCE_LABEL]: await componentSourceDigest(spec.dir) } };
   const manifests: BuiltComponent['manifests'] = [];
   for (const arch of arches) {
     const apt = new AptRepo(opts.cacheDir, arch, opts.onProgress);

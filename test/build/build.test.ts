@@ -2,7 +2,7 @@
 // outputs read back by real tools, bundles run by the host's runc, determinism, and failures
 // that leave nothing behind.
 
-import { cp, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -138,6 +138,25 @@ describe('osbuild build', () => {
     const [a, b] = [join(work, 'conc-a'), join(work, 'conc-b')];
     await Promise.all([a, b].map((outDir) => build({ files: [minimal], arch: 'amd64', outDir, cacheDir })));
     for (const f of await readdir(a)) expect((await readFile(join(a, f))).equals(await readFile(join(b, f))), f).toBe(true);
+  });
+
+  it('rebuilds a component whose folder changed since its image was built, and only then', async () => {
+    const root = join(work, 'stale');
+    await mkdir(join(root, 'components/x'), { recursive: true });
+    await mkdir(join(root, 'bp'), { recursive: true });
+    const spec = (v: string) => `image: test/x\ntag: "1"\narches: [amd64]\nfiles:\n  - {path: /hello, contents: "${v}"}\n`;
+    await writeFile(join(root, 'components/x/build.yml'), spec('v1'));
+    await writeFile(join(root, 'bp/sys.yml'), 'init:\n  - test/x:1\n');
+    const once = async () => {
+      const events: string[] = [];
+      await build({ files: [join(root, 'bp/sys.yml')], formats: ['tar'], arch: 'amd64', outDir: join(root, 'out'), cacheDir, onEvent: (e) => events.push(e.type) });
+      const hello = (await execa('tar', ['-xOf', join(root, 'out/sys.tar'), 'hello'])).stdout;
+      return { built: events.includes('build-component'), hello };
+    };
+    expect(await once()).toEqual({ built: true, hello: 'v1' });
+    expect(await once()).toEqual({ built: false, hello: 'v1' });
+    await writeFile(join(root, 'components/x/build.yml'), spec('v2'));
+    expect(await once()).toEqual({ built: true, hello: 'v2' });
   });
 
   it('says how to get an image nobody provides, and writes nothing', async () => {
