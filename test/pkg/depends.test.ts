@@ -89,7 +89,7 @@ describe('dependency closure', () => {
 });
 
 describe('depends: true in a component', () => {
-  test('openssh-client narrowed to /usr/bin/ssh: every needed .so is in the layer, ssh runs from it alone', async () => {
+  test('openssh-client narrowed to /usr/bin/ssh: every needed .so is in the layer, its loader resolves them from the layer alone', async () => {
     const dir = await component(
       'ssh',
       'image: test/ssh\ntag: "1"\narches: [amd64]\npackages:\n  - {package: openssh-client, paths: ["usr/bin/ssh"], depends: true}\n',
