@@ -27,6 +27,8 @@ export interface BootOptions {
   /** default: detectAccel(arch) (KVM when really usable, OSBUILD_ACCEL overrides) */
   accel?: Accel;
   net?: 'user' | 'none';
+  /** user-mode network: host TCP ports forwarded to guest ports, e.g. [{host: 2222, guest: 22}] */
+  hostForward?: { host: number; guest: number }[];
   extraArgs?: string[];
 }
 
@@ -67,6 +69,7 @@ export async function bootCommand(opts: BootOptions, interactive: boolean): Prom
     accel: opts.accel ?? (await detectAccel(art.arch)),
     interactive,
     net: opts.net,
+    hostForward: opts.hostForward,
     extraArgs: opts.extraArgs,
   });
 }
@@ -100,6 +103,7 @@ async function mediaCommand(opts: BootOptions, interactive: boolean, type: NonNu
     accel: opts.accel ?? (await detectAccel(arch)),
     interactive,
     net: opts.net,
+    hostForward: opts.hostForward,
     extraArgs: opts.extraArgs,
   });
 }

@@ -24,6 +24,8 @@ export interface QemuOptions {
   interactive: boolean;
   /** user-mode network with a virtio NIC (default) or none */
   net?: 'user' | 'none';
+  /** user-mode network: host TCP ports forwarded to guest ports (QEMU's hostfwd), e.g. ssh */
+  hostForward?: { host: number; guest: number }[];
   extraArgs?: string[];
 }
 
@@ -74,8 +76,10 @@ export function qemuCommand(opts: QemuOptions): QemuCommand {
     if (opts.initrd) args.push('-initrd', opts.initrd);
     args.push('-append', bootCmdline(opts.arch, opts.cmdline ?? ''));
   }
-  if ((opts.net ?? 'user') === 'user') args.push('-nic', 'user,model=virtio-net-pci');
-  else args.push('-nic', 'none');
+  if ((opts.net ?? 'user') === 'user') {
+    const fwd = (opts.hostForward ?? []).map((f) => `,hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`).join('');
+    args.push('-nic', `user,model=virtio-net-pci${fwd}`);
+  } else args.push('-nic', 'none');
   if (opts.interactive) {
     // serial console and monitor multiplexed on the terminal: Ctrl-A X quits, Ctrl-A C is the monitor
     args.push('-nographic');

@@ -11,7 +11,7 @@ import { buildComponent } from '../../src/pkg/build.js';
 import { testCacheDir } from './debian-kernel.js';
 
 export const REPO = resolve(import.meta.dirname, '..', '..');
-export const COMPONENTS = ['components/init', 'components/runc', 'components/busybox', 'components/getty', 'components/dhcpcd', 'components/sysctl', 'kernel/debian-cloud', 'components/boot-bios', 'components/boot-efi'];
+export const COMPONENTS = ['components/init', 'components/runc', 'components/busybox', 'components/getty', 'components/dhcpcd', 'components/sysctl', 'components/sshd', 'components/acpid', 'kernel/debian-cloud', 'components/boot-bios', 'components/boot-efi'];
 
 /** A cache dir whose store holds every component for both arches; Debian downloads are shared. */
 export async function componentCache(): Promise<{ cacheDir: string; store: Store; downloads: string }> {
