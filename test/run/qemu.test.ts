@@ -58,6 +58,11 @@ describe('qemuCommand', () => {
     expect(after(qemuCommand({ ...base, arch: 'arm64', interactive: false }).args, '-nic')).toBe('user,model=virtio-net-pci');
   });
 
+  it('forwards host ports on loopback only to the guest (e.g. ssh)', () => {
+    const { args } = qemuCommand({ ...base, arch: 'amd64', interactive: false, hostForward: [{ host: 2222, guest: 22 }, { host: 8080, guest: 80 }] });
+    expect(after(args, '-nic')).toBe('user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=tcp:127.0.0.1:8080-:80');
+  });
+
   it('omits -initrd when there is none', () => {
     expect(qemuCommand({ arch: 'amd64', kernel: '/k', cmdline: '', interactive: true }).args).not.toContain('-initrd');
   });
