@@ -109,14 +109,7 @@ async function rebuildIfChanged(ref: string, full: string, ctx: ResolveContext):
   const img = await ctx.store.resolveImage(full, ctx.arch).catch(() => undefined);
   const built = img?.config.config?.Labels?.[COMPONENT_SOURCE_LABEL];
   if (built === (await componentSourceDigest(dir))) return;
-  ctx.onEvent?.({ type: 'build-component', ref, dir });
-  const { buildComponent } = await import('../pkg/build.js');
-  await buildComponent(dir, {
-    store: ctx.store,
-    cacheDir: ctx.cacheDir,
-    sourceDateEpoch: ctx.sourceDateEpoch,
-    onProgress: (e) => ctx.onEvent?.({ type: 'pkg', event: e }),
-  });
+  await buildFrom(dir, ref, ctx);
 }
 
 /** An image the store lacks comes from a component folder, else from its registry. */
@@ -135,8 +128,12 @@ async function obtainMissing(ref: string, full: string, ctx: ResolveContext, ses
       );
     }
   }
+  await buildFrom(dir, ref, ctx);
+}
+
+async function buildFrom(dir: string, ref: string, ctx: ResolveContext): Promise<void> {
   ctx.onEvent?.({ type: 'build-component', ref, dir });
-  const { buildComponent } = await import('../pkg/build.js');
+  const { buildComponent } = await import('../pkg/build.js'); // loaded only when needed
   await buildComponent(dir, {
     store: ctx.store,
     cacheDir: ctx.cacheDir,

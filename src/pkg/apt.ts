@@ -55,6 +55,19 @@ export function parseDepends(value: string | undefined): string[] {
     .filter(Boolean);
 }
 
+/** A package's record from its `apt-cache show` stanza (Package, Filename and SHA256 present). */
+function debInfo(f: Record<string, string>): DebInfo {
+  return {
+    package: f.Package,
+    version: f.Version,
+    architecture: f.Architecture,
+    filename: f.Filename,
+    size: Number(f.Size),
+    sha256: f.SHA256,
+    depends: [...parseDepends(f['Pre-Depends']), ...parseDepends(f.Depends)],
+  };
+}
+
 export class AptRepo {
   readonly root: string;
   private listsChecked = false;
@@ -154,15 +167,7 @@ export class AptRepo {
         `package "${pkg}" not found for ${this.arch} in Debian's lists (check the name on packages.debian.org; lists in ${this.lists})`,
       );
     }
-    return {
-      package: f.Package,
-      version: f.Version,
-      architecture: f.Architecture,
-      filename: f.Filename,
-      size: Number(f.Size),
-      sha256: f.SHA256,
-      depends: [...parseDepends(f['Pre-Depends']), ...parseDepends(f.Depends)],
-    };
+    return debInfo(f);
   }
 
   /**
@@ -183,15 +188,7 @@ export class AptRepo {
     for (const stanza of out.split(/\n\n+/)) {
       const f = parseStanza(stanza);
       if (!f.Package || !f.Filename || !f.SHA256 || found.has(f.Package)) continue;
-      found.set(f.Package, {
-        package: f.Package,
-        version: f.Version,
-        architecture: f.Architecture,
-        filename: f.Filename,
-        size: Number(f.Size),
-        sha256: f.SHA256,
-        depends: [...parseDepends(f['Pre-Depends']), ...parseDepends(f.Depends)],
-      });
+      found.set(f.Package, debInfo(f));
     }
     return found;
   }
