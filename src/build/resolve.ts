@@ -5,7 +5,7 @@
 import type { Arch, Descriptor, ImageConfig, Manifest } from '../oci/types.js';
 import type { Store } from '../oci/store.js';
 import { formatRef, parseRef } from '../oci/ref.js';
-import { findComponent } from '../pkg/find.js';
+import { indexComponents, type ComponentIndex } from '../pkg/find.js';
 import { COMPONENT_SOURCE_LABEL, componentSourceDigest } from '../pkg/source.js';
 import type { Entry } from '../formats/entry.js';
 import { layerToc } from '../rootfs/layer.js';
@@ -68,14 +68,14 @@ export async function resolveImages(refs: string[], ctx: ResolveContext): Promis
 async function resolveImage(ref: string, ctx: ResolveContext, session: Session): Promise<ResolvedImage> {
   const full = formatRef(parseRef(ref));
   if (!(await ctx.store.resolve(full))) await obtainMissing(ref, full, ctx, session);
-  else if (ctx.pull && !(await findComponent(full, ctx.componentDirs))) await pullRef(full, ctx, session, true);
+  else if (ctx.pull && !((await components(ctx)).find(full))) await pullRef(full, ctx, session, true);
   else await rebuildIfChanged(ref, full, ctx);
   let img;
   try {
     img = await ctx.store.resolveImage(full, ctx.arch);
   } catch (e) {
     // an index pulled earlier for another arch lacks this arch's manifest: fetch just that
-    if (!(e instanceof StoreError && e.code === 'ENOBLOB') || (await findComponent(full, ctx.componentDirs))) throw e;
+    if (!(e instanceof StoreError && e.code === 'ENOBLOB') || ((await components(ctx)).find(full))) throw e;
     await pullRef(full, ctx, session, false);
     img = await ctx.store.resolveImage(full, ctx.arch);
   }
@@ -98,13 +98,27 @@ async function pullRef(full: string, ctx: ResolveContext, session: Session, refr
   });
 }
 
+// One index of the component folders per context (i.e. per build), made on first use.
+const indexes = new WeakMap<ResolveContext, Promise<ComponentIndex>>();
+function components(ctx: ResolveContext): Promise<ComponentIndex> {
+  let i = indexes.get(ctx);
+  if (!i) indexes.set(ctx, (i = indexComponents(ctx.componentDirs)));
+  return i;
+}
+
 /**
  * A component folder edited since its image was built (same tag, other sources) is built again:
  * a build always uses the components as they are on disk, as a build system would.
  */
 async function rebuildIfChanged(ref: string, full: string, ctx: ResolveContext): Promise<void> {
   // a broken spec elsewhere must not stop a build whose image is already in the store
-  const dir = await findComponent(full, ctx.componentDirs).catch(() => undefined);
+  const index = await components(ctx);
+  let dir;
+  try {
+    dir = index.find(full);
+  } catch {
+    dir = undefined;
+  }
   if (!dir) return;
   const img = await ctx.store.resolveImage(full, ctx.arch).catch(() => undefined);
   const built = img?.config.config?.Labels?.[COMPONENT_SOURCE_LABEL];
@@ -114,7 +128,7 @@ async function rebuildIfChanged(ref: string, full: string, ctx: ResolveContext):
 
 /** An image the store lacks comes from a component folder, else from its registry. */
 async function obtainMissing(ref: string, full: string, ctx: ResolveContext, session: Session): Promise<void> {
-  const dir = await findComponent(full, ctx.componentDirs);
+  const dir = (await components(ctx)).find(full);
   if (!dir) {
     try {
       await pullRef(full, ctx, session, false);

@@ -23,16 +23,27 @@ export async function listComponents(searchDir: string): Promise<string[]> {
 }
 
 /**
- * The folder whose image:tag names `ref` (docker-style normalization: osbuild/runc:0.1.0 is
- * docker.io/osbuild/runc:0.1.0). A folder whose spec is invalid cannot say what it builds: when
- * nothing matches and such folders exist, the error names them, since one of them may be the
- * component the user meant.
+ * The component folders under some search dirs, each spec read once: a build looks up every one
+ * of its images, and search dirs often name the same folder several times.
  */
-export async function findComponent(ref: string, searchDirs: string[]): Promise<string | undefined> {
-  const wanted = normalizeRef(ref);
+export interface ComponentIndex {
+  /**
+   * The folder whose image:tag names `ref` (docker-style normalization: osbuild/runc:0.1.0 is
+   * docker.io/osbuild/runc:0.1.0). A folder whose spec is invalid cannot say what it builds:
+   * when nothing matches and such folders exist, the error names them, since one of them may
+   * be the component the user meant.
+   */
+  find(ref: string): string | undefined;
+}
+
+export async function indexComponents(searchDirs: string[]): Promise<ComponentIndex> {
+  const byRef = new Map<string, string>();
   const broken: string[] = [];
+  const seen = new Set<string>();
   for (const searchDir of searchDirs) {
     for (const dir of await listComponents(searchDir)) {
+      if (seen.has(dir)) continue;
+      seen.add(dir);
       let spec;
       try {
         spec = await loadComponent(dir);
@@ -40,13 +51,22 @@ export async function findComponent(ref: string, searchDirs: string[]): Promise<
         broken.push((e as Error).message);
         continue;
       }
-      if (safeNormalize(spec.ref) === wanted) return dir;
+      const ref = safeNormalize(spec.ref);
+      if (ref && !byRef.has(ref)) byRef.set(ref, dir); // the first search dir wins
     }
   }
-  if (broken.length) {
-    throw new PkgError('SPEC_INVALID', `no valid component folder builds ${ref}, and these component specs are invalid:\n${[...new Set(broken)].join('\n')}`);
-  }
-  return undefined;
+  return {
+    find(ref) {
+      const dir = byRef.get(normalizeRef(ref));
+      if (dir || broken.length === 0) return dir;
+      throw new PkgError('SPEC_INVALID', `no valid component folder builds ${ref}, and these component specs are invalid:\n${[...new Set(broken)].join('\n')}`);
+    },
+  };
+}
+
+/** One lookup; see ComponentIndex.find. */
+export async function findComponent(ref: string, searchDirs: string[]): Promise<string | undefined> {
+  return (await indexComponents(searchDirs)).find(ref);
 }
 
 function safeNormalize(ref: string): string | undefined {

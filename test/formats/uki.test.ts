@@ -63,6 +63,18 @@ describe.each([
   let initrd: string;
   let uki: string;
 
+  /** The UKI of this arch's stub, kernel and test initrd (made twice: the second run checks determinism). */
+  async function buildUki() {
+    return makeUki({
+      stub,
+      kernel: fileSource(kernel, (await stat(kernel)).size),
+      initrd: fileSource(initrd, (await stat(initrd)).size),
+      cmdline: CMDLINE,
+      osRelease: OSREL,
+      uname: release,
+    });
+  }
+
   beforeAll(async () => {
     stubPath = await systemdStub(arch);
     stub = await readFile(stubPath);
@@ -72,14 +84,7 @@ describe.each([
     initrd = join(dir, `${arch}-initrd`);
     await writeFile(initrd, pseudoRandom(3 * 1024 * 1024 + 4321, 7)); // odd size: padding is exercised
     uki = join(dir, `${arch}.efi`);
-    const made = await makeUki({
-      stub,
-      kernel: fileSource(kernel, (await stat(kernel)).size),
-      initrd: fileSource(initrd, (await stat(initrd)).size),
-      cmdline: CMDLINE,
-      osRelease: OSREL,
-      uname: release,
-    });
+    const made = await buildUki();
     await writeStream(uki, made.stream);
     expect((await stat(uki)).size).toBe(made.size);
   }, 300_000);
@@ -142,14 +147,7 @@ describe.each([
 
   it('is deterministic', async () => {
     const again = join(dir, `${arch}-again.efi`);
-    const made = await makeUki({
-      stub,
-      kernel: fileSource(kernel, (await stat(kernel)).size),
-      initrd: fileSource(initrd, (await stat(initrd)).size),
-      cmdline: CMDLINE,
-      osRelease: OSREL,
-      uname: release,
-    });
+    const made = await buildUki();
     await writeStream(again, made.stream);
     expect((await readFile(again)).equals(await readFile(uki))).toBe(true);
   });
