@@ -24,6 +24,15 @@ export function mergeBlueprints(list: readonly Blueprint[]): Blueprint {
     }
   }
 
+  // root: a later file's fields override (an overlay file can switch a base to squashfs)
+  const roots = list.filter((bp) => bp.root !== undefined);
+  if (roots.length > 0) {
+    const root = Object.assign({}, ...roots.map((bp) => bp.root)) as NonNullable<Blueprint['root']>;
+    setOrigin(root, getOrigin(roots[roots.length - 1].root!) ?? emptyOrigin([]));
+    out.root = root;
+    copyMember(roots[roots.length - 1], out, 'root');
+  }
+
   const kernels = list.map((bp) => bp.kernel).filter((k): k is KernelSpec => k !== undefined);
   if (kernels.length > 0) {
     out.kernel = mergeKernels(kernels);

@@ -231,9 +231,20 @@ export const TrustSpec = z.strictObject({
 });
 export type TrustSpec = z.infer<typeof TrustSpec>;
 
+// osbuild: where the system lives at run time. `initramfs` (LinuxKit's way, the default): all of
+// it in the initrd, in RAM. `squashfs`: a small initrd (the init and the modules that find the
+// root) and the system in a read-only squashfs on the boot medium; `writable` paths become
+// overlays on a tmpfs (RAM holds only what is written there).
+export const RootSpec = z.strictObject({
+  type: z.enum(['initramfs', 'squashfs'], { error: 'expected initramfs or squashfs' }).optional(),
+  writable: strings.optional(),
+});
+export type RootSpec = z.infer<typeof RootSpec>;
+
 export const Blueprint = z.strictObject({
   // osbuild: default base name of the outputs.
   name: str.optional(),
+  root: RootSpec.optional(),
   kernel: KernelSpec.optional(),
   init: strings.optional(),
   volumes: z.array(VolumeSpec).optional(),

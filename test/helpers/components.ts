@@ -13,17 +13,24 @@ import { testCacheDir } from './debian-kernel.js';
 export const REPO = resolve(import.meta.dirname, '..', '..');
 export const COMPONENTS = ['components/init', 'components/runc', 'components/busybox', 'components/getty', 'components/dhcpcd', 'components/sysctl', 'components/sshd', 'components/acpid', 'kernel/debian-cloud', 'components/boot-bios', 'components/boot-efi'];
 
-/** A cache dir whose store holds every component for both arches; Debian downloads are shared. */
-export async function componentCache(): Promise<{ cacheDir: string; store: Store; downloads: string }> {
+/**
+ * A cache dir whose store holds every component for both arches; Debian downloads are shared.
+ * `extra` names further component folders (e.g. 'components/nginx') a test needs: each is built
+ * once per test run, whichever test file asks first.
+ */
+export async function componentCache(extra: string[] = []): Promise<{ cacheDir: string; store: Store; downloads: string }> {
   const cacheDir = join(inject('runDir'), 'cache');
   const store = await Store.open(join(cacheDir, 'store'));
-  const done = join(cacheDir, 'components.done');
-  if (!existsSync(done)) {
+  const wanted = [...new Set([...COMPONENTS, ...extra])];
+  const marker = (c: string) => join(cacheDir, `built-${c.replace(/[^A-Za-z0-9]+/g, '-')}`);
+  if (wanted.some((c) => !existsSync(marker(c)))) {
     await withLock(join(inject('runDir'), 'components.lock'), async () => {
-      if (existsSync(done)) return;
-      for (const c of COMPONENTS) await buildComponent(join(REPO, c), { store, cacheDir: testCacheDir() });
-      await writeFile(done, '');
-    }, { timeoutMs: 15 * 60_000, staleMs: 15 * 60_000 });
+      for (const c of wanted) {
+        if (existsSync(marker(c))) continue;
+        await buildComponent(join(REPO, c), { store, cacheDir: testCacheDir() });
+        await writeFile(marker(c), '');
+      }
+    }, { timeoutMs: 20 * 60_000, staleMs: 20 * 60_000 });
   }
   return { cacheDir, store, downloads: testCacheDir() };
 }
