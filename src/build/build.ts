@@ -13,7 +13,8 @@ import type { BuildEvent } from './events.js';
 import { defaultCacheDir, epochFromEnv, hostArch, PACKAGE_ROOT } from './defaults.js';
 export { defaultCacheDir, epochFromEnv, hostArch, PACKAGE_ROOT };
 import { filesEntries } from './files.js';
-import { DEFAULT_FORMAT, findFormat, writeFormat } from './outputs.js';
+import { DEFAULT_FORMAT, findFormat, formatLayout, writeFormat } from './outputs.js';
+import { layoutType, squashfsLayout, type Layout, type RootType } from './layout.js';
 import { blueprintRefs, kernelPaths, planBuild, type BuildPlan } from './plan.js';
 import { resolveImages } from './resolve.js';
 
@@ -30,6 +31,8 @@ export interface BuildOptions {
   /** Folders holding component folders, for images the store lacks. */
   componentDirs?: string[];
   sourceDateEpoch?: number;
+  /** Where the system lives at run time; overrides the blueprint's `root.type` (boot media formats). */
+  root?: RootType;
   /** Ask registries where tags point now, even for images the store has (--pull). */
   pull?: boolean;
   /** How registries are reached: credentials, insecure registries, CAs, mirrors. */
@@ -65,9 +68,12 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
   const outDir = resolve(cwd, opts.outDir ?? 'out');
   const epoch = opts.sourceDateEpoch ?? epochFromEnv();
-  const formats = (opts.formats?.length ? opts.formats : [DEFAULT_FORMAT]).map(findFormat);
   const files = opts.files.map((f) => resolve(cwd, f));
   const blueprint = await loadBlueprints(files);
+  const rootType = layoutType(blueprint, opts.root);
+  // a squashfs blueprint's default output is its kernel, small initrd and squashfs
+  const formats = (opts.formats?.length ? opts.formats : [rootType === 'squashfs' ? 'kernel+squashfs' : DEFAULT_FORMAT]).map(findFormat);
+  const needsSquashfs = formats.some((f) => formatLayout(f, rootType) === 'squashfs');
   const name = opts.name ?? blueprint.name ?? basename(files[0], extname(files[0]));
 
   const store = await Store.open(join(cacheDir, 'store'));
@@ -84,7 +90,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
 
   let modulesInfo;
   const kpaths = kernelPaths(blueprint);
-  if (blueprint.kernel?.image && blueprint.kernel.modules?.length && kpaths.tar) {
+  if (blueprint.kernel?.image && (blueprint.kernel.modules?.length || needsSquashfs) && kpaths.tar) {
     const k = images.get(blueprint.kernel.image)!;
     for (let l = k.layers.length - 1; l >= 0 && !modulesInfo; l--) {
       if (k.tocs[l].some((e) => e.path === kpaths.tar)) modulesInfo = await kernelModulesInfo(store, k.layers[l], kpaths.tar);
@@ -93,13 +99,18 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const fileList = await filesEntries(blueprint.files ?? [], { epoch, cwd, blueprint });
   const plan = planBuild({ name, arch, epoch, blueprint, images, files: fileList, modulesInfo });
   for (const w of plan.root.warnings) opts.onEvent?.({ type: 'warning', message: w.message });
+  const squashfs = needsSquashfs ? squashfsLayout({ blueprint, images, epoch, modulesInfo }) : undefined;
+  const layouts: { build: Layout; squashfs?: () => Layout } = {
+    build: rootType === 'squashfs' && squashfs ? squashfs : { type: 'initramfs' },
+    squashfs: squashfs && (() => squashfs),
+  };
 
   await mkdir(outDir, { recursive: true });
   const outputs: BuildResult['outputs'] = [];
   for (const f of formats) {
     const started = Date.now();
     opts.onEvent?.({ type: 'output-start', format: f.name, files: f.files(name).map((x) => join(outDir, x)) });
-    const written = await writeFormat(f, store, plan, outDir, formats);
+    const written = await writeFormat(f, store, plan, outDir, formats, layouts);
     opts.onEvent?.({ type: 'output-done', format: f.name, files: written, ms: Date.now() - started });
     outputs.push({ format: f.name, files: written });
   }

@@ -3,7 +3,7 @@
 // into place only when the whole format succeeded: a failed build leaves no half-written output.
 
 import { createWriteStream } from 'node:fs';
-import { rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, link, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
@@ -18,7 +18,9 @@ import { layerFile } from '../rootfs/layer.js';
 import type { BuildPlan } from './plan.js';
 import type { Arch } from '../oci/types.js';
 import { BOOT_BIOS_IMAGE, BOOT_EFI_IMAGE, mediaInputs, type MediaInputs } from './media/sources.js';
-import { InitrdScratch } from './media/scratch.js';
+import { InitrdScratch, SquashfsScratch, type SquashfsFile } from './media/scratch.js';
+import type { RootPlan } from '../rootfs/plan.js';
+import type { Layout, RootType } from './layout.js';
 import { writeUki } from './media/uki.js';
 import { writeIsoMedia } from './media/iso.js';
 import { writeRawDisk } from './media/disk.js';
@@ -29,9 +31,18 @@ export interface OutputContext {
   plan: BuildPlan;
   /** Temporary path for each final file name (relative to the output dir). */
   tmp: (file: string) => string;
-  /** Boot-media inputs: kernel, the build's initrd (written once, shared by its formats), boot files, seed. */
+  /** Boot-media inputs: kernel, the build's initrd (written once, shared by its formats), the squashfs root in that layout, boot files, seed. */
   media: () => Promise<MediaInputs>;
+  /** The squashfs layout's root and its small initrd (formats whose layout is squashfs). */
+  squashfs: () => Promise<{ root: SquashfsFile; initrd: { path: string; size: number } }>;
 }
+
+/**
+ * Which layout a format writes: always the whole system in the initrd (kernel+initrd, uki, tar),
+ * always the squashfs layout (kernel+squashfs), or the build's (boot media: the blueprint's
+ * `root` or --root).
+ */
+export type FormatLayout = RootType | 'build';
 
 export interface OutputFormat {
   name: string;
@@ -45,6 +56,8 @@ export interface OutputFormat {
   images?: (arch: Arch) => string[];
   /** Reads ctx.media() (the build's shared initrd file). */
   usesMedia?: boolean;
+  /** Default: initramfs. */
+  layout?: FormatLayout;
   write: (ctx: OutputContext) => Promise<void>;
 }
 
@@ -66,7 +79,23 @@ export const FORMATS: OutputFormat[] = [
       const n = plan.name;
       const k = plan.kernel!;
       await writeStream(layerFile(store, k.layer, k.binary), tmp(`${n}-kernel`));
-      await writeStream(initrd(store, plan), tmp(`${n}-initrd.img`));
+      await writeStream(initrd(store, plan, plan.root), tmp(`${n}-initrd.img`));
+      await writeFile(tmp(`${n}-cmdline`), plan.cmdline);
+    },
+  },
+  {
+    name: 'kernel+squashfs',
+    description: 'the kernel, a small initramfs (the init and the modules that find the root), the system as a read-only squashfs, and the command line; boot the squashfs as a disk',
+    files: (n) => [`${n}-kernel`, `${n}-initrd.img`, `${n}-squashfs.img`, `${n}-cmdline`],
+    needsKernel: true,
+    layout: 'squashfs',
+    write: async ({ store, plan, tmp, squashfs }) => {
+      const n = plan.name;
+      const k = plan.kernel!;
+      const { root, initrd } = await squashfs();
+      await writeStream(layerFile(store, k.layer, k.binary), tmp(`${n}-kernel`));
+      await linkOrCopy(initrd.path, tmp(`${n}-initrd.img`));
+      await linkOrCopy(root.path, tmp(`${n}-squashfs.img`));
       await writeFile(tmp(`${n}-cmdline`), plan.cmdline);
     },
   },
@@ -102,6 +131,7 @@ function mediaRow(
     needsKernel: true,
     arches,
     usesMedia: true,
+    layout: 'build',
     images: (arch) => {
       checkArch(name, arches, arch);
       return bootImages(arch);
@@ -162,24 +192,57 @@ export function findFormat(name: string): OutputFormat {
   return f;
 }
 
-// One initrd scratch file per plan and output dir, shared by the formats of one build.
-const scratches = new WeakMap<BuildPlan, Map<string, InitrdScratch>>();
+// Scratch files per plan, output dir and layout, shared by the formats of one build.
+interface Scratch {
+  initrd: InitrdScratch;
+  squashfs?: SquashfsScratch;
+}
+const scratches = new WeakMap<BuildPlan, Map<string, Scratch>>();
 
-function scratchFor(store: Store, plan: BuildPlan, outDir: string): InitrdScratch {
-  let byDir = scratches.get(plan);
-  if (!byDir) scratches.set(plan, (byDir = new Map()));
-  let s = byDir.get(outDir);
-  if (!s) {
-    s = new InitrdScratch(join(outDir, `.${plan.name}-initrd.img.scratch-${randomBytes(6).toString('hex')}`), () => initrd(store, plan));
-    byDir.set(outDir, s);
+function scratchFor(store: Store, plan: BuildPlan, outDir: string, layout: Layout): Scratch {
+  let byKey = scratches.get(plan);
+  if (!byKey) scratches.set(plan, (byKey = new Map()));
+  const key = `${layout.type}:${outDir}`;
+  let s = byKey.get(key);
+  if (s) return s;
+  const base = join(outDir, `.${plan.name}-${randomBytes(6).toString('hex')}`);
+  if (layout.type === 'squashfs') {
+    const squashfs = new SquashfsScratch(`${base}-root.sqfs.scratch`, () => assembleRoot(store, plan.root), plan.root.epoch);
+    const small = async function* () {
+      const root = await squashfs.get();
+      yield* initrd(store, plan, layout.initramfs(root.superblockSha256));
+    };
+    s = { initrd: new InitrdScratch(`${base}-initrd.img.scratch`, small), squashfs };
+  } else {
+    s = { initrd: new InitrdScratch(`${base}-initrd.img.scratch`, () => initrd(store, plan, plan.root)) };
   }
+  byKey.set(key, s);
   return s;
+}
+
+async function releaseScratch(plan: BuildPlan, outDir: string, layout: Layout, s: Scratch): Promise<void> {
+  scratches.get(plan)?.delete(`${layout.type}:${outDir}`);
+  await Promise.all([s.initrd.release(), s.squashfs?.release()]);
+}
+
+/** The layout a format writes in this build. */
+export function formatLayout(format: OutputFormat, buildLayout: RootType): RootType {
+  const l = format.layout ?? 'initramfs';
+  return l === 'build' ? buildLayout : l;
+}
+
+/** Whether a format reads the build's scratch files of a layout. */
+function usesScratch(f: OutputFormat, buildLayout: RootType): RootType | undefined {
+  const l = formatLayout(f, buildLayout);
+  if (f.usesMedia || l === 'squashfs') return l;
+  return undefined;
 }
 
 /**
  * Write one format's files atomically into outDir; returns the final paths and sizes. `build`:
  * every format of this build, so that the initrd the media formats embed is made once (and
- * removed after the last of them) and two formats writing the same file are refused.
+ * removed after the last of them) and two formats writing the same file are refused. `layouts`:
+ * the build's layout, and the squashfs layout for formats that always use it.
  */
 export async function writeFormat(
   format: OutputFormat,
@@ -187,6 +250,7 @@ export async function writeFormat(
   plan: BuildPlan,
   outDir: string,
   build?: readonly OutputFormat[],
+  layouts: { build: Layout; squashfs?: () => Layout } = { build: { type: 'initramfs' } },
 ): Promise<{ path: string; bytes: number }[]> {
   if (format.needsKernel && !plan.kernel) throw new OutputError(`format ${format.name} needs a kernel: the blueprint has no kernel.image`);
   if (format.arches) checkArch(format.name, format.arches, plan.arch);
@@ -195,15 +259,33 @@ export async function writeFormat(
     const same = other !== format && other.files(plan.name).find((f) => names.includes(f));
     if (same) throw new OutputError(`formats ${format.name} and ${other.name} both write ${same}: build them one at a time (or with --name)`);
   }
+  const buildType = layouts.build.type;
+  const myType = usesScratch(format, buildType);
+  let layout: Layout | undefined;
+  if (myType === 'squashfs') {
+    layout = layouts.build.type === 'squashfs' ? layouts.build : layouts.squashfs?.();
+    if (!layout || layout.type !== 'squashfs') throw new OutputError(`format ${format.name} needs the squashfs layout, which this build was not given`);
+  } else if (myType) layout = { type: 'initramfs' };
   const suffix = `.partial-${randomBytes(6).toString('hex')}`;
   const tmpOf = (f: string) => join(outDir, f + suffix);
-  const scratch = format.usesMedia ? scratchFor(store, plan, outDir) : undefined;
-  const lastUser = !build || [...build].reverse().find((f) => f.usesMedia) === format;
+  const scratch = layout ? scratchFor(store, plan, outDir, layout) : undefined;
+  const lastUser = !build || [...build].reverse().find((f) => usesScratch(f, buildType) === myType) === format;
   let failed = false;
+  const noScratch = () => new OutputError(`format ${format.name} reads scratch files but does not say so (usesMedia / layout)`);
   try {
-    await format.write({ store, plan, tmp: tmpOf, media: async () => {
-        if (!scratch) throw new OutputError(`format ${format.name} reads boot-media inputs but does not say so (usesMedia)`);
-        return mediaInputs(store, plan, await scratch.get());
+    await format.write({
+      store,
+      plan,
+      tmp: tmpOf,
+      media: async () => {
+        if (!scratch) throw noScratch();
+        const initrdFile = await scratch.initrd.get();
+        return mediaInputs(store, plan, initrdFile, scratch.squashfs && (await scratch.squashfs.get()));
+      },
+      squashfs: async () => {
+        if (!scratch?.squashfs) throw noScratch();
+        const initrdFile = await scratch.initrd.get();
+        return { root: await scratch.squashfs.get(), initrd: initrdFile };
       },
     });
     const out: { path: string; bytes: number }[] = [];
@@ -217,22 +299,24 @@ export async function writeFormat(
     await Promise.all(names.map((f) => rm(tmpOf(f), { force: true })));
     throw err;
   } finally {
-    if (scratch && (failed || lastUser)) {
-      scratches.get(plan)?.delete(outDir);
-      await scratch.release();
-    }
+    if (scratch && layout && (failed || lastUser)) await releaseScratch(plan, outDir, layout, scratch);
   }
+}
+
+/** A hard link when the file system allows (scratch and output share a directory), else a copy. */
+async function linkOrCopy(from: string, to: string): Promise<void> {
+  await link(from, to).catch(() => copyFile(from, to));
 }
 
 async function writeStream(source: AsyncIterable<Uint8Array>, path: string): Promise<void> {
   await pipeline(Readable.from(source, { objectMode: false }), createWriteStream(path));
 }
 
-/** The initramfs: the microcode cpio first when there is one (the kernel reads it uncompressed, early), then the system. */
-async function* initrd(store: Store, plan: BuildPlan): AsyncIterable<Uint8Array> {
+/** An initramfs: the microcode cpio first when there is one (the kernel reads it uncompressed, early), then `root`. */
+async function* initrd(store: Store, plan: BuildPlan, root: RootPlan): AsyncIterable<Uint8Array> {
   const ucode = plan.kernel?.ucode;
   if (ucode) yield* layerFile(store, ucode.layer, ucode.path);
-  yield* gzipParallel(writeCpio(assembleRoot(store, plan.root)));
+  yield* gzipParallel(writeCpio(assembleRoot(store, root)));
 }
 
 async function* rootWithBoot(store: Store, plan: BuildPlan): EntryStream {

@@ -41,10 +41,11 @@ export const COMMANDS: Command[] = [
   {
     name: 'build',
     summary: 'build outputs from blueprint files',
-    usage: 'osbuild build [-f FORMAT]... [--arch amd64|arm64] [-o DIR] [--name NAME] FILE...',
+    usage: 'osbuild build [-f FORMAT]... [--arch amd64|arm64] [--root initramfs|squashfs] [-o DIR] [--name NAME] FILE...',
     options: {
       format: { type: 'string', short: 'f', multiple: true },
       arch: { type: 'string' },
+      root: { type: 'string' },
       output: { type: 'string', short: 'o' },
       name: { type: 'string' },
       pull: { type: 'boolean' },
@@ -57,6 +58,7 @@ export const COMMANDS: Command[] = [
     optionHelp: [
       ['-f, --format FORMAT', 'output format, repeatable (default kernel+initrd); see `osbuild build --help`'],
       ['--arch ARCH', 'target architecture: amd64 or arm64 (default: this machine\'s)'],
+      ['--root LAYOUT', 'where the system lives on boot media: initramfs (all in RAM) or squashfs (a read-only root on the medium, small initrd); default: the blueprint\'s root.type, else initramfs'],
       ['-o, --output DIR', 'where outputs go (default ./out)'],
       ['--name NAME', 'base name of the outputs (default: the first file\'s name)'],
       ['--pull', 'ask registries where tags point now, even for images in the store'],
@@ -67,6 +69,7 @@ export const COMMANDS: Command[] = [
     examples: [
       'osbuild build blueprints/minimal.yml',
       'osbuild blueprints/minimal.yml -f kernel+initrd -f tar --arch arm64',
+      'osbuild build --root squashfs -f iso blueprints/sshd.yml',
       'SOURCE_DATE_EPOCH=1700000000 osbuild build -o dist base.yml extra.yml',
     ],
     minArgs: 1,

@@ -59,6 +59,7 @@ async function run(command: Command, args: string[], v: Values, mode: Mode): Pro
         files: args,
         formats: v.format as string[] | undefined,
         arch: archOf(v.arch),
+        root: rootOf(v.root),
         outDir: v.output as string | undefined,
         name: v.name as string | undefined,
         cacheDir,
@@ -236,6 +237,12 @@ function archOf(v: unknown): Arch | undefined {
   const a = alias[String(v)] ?? String(v);
   if (a !== 'amd64' && a !== 'arm64') throw new UsageError(`--arch ${String(v)}: expected amd64 or arm64`);
   return a;
+}
+
+function rootOf(v: unknown): 'initramfs' | 'squashfs' | undefined {
+  if (v === undefined) return undefined;
+  if (v !== 'initramfs' && v !== 'squashfs') throw new UsageError(`--root ${String(v)}: expected initramfs or squashfs`);
+  return v;
 }
 
 function positiveInt(s: string, flag: string, zeroOk = false): number {

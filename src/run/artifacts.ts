@@ -1,5 +1,6 @@
 // What to boot from a path: LinuxKit's kernel+initrd output names (<prefix>-kernel,
-// <prefix>-initrd.img, <prefix>-cmdline) given by their prefix or by any one of the files, and the
+// <prefix>-initrd.img, <prefix>-cmdline, and kernel+squashfs's <prefix>-squashfs.img) given by
+// their prefix or by any one of the files, and the
 // architecture, read from the kernel image itself.
 import { createReadStream, existsSync } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
@@ -12,10 +13,12 @@ export interface BootArtifacts {
   initrd: string;
   /** contents of <prefix>-cmdline, trimmed; '' when there is none */
   cmdline: string;
+  /** <prefix>-squashfs.img (kernel+squashfs): the read-only root, attached as a disk */
+  squashfs?: string;
   arch: Arch;
 }
 
-const SUFFIXES = ['-kernel', '-initrd.img', '-cmdline'] as const;
+const SUFFIXES = ['-kernel', '-initrd.img', '-cmdline', '-squashfs.img'] as const;
 
 /** The prefix of a path naming one of the output files, or the path itself (already a prefix). Pure. */
 export function artifactPrefix(path: string): string {
@@ -105,9 +108,10 @@ export async function findArtifacts(path: string, opts: { arch?: Arch } = {}): P
     throw new RunError('ARTIFACT_MISSING', `no initramfs at ${initrd} next to ${kernel}: rebuild with \`osbuild build <blueprint> -f kernel+initrd\``);
   }
   const cmdline = (await isFile(cmdlineFile)) ? (await readFile(cmdlineFile, 'utf8')).trim() : '';
+  const squashfs = (await isFile(prefix + '-squashfs.img')) ? prefix + '-squashfs.img' : undefined;
   const arch = opts.arch ?? (await detectKernelArch(kernel));
   if (!arch) {
     throw new RunError('ARCH_UNKNOWN', `${kernel}: not an x86 bzImage nor an arm64 Image (plain or gzip'd); give the architecture with --arch amd64|arm64`);
   }
-  return { kernel, initrd, cmdline, arch };
+  return { kernel, initrd, cmdline, arch, squashfs };
 }

@@ -63,6 +63,7 @@ export async function bootCommand(opts: BootOptions, interactive: boolean): Prom
     arch: art.arch,
     kernel: art.kernel,
     initrd: art.initrd,
+    rootDisk: art.squashfs,
     cmdline,
     mem: opts.mem,
     cpus: opts.cpus,

@@ -12,6 +12,8 @@ export interface QemuOptions {
   initrd?: string;
   /** kernel command line; console= and panic=-1 are added when absent */
   cmdline?: string;
+  /** a read-only root for the direct kernel boot (kernel+squashfs), attached as a virtio disk */
+  rootDisk?: string;
   /** boot media instead of a kernel: the firmware boots it */
   media?: { kind: MediaKind; path: string; format: DiskFormat };
   /** firmware image for -bios (OVMF/AAVMF for UEFI); none: QEMU's own (SeaBIOS on x86) */
@@ -75,6 +77,7 @@ export function qemuCommand(opts: QemuOptions): QemuCommand {
     args.push('-kernel', opts.kernel);
     if (opts.initrd) args.push('-initrd', opts.initrd);
     args.push('-append', bootCmdline(opts.arch, opts.cmdline ?? ''));
+    if (opts.rootDisk) args.push('-drive', `file=${optValue(opts.rootDisk)},format=raw,if=virtio,readonly=on`);
   }
   if ((opts.net ?? 'user') === 'user') {
     const fwd = (opts.hostForward ?? []).map((f) => `,hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`).join('');

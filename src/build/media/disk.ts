@@ -1,7 +1,9 @@
 // `raw-efi`, `raw-bios` and `raw`: disk images for the initramfs layout, and the disks the cloud
 // and hypervisor formats wrap.
 //
-// raw-efi: GPT with one partition, a FAT32 ESP holding the UKI as \EFI\BOOT\BOOT*.EFI.
+// raw-efi: GPT with a FAT32 ESP holding the UKI as \EFI\BOOT\BOOT*.EFI, and for the squashfs
+// layout a second partition holding the squashfs root (typed as the Discoverable Partitions
+// Specification's root partition of the arch; the init finds it by its superblock).
 //
 // raw-bios and raw: BIOS boot from a disk needs boot code in the disk: an MBR that loads a
 // loader that can read the kernel. Debian ships syslinux's MBRs (mbr.bin, gptmbr.bin) but not
@@ -13,7 +15,7 @@
 // as an 0xEF partition and a GPT entry): one image that boots by BIOS or UEFI, from a disk or
 // a CD. The partition table is an MBR with a GPT beside it, as a hybrid ISO's is.
 
-import { writeDisk } from '../../formats/disk.js';
+import { writeDisk, type DiskPartition } from '../../formats/disk.js';
 import { espSource } from './esp.js';
 import { isoSource } from './iso.js';
 import { MediaError, subSeed, type MediaInputs, type Sized } from './sources.js';
@@ -40,11 +42,12 @@ export async function diskSource(m: MediaInputs, kind: DiskKind, opts: DiskSourc
     return iso;
   }
   const esp = await espSource(m, { label: 'ESP', fatType: 32, hiddenSectors: MiB / 512 });
-  const part = { name: 'ESP', type: 'esp', size: esp.size, content: esp.open };
+  const parts: DiskPartition[] = [{ name: 'ESP', type: 'esp', size: esp.size, content: esp.open }];
+  if (m.root) parts.push({ name: 'root', type: m.arch === 'amd64' ? 'linux-root-x86-64' : 'linux-root-arm64', size: m.root.size, content: m.root.open, attributes: { readOnly: true } });
   const seed = subSeed(m, 'disk-efi');
-  const auto = writeDisk({ scheme: 'gpt', partitions: [part], seed });
+  const auto = writeDisk({ scheme: 'gpt', partitions: parts, seed });
   const size = Math.ceil(auto.size / align) * align;
-  const disk = size === auto.size ? auto : writeDisk({ scheme: 'gpt', partitions: [part], seed, size });
+  const disk = size === auto.size ? auto : writeDisk({ scheme: 'gpt', partitions: parts, seed, size });
   return { size: disk.size, open: disk.stream };
 }
 

@@ -5,10 +5,13 @@
 //         MBR code finds isolinux.bin through the LBA the hybrid MBR records.
 //   EFI:  El Torito EFI entry = a FAT image holding the UKI as \EFI\BOOT\BOOT*.EFI; as a disk,
 //         the same image is the 0xEF MBR partition (and a GPT entry) firmware boots from.
-// The system needs no CD or filesystem driver: the boot loader loads all of it into RAM.
+// Initramfs layout: the system needs no CD or filesystem driver, the boot loader loads all of it
+// into RAM. Squashfs layout: the root is the file /osbuild/root.sqfs, which the init finds on
+// the CD (or on the disk the ISO was written to) and loop-mounts.
 
 import { writeIso, type IsoFile } from '../../formats/iso9660.js';
 import { espSource } from './esp.js';
+import { ISO_ROOT_FILE } from '../layout.js';
 import { BOOT_BIOS_IMAGE, MediaError, streamOf, volumeId, type MediaInputs, type Sized } from './sources.js';
 import { writeSized } from './write.js';
 
@@ -44,6 +47,7 @@ export async function isoSource(m: MediaInputs, f: IsoFlavour): Promise<Sized> {
     );
     mbrCode = await m.bootFile(BOOT_BIOS_IMAGE, SYSLINUX.isohdpfx);
   }
+  if (m.root) files.push({ path: ISO_ROOT_FILE, size: m.root.size, content: m.root.open });
   if (f.efi) {
     const esp = await espSource(m, { label: 'EFIBOOT' });
     files.push({ path: 'boot/efiboot.img', size: esp.size, content: esp.open });

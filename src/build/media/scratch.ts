@@ -1,6 +1,7 @@
-// The initrd of one build, written once to a scratch file beside the outputs (the media writers
-// plan their layouts from its size, and several formats of a build embed it), hashed on the way
-// for the seed of the media's identifiers, removed when the last format that reads it is done.
+// Scratch files of one build, written once beside the outputs and removed when the last format
+// that reads them is done. The initrd: the media writers plan their layouts from its size, and
+// several formats of a build embed it; it is hashed on the way for the seed of the media's
+// identifiers. The squashfs root (squashfs layout): the small initrd names its superblock.
 
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -8,6 +9,8 @@ import { rm, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { InitrdFile } from './sources.js';
+import type { EntryStream } from '../../formats/entry.js';
+import { writeSquashfs, type SquashfsResult } from '../../formats/squashfs.js';
 
 export class InitrdScratch {
   private file?: Promise<InitrdFile>;
@@ -40,4 +43,32 @@ export class InitrdScratch {
     this.file = undefined;
     await rm(this.path, { force: true });
   }
+}
+
+/** The squashfs root of one build (squashfs layout), written once beside the outputs like the initrd. */
+export class SquashfsScratch {
+  private file?: Promise<SquashfsFile>;
+
+  constructor(
+    readonly path: string,
+    private readonly source: () => EntryStream,
+    private readonly epoch: number,
+  ) {}
+
+  get(): Promise<SquashfsFile> {
+    this.file ??= rm(this.path, { force: true })
+      .then(() => writeSquashfs(this.source(), this.path, { epoch: this.epoch }))
+      .then((r) => ({ path: this.path, ...r }));
+    return this.file;
+  }
+
+  async release(): Promise<void> {
+    await this.file?.catch(() => undefined);
+    this.file = undefined;
+    await rm(this.path, { force: true });
+  }
+}
+
+export interface SquashfsFile extends SquashfsResult {
+  path: string;
 }

@@ -27,6 +27,8 @@ export interface MediaInputs {
   arch: Arch;
   kernel: Sized;
   initrd: Sized;
+  /** The read-only root (squashfs layout): a partition on disks, a file on ISOs. */
+  root?: Sized;
   cmdline: string;
   /** hex sha256 of what the system is: name, arch, cmdline, kernel layer, initrd bytes. */
   seed: string;
@@ -51,7 +53,7 @@ export interface InitrdFile {
   sha256: string;
 }
 
-export function mediaInputs(store: Store, plan: BuildPlan, initrd: InitrdFile): MediaInputs {
+export function mediaInputs(store: Store, plan: BuildPlan, initrd: InitrdFile, root?: { path: string; size: number }): MediaInputs {
   const k = plan.kernel;
   if (!k) throw new MediaError(`boot media need a kernel: the blueprint has no kernel.image`);
   const seed = createHash('sha256')
@@ -62,6 +64,8 @@ export function mediaInputs(store: Store, plan: BuildPlan, initrd: InitrdFile): 
     arch: plan.arch,
     kernel: { size: k.size, open: () => layerFile(store, k.layer, k.binary) },
     initrd: { size: initrd.size, open: () => createReadStream(initrd.path) },
+    // the initrd names the root's superblock, so the seed above already covers the root
+    root: root && { size: root.size, open: () => createReadStream(root.path) },
     cmdline: plan.cmdline,
     seed,
     epoch: plan.root.epoch,

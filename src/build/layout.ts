@@ -1,0 +1,137 @@
+// Where the system lives at run time. `initramfs` (LinuxKit's way): the whole root in the initrd,
+// unpacked into RAM by the kernel. `squashfs`: the root is a read-only squashfs on the boot
+// medium (a partition, a file on an ISO, or a drive of its own), and the initrd is small: the
+// init image, the kernel modules that find and mount the root, and /etc/osbuild/root, which
+// tells the init which squashfs is ours and which paths to make writable (overlays on a tmpfs).
+// Pure: the small initrd's plan is made from resolved images and the squashfs's fingerprint.
+
+import type { Blueprint } from '../blueprint/schema.js';
+import type { Entry } from '../formats/entry.js';
+import { cleanPath } from '../rootfs/paths.js';
+import { moduleName, selectModules, type KernelModulesInfo } from '../rootfs/modules.js';
+import { fileEntry, planRoot, type RootPlan } from '../rootfs/plan.js';
+import { kernelPaths, PlanError } from './plan.js';
+import type { ResolvedImage } from './resolve.js';
+
+export type RootType = 'initramfs' | 'squashfs';
+export const ROOT_TYPES: readonly RootType[] = ['initramfs', 'squashfs'];
+
+/** Paths made writable by default: what the system and its services write to. */
+export const DEFAULT_WRITABLE = ['/etc', '/var', '/containers'];
+
+/** Where the squashfs is on an ISO (the init looks for this file on every ISO 9660 device). */
+export const ISO_ROOT_FILE = 'osbuild/root.sqfs';
+
+/**
+ * Modules the init may need to reach the root, loaded when the kernel ships them as modules
+ * (built-in or absent ones are skipped): virtio disks and CD-ROMs (QEMU, most clouds), the PC's
+ * IDE CD-ROM, Hyper-V and Xen disks, ISO 9660 and loop for a root file on an ISO, squashfs and
+ * overlay for the root itself. NVMe is built into the kernels we ship.
+ */
+export const ROOT_MODULES = [
+  'virtio_pci', 'virtio_mmio', 'virtio_blk', 'virtio_scsi', 'sd_mod', 'sr_mod', 'ata_piix', 'ata_generic',
+  'nvme', 'hv_storvsc', 'xen_blkfront', 'isofs', 'loop', 'squashfs', 'overlay',
+];
+
+export interface SquashfsLayout {
+  type: 'squashfs';
+  writable: string[];
+  /** The small initramfs for a squashfs whose superblock hashes to `superblockSha256`. */
+  initramfs: (superblockSha256: string) => RootPlan;
+}
+
+export type Layout = { type: 'initramfs' } | SquashfsLayout;
+
+export interface LayoutInputs {
+  blueprint: Blueprint;
+  images: Map<string, ResolvedImage>;
+  epoch: number;
+  modulesInfo?: KernelModulesInfo;
+}
+
+/** The writable paths a blueprint asks for, cleaned and checked. Pure. */
+export function writablePaths(b: Blueprint): string[] {
+  const list = b.root?.writable ?? DEFAULT_WRITABLE;
+  const out: string[] = [];
+  for (const p of list) {
+    if (!p.startsWith('/')) throw new PlanError(`root.writable: ${JSON.stringify(p)} is not an absolute path`);
+    const clean = '/' + cleanPath(p);
+    if (clean === '/') throw new PlanError('root.writable: "/" would make the whole root writable: use `root: {type: initramfs}` for that');
+    if (/[\s"'$`\\]/.test(clean)) throw new PlanError(`root.writable: ${JSON.stringify(p)}: spaces and shell characters are not supported in a writable path`);
+    if (['/proc', '/sys', '/dev', '/run', '/tmp'].includes(clean)) continue; // mounted by the init anyway
+    if (!out.includes(clean)) out.push(clean);
+  }
+  return out;
+}
+
+/** The squashfs layout of a blueprint: what the small initrd holds. Pure. */
+export function squashfsLayout(inputs: LayoutInputs): SquashfsLayout {
+  const { blueprint: b, images, epoch } = inputs;
+  const initRef = b.init?.[0];
+  if (!initRef) throw new PlanError('root: squashfs needs an init image (the blueprint has no init section)');
+  const init = images.get(initRef);
+  if (!init) throw new PlanError(`image ${initRef} was not resolved`);
+  if (!hasFile(init, 'lib/osbuild/root')) {
+    throw new PlanError(`root: squashfs needs an init that can mount a squashfs root: ${initRef} has no /lib/osbuild/root (use osbuild/init)`);
+  }
+  const writable = writablePaths(b);
+
+  let modules: Parameters<typeof planRoot>[0]['modules'];
+  let load: string[] = [];
+  const kref = b.kernel?.image;
+  const tarName = kernelPaths(b).tar;
+  if (kref && tarName && inputs.modulesInfo) {
+    const k = images.get(kref);
+    const layer = k && topmostLayerWith(k, tarName);
+    if (layer) {
+      const shipped = new Set(Object.keys(inputs.modulesInfo.dep).map(moduleName));
+      load = ROOT_MODULES.filter((m) => shipped.has(m));
+      if (load.length) {
+        const selection = selectModules(inputs.modulesInfo, load, `the modules that find the root in ${kref}`);
+        modules = { layer, tarName, kver: inputs.modulesInfo.kver, selection };
+      }
+    }
+  }
+
+  return {
+    type: 'squashfs',
+    writable,
+    initramfs: (superblockSha256) => {
+      const marker = Buffer.from(rootMarker({ superblockSha256, writable, modules: load }));
+      return planRoot({
+        epoch,
+        modules,
+        init: { layers: init.layers, tocs: init.tocs },
+        containers: [],
+        files: [{ entry: fileEntry('etc/osbuild/root', marker.length, 0o644, epoch), content: { kind: 'bytes', data: marker } }],
+      });
+    },
+  };
+}
+
+/** /etc/osbuild/root: shell assignments the init's root stage sources. Pure. */
+export function rootMarker(r: { superblockSha256: string; writable: string[]; modules: string[] }): string {
+  return [
+    '# osbuild: the read-only root this initrd boots (written by osbuild build)',
+    `superblock=${r.superblockSha256}`,
+    `isofile=/${ISO_ROOT_FILE}`,
+    `writable="${r.writable.join(' ')}"`,
+    `modules="${r.modules.join(' ')}"`,
+    '',
+  ].join('\n');
+}
+
+export function layoutType(b: Blueprint, override?: RootType): RootType {
+  return override ?? b.root?.type ?? 'initramfs';
+}
+
+function hasFile(img: ResolvedImage, path: string): boolean {
+  return img.tocs.some((toc) => toc.some((e: Entry) => cleanPath(e.path) === path && e.type === 'file'));
+}
+
+function topmostLayerWith(img: ResolvedImage, path: string) {
+  for (let l = img.layers.length - 1; l >= 0; l--) {
+    if (img.tocs[l].some((e) => cleanPath(e.path) === path && e.type === 'file')) return img.layers[l];
+  }
+  return undefined;
+}
