@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
 import type { EntryStream } from './entry.js';
 import { writeTar } from './tar-write.js';
@@ -50,26 +51,22 @@ export async function writeSquashfs(entries: EntryStream, path: string, opts: Sq
     '-reproducible', '-exit-on-error', '-quiet', '-no-progress',
     path,
   ];
-  const tar = Readable.from(writeTar(entries), { objectMode: false });
   // SOURCE_DATE_EPOCH rather than -mkfs-time/-root-time: sqfstar 4.5 ignores -root-time and
   // stamps the root directory with the current time; the variable sets every time, root included
   const env = { SOURCE_DATE_EPOCH: String(opts.epoch) };
-  const child = execa('sqfstar', args, { env, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', reject: false, buffer: true });
-  // sqfstar may stop reading (an error); then the tar stream's write fails: report sqfstar's error
-  let feedError: unknown;
-  const feed = new Promise<void>((resolve) => {
-    tar.on('error', (e) => {
-      feedError = e;
-      child.stdin?.destroy();
-      resolve();
-    });
-    child.stdin!.on('error', () => resolve());
-    child.stdin!.on('finish', () => resolve());
-    tar.pipe(child.stdin!);
-  });
-  const [result] = await Promise.all([child, feed]);
-  if (feedError) throw feedError;
-  if ((result as { code?: string }).code === 'ENOENT' || (result.failed && /ENOENT/.test(String(result.message)) && result.exitCode === undefined)) {
+  const child = execa('sqfstar', args, { env, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', reject: false });
+  // The tar streams into sqfstar's stdin. If our side fails (a corrupt blob), sqfstar sees a
+  // short tar and fails too: our error is the one to report. If sqfstar stops reading (it
+  // failed, or is missing), the pipe breaks: its own error is the one to report.
+  let tarError: unknown;
+  const tar = Readable.from(writeTar(entries), { objectMode: false });
+  tar.on('error', (e) => (tarError ??= e));
+  const feed = pipeline(tar, child.stdin!).catch(() => undefined);
+  const result = await child;
+  if (!result.exitCode) await feed;
+  else tar.destroy();
+  if (tarError) throw tarError;
+  if (result.failed && result.exitCode === undefined && /ENOENT/.test(String(result.message ?? ""))) {
     throw new SquashfsError('sqfstar not found: install squashfs-tools ≥ 4.5 (Debian 12: apt install squashfs-tools)');
   }
   if (result.exitCode !== 0) {
