@@ -19,6 +19,8 @@ export interface KernelModulesInfo {
   kver: string;
   /** modules.dep as parsed: module path (relative to lib/modules/<kver>) -> its dependencies' paths, in load-last-first order as depmod writes them. */
   dep: Record<string, string[]>;
+  /** Names (as moduleName gives them) of what is built into the kernel, from modules.builtin. */
+  builtin?: string[];
 }
 
 export class ModulesError extends Error {
@@ -53,8 +55,10 @@ export function parseModulesDep(text: string): Record<string, string[]> {
 }
 
 export interface ModuleSelection {
-  /** Module names in the order the init loads them (as asked). */
+  /** Module names in the order the init loads them (as asked; built-in ones left out). */
   load: string[];
+  /** Names asked for that are built into this kernel: nothing to include or load. */
+  builtin: string[];
   /** Module file paths (relative to lib/modules/<kver>) to include. */
   files: Set<string>;
   /** modules.dep restricted to the included modules. */
@@ -65,10 +69,15 @@ export interface ModuleSelection {
 export function selectModules(info: KernelModulesInfo, names: string[], where: string): ModuleSelection {
   const byName = new Map<string, string>();
   for (const p of Object.keys(info.dep)) byName.set(moduleName(p), p);
+  const builtinNames = new Set(info.builtin ?? []);
   const files = new Set<string>();
   const missing: string[] = [];
+  const builtin: string[] = [];
   for (const n of names) {
     const p = byName.get(moduleName(n));
+    // a blueprint names what its hardware needs; one arch's kernel builds in what another's
+    // ships as a module (arm64's `button`): built in is as good as loaded
+    if (!p && builtinNames.has(moduleName(n))) { builtin.push(moduleName(n)); continue; }
     if (!p) { missing.push(n); continue; }
     files.add(p);
     for (const d of info.dep[p] ?? []) files.add(d);
@@ -80,30 +89,36 @@ export function selectModules(info: KernelModulesInfo, names: string[], where: s
     );
   }
   const modulesDep = [...files].sort().map((p) => `${p}: ${(info.dep[p] ?? []).join(' ')}`.trimEnd() + '\n').join('');
-  return { load: names.map(moduleName), files, modulesDep };
+  const load = names.map(moduleName).filter((n) => !builtin.includes(n));
+  return { load, builtin, files, modulesDep };
 }
 
 /** Find modules.dep inside a kernel layer's kernel.tar (cached beside the store, per layer digest). */
 export async function kernelModulesInfo(store: Store, layer: Descriptor, tarName: string): Promise<KernelModulesInfo | undefined> {
   const dir = store.derivedDir('kmod');
-  const file = join(dir, `${layer.digest.replace(':', '-')}-${tarName.replace(/[^a-zA-Z0-9._-]/g, '_')}.json`);
+  // v2: with modules.builtin
+  const file = join(dir, `v2-${layer.digest.replace(':', '-')}-${tarName.replace(/[^a-zA-Z0-9._-]/g, '_')}.json`);
   try {
     return JSON.parse(await readFile(file, 'utf8')) as KernelModulesInfo;
   } catch {
     // not cached yet
   }
   let info: KernelModulesInfo | undefined;
+  let builtin: string[] | undefined;
   for await (const { entry, content } of layerEntries(store, layer)) {
     if (cleanPath(entry.path) !== cleanPath(tarName) || !content) continue;
     for await (const inner of readTar(content)) {
-      const m = /^lib\/modules\/([^/]+)\/modules\.dep$/.exec(cleanPath(inner.entry.path));
+      const m = /^lib\/modules\/([^/]+)\/(modules\.dep|modules\.builtin)$/.exec(cleanPath(inner.entry.path));
       if (!m || !inner.content) continue;
       const chunks: Buffer[] = [];
       for await (const c of inner.content) chunks.push(Buffer.from(c));
-      info = { kver: m[1], dep: parseModulesDep(Buffer.concat(chunks).toString('utf8')) };
+      const text = Buffer.concat(chunks).toString('utf8');
+      if (m[2] === 'modules.dep') info = { kver: m[1], dep: parseModulesDep(text) };
+      else builtin = text.split('\n').filter((l) => l.trim() !== '').map(moduleName);
     }
   }
   if (!info) return undefined;
+  if (builtin) info.builtin = builtin;
   await mkdir(dir, { recursive: true });
   const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
   await writeFile(tmp, JSON.stringify(info));

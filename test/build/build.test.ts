@@ -103,6 +103,28 @@ describe('osbuild build', () => {
     expect(await readFile(join(root, 'etc/osbuild/modules'), 'utf8')).toBe('virtio_blk\nsquashfs\noverlay\n');
   });
 
+  it('takes a module one arch builds into its kernel as present: arm64\'s button (modules.builtin)', async () => {
+    const bp = join(work, 'builtin.yml');
+    await writeFile(bp, (await readFile(minimal, 'utf8')).replace('modules: []', 'modules: [button, evdev]'));
+    const list = async (arch: 'amd64' | 'arm64') => {
+      const out = join(work, `builtin-${arch}`);
+      await build({ files: [bp], arch, outDir: out, cacheDir, name: 'b' });
+      const names = await cpioList(join(out, 'b-initrd.img'));
+      const modules = (await execa('sh', ['-c', `gzip -dc '${join(out, 'b-initrd.img')}' | cpio -i --quiet --to-stdout etc/osbuild/modules`])).stdout;
+      return { kos: names.filter((n) => n.endsWith('.ko')).map((n) => n.slice(n.lastIndexOf('/') + 1)), modules, builtin: names.find((n) => n.endsWith('/modules.builtin')) };
+    };
+    const arm = await list('arm64');
+    expect(arm.kos).toContain('evdev.ko');
+    expect(arm.kos).not.toContain('button.ko');
+    expect(arm.modules.trim()).toBe('evdev'); // nothing to modprobe for a built-in driver
+    const amd = await list('amd64');
+    expect(amd.kos).toEqual(expect.arrayContaining(['button.ko', 'evdev.ko']));
+    expect(amd.modules.trim().split('\n')).toEqual(['button', 'evdev']);
+    // still an error for a name no kernel knows
+    await writeFile(bp, (await readFile(minimal, 'utf8')).replace('modules: []', 'modules: [no_such_driver]'));
+    await expect(build({ files: [bp], arch: 'arm64', outDir: join(work, 'builtin-bad'), cacheDir, name: 'b' })).rejects.toThrow(/no module named no_such_driver/);
+  });
+
   it('puts the kernel image\'s microcode cpio (kernel.ucode) uncompressed before the initrd, as LinuxKit does', async () => {
     const img = await makeImage({
       tag: 'ucode',
