@@ -33,6 +33,8 @@ export interface OutputContext {
   tmp: (file: string) => string;
   /** Boot-media inputs: kernel, the build's initrd (written once, shared by its formats), the squashfs root in that layout, boot files, seed. */
   media: () => Promise<MediaInputs>;
+  /** The build's whole-system initrd file when other formats of the build embed it too (else undefined: stream it). */
+  sharedInitrd: () => Promise<string | undefined>;
   /** The squashfs layout's root and its small initrd (formats whose layout is squashfs). */
   squashfs: () => Promise<{ root: SquashfsFile; initrd: { path: string; size: number } }>;
 }
@@ -58,6 +60,8 @@ export interface OutputFormat {
   usesMedia?: boolean;
   /** Default: initramfs. */
   layout?: FormatLayout;
+  /** Writes the whole-system initrd: takes the build's shared copy when boot media formats make one. */
+  sharesInitrd?: boolean;
   write: (ctx: OutputContext) => Promise<void>;
 }
 
@@ -75,11 +79,14 @@ export const FORMATS: OutputFormat[] = [
     description: 'the kernel, an initramfs (gzip cpio) holding the whole system, and the kernel command line',
     files: (n) => [`${n}-kernel`, `${n}-initrd.img`, `${n}-cmdline`],
     needsKernel: true,
-    write: async ({ store, plan, tmp }) => {
+    sharesInitrd: true,
+    write: async ({ store, plan, tmp, sharedInitrd }) => {
       const n = plan.name;
       const k = plan.kernel!;
       await writeStream(layerFile(store, k.layer, k.binary), tmp(`${n}-kernel`));
-      await writeStream(initrd(store, plan, plan.root), tmp(`${n}-initrd.img`));
+      const shared = await sharedInitrd();
+      if (shared) await linkOrCopy(shared, tmp(`${n}-initrd.img`));
+      else await writeStream(initrd(store, plan, plan.root), tmp(`${n}-initrd.img`));
       await writeFile(tmp(`${n}-cmdline`), plan.cmdline);
     },
   },
@@ -232,9 +239,11 @@ export function formatLayout(format: OutputFormat, buildLayout: RootType): RootT
 }
 
 /** Whether a format reads the build's scratch files of a layout. */
-function usesScratch(f: OutputFormat, buildLayout: RootType): RootType | undefined {
+function usesScratch(f: OutputFormat, buildLayout: RootType, build: readonly OutputFormat[] = []): RootType | undefined {
   const l = formatLayout(f, buildLayout);
   if (f.usesMedia || l === 'squashfs') return l;
+  // kernel+initrd shares the initrd only with a format that makes it anyway
+  if (f.sharesInitrd && build.some((o) => o !== f && !o.sharesInitrd && usesScratch(o, buildLayout) === 'initramfs')) return 'initramfs';
   return undefined;
 }
 
@@ -260,7 +269,7 @@ export async function writeFormat(
     if (same) throw new OutputError(`formats ${format.name} and ${other.name} both write ${same}: build them one at a time (or with --name)`);
   }
   const buildType = layouts.build.type;
-  const myType = usesScratch(format, buildType);
+  const myType = usesScratch(format, buildType, build);
   let layout: Layout | undefined;
   if (myType === 'squashfs') {
     layout = layouts.build.type === 'squashfs' ? layouts.build : layouts.squashfs?.();
@@ -269,7 +278,7 @@ export async function writeFormat(
   const suffix = `.partial-${randomBytes(6).toString('hex')}`;
   const tmpOf = (f: string) => join(outDir, f + suffix);
   const scratch = layout ? scratchFor(store, plan, outDir, layout) : undefined;
-  const lastUser = !build || [...build].reverse().find((f) => usesScratch(f, buildType) === myType) === format;
+  const lastUser = !build || [...build].reverse().find((f) => usesScratch(f, buildType, build) === myType) === format;
   let failed = false;
   const noScratch = () => new OutputError(`format ${format.name} reads scratch files but does not say so (usesMedia / layout)`);
   try {
@@ -282,6 +291,7 @@ export async function writeFormat(
         const initrdFile = await scratch.initrd.get();
         return mediaInputs(store, plan, initrdFile, scratch.squashfs && (await scratch.squashfs.get()));
       },
+      sharedInitrd: async () => (scratch && !scratch.squashfs ? (await scratch.initrd.get()).path : undefined),
       squashfs: async () => {
         if (!scratch?.squashfs) throw noScratch();
         const initrdFile = await scratch.initrd.get();
