@@ -1,0 +1,176 @@
+// Boots blueprints/webserver.yml (components built from components/ by the real pipeline) on
+// amd64 and arm64 under QEMU, with the guest's port 80 forwarded to the host, and checks what a
+// user would: nginx answers HTTP with the index.html of the blueprint's files, dhcpcd got its
+// lease, and ntp sets the clock: a tiny NTP server here (127.0.0.1:123, 10.0.2.2 for the guest;
+// the only change to the blueprint is /etc/openntpd/ntpd.conf naming it, so that nothing asks
+// the real NTP pool) answers 1000 days ahead, and nginx's HTTP Date header follows.
+import { createSocket, type Socket } from 'node:dgram';
+import { readFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { get } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { build } from '../../src/build/build.js';
+import { testImage } from '../../src/run/boot.js';
+import type { Arch } from '../../src/oci/types.js';
+import { componentCache, REPO } from '../helpers/components.js';
+
+const BLUEPRINT = join(REPO, 'blueprints/webserver.yml');
+/** How far ahead of the host the test's NTP server says it is. */
+const NTP_AHEAD_MS = 1000 * 86_400_000;
+const DAY = 86_400_000;
+
+let cacheDir: string;
+let work: string;
+let ntp: Socket | undefined;
+
+beforeAll(async () => {
+  ({ cacheDir } = await componentCache(['components/ntp', 'components/nginx']));
+  work = await mkdtemp(join(tmpdir(), 'osbuild-boot-webserver-'));
+  ntp = await ntpServer(NTP_AHEAD_MS);
+}, 1_800_000);
+
+afterAll(async () => {
+  ntp?.close();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+/** A TCP port free on the host right now, for QEMU's hostfwd. */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
+  const addr = srv.address();
+  await new Promise((res) => srv.close(res));
+  if (!addr || typeof addr === 'string') throw new Error('no port');
+  return addr.port;
+}
+
+/**
+ * An SNTP server on 127.0.0.1:123 (OpenNTPD has no port setting; slirp maps the guest's
+ * 10.0.2.2:123 here) that tells the time `aheadMs` from now. reuseAddr: the network
+ * components' boot test runs the same server, maybe at the same time, with the same answer.
+ */
+async function ntpServer(aheadMs: number): Promise<Socket> {
+  const NTP_EPOCH_OFFSET = 2_208_988_800; // seconds from 1900 to 1970
+  const put = (buf: Buffer, at: number, ms: number) => {
+    buf.writeUInt32BE((Math.floor(ms / 1000) + NTP_EPOCH_OFFSET) >>> 0, at);
+    buf.writeUInt32BE(Math.floor(((ms % 1000) / 1000) * 2 ** 32) >>> 0, at + 4);
+  };
+  const s = createSocket({ type: 'udp4', reuseAddr: true });
+  s.on('message', (req, from) => {
+    if (req.length < 48) return;
+    const now = Date.now() + aheadMs;
+    const res = Buffer.alloc(48);
+    res[0] = (((req[0] >> 3) & 7) << 3) | 4; // no leap warning, the client's version, mode 4 (server)
+    res[1] = 1; // stratum 1: a reference clock of its own
+    res[2] = req[2]; // poll
+    res[3] = 0xec; // precision 2^-20 s
+    res.write('GPS\0', 12, 'latin1'); // reference id
+    put(res, 16, now - 1000); // reference time
+    req.copy(res, 24, 40, 48); // origin: the client's transmit timestamp, as it checks
+    put(res, 32, now); // receive
+    put(res, 40, now); // transmit
+    s.send(res, from.port, from.address);
+  });
+  await new Promise<void>((resolve, reject) => {
+    s.once('error', (e) =>
+      reject(new Error(`cannot serve NTP on 127.0.0.1:123 (${(e as Error).message}): the test needs root and a free port 123`)),
+    );
+    s.bind(123, '127.0.0.1', () => resolve());
+  });
+  return s;
+}
+
+interface Reply {
+  status: number;
+  body: string;
+  date: number;
+}
+
+/** GET over TCP from the host, with a deadline; rejects when no reply came in time. */
+function httpGet(port: number, path: string, timeoutMs: number): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = get({ host: '127.0.0.1', port, path, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, date: Date.parse(res.headers.date ?? '') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no reply on port ${port} within ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
+}
+
+/** The index.html the blueprint's files section puts in /var/www. */
+async function indexHtml(): Promise<string> {
+  const bp = parse(await readFile(BLUEPRINT, 'utf8')) as { files?: { path: string; contents?: string }[] };
+  const f = bp.files?.find((x) => x.path === '/var/www/index.html');
+  if (f?.contents === undefined) throw new Error(`${BLUEPRINT}: no /var/www/index.html with contents in files`);
+  return f.contents;
+}
+
+describe('blueprints/webserver.yml boots', () => {
+  for (const arch of ['amd64', 'arm64'] as Arch[]) {
+    it(`on ${arch}: nginx serves the index.html from files, dhcpcd leases, ntp sets the clock`, async () => {
+      const overlay = join(work, `ntp-${arch}.yml`);
+      await writeFile(overlay, 'files:\n  - path: /etc/openntpd/ntpd.conf\n    mode: "0644"\n    contents: "server 10.0.2.2\\n"\n');
+      const name = `webserver-${arch}`;
+      const out = join(work, name);
+      await build({ files: [BLUEPRINT, overlay], arch, outDir: out, cacheDir, name });
+
+      const port = await freePort();
+      const done = `/osbuild-test-done-${process.pid}`;
+      const lines: string[] = [];
+      const seen = (re: RegExp) => lines.some((l) => re.test(l));
+      // Once nginx runs and eth0 has its lease: GET / until it answers, wait for ntp's step, GET /
+      // again; then a request to `done`, which nginx logs on the console and which ends the boot.
+      let checks: Promise<{ first?: Reply; after?: Reply; error?: string }> | undefined;
+      const hostChecks = async () => {
+        const r: { first?: Reply; after?: Reply; error?: string } = {};
+        try {
+          for (let i = 0; i < 30 && !r.first; i++) {
+            r.first = await httpGet(port, '/', 8000).catch(async (e: Error) => {
+              r.error = e.message;
+              await new Promise((res) => setTimeout(res, 2000));
+              return undefined;
+            });
+          }
+          for (let t = 0; t < 90 && !seen(/set local clock to/); t++) await new Promise((res) => setTimeout(res, 1000));
+          r.after = await httpGet(port, '/', 8000);
+        } catch (e) {
+          r.error = (e as Error).message;
+        } finally {
+          await httpGet(port, done, 8000).catch(() => undefined);
+        }
+        return r;
+      };
+      const res = await testImage({
+        path: join(out, name),
+        arch,
+        timeoutSec: 420,
+        hostForward: [{ host: port, guest: 80 }],
+        onLine: (line) => {
+          lines.push(line);
+          if (!checks && seen(/eth0: leased/) && seen(/osbuild: service nginx started/)) checks = hostChecks();
+        },
+        expect: [/osbuild: module virtio_net loaded/, /osbuild: ready/, new RegExp(`"GET ${done} HTTP`)],
+      });
+      const log = `${res.reason ?? ''}\n${res.log.slice(-80).join('\n')}`;
+      expect(checks, `never got to the host's checks (no lease or no nginx)\n${log}`).toBeDefined();
+      const r = await checks!;
+      expect(r.first, `${r.error}\n${log}`).toBeDefined();
+      expect(r.first!.status).toBe(200);
+      expect(r.first!.body).toBe(await indexHtml());
+      expect(lines.some((l) => /eth0: leased 10\.0\.2\.15 for \d+ seconds/.test(l)), log).toBe(true);
+      // ntp stepped by the whole 1000 days, and the guest's clock (nginx's Date header) is there
+      const step = Number(/set local clock to .*\(offset (-?[\d.]+)s\)/.exec(lines.find((l) => /set local clock to/.test(l)) ?? '')?.[1]);
+      expect(Math.abs(step * 1000 - NTP_AHEAD_MS), `step of ${step} s\n${log}`).toBeLessThan(DAY);
+      expect(r.after, `${r.error}\n${log}`).toBeDefined();
+      expect(Math.abs(r.after!.date - (Date.now() + NTP_AHEAD_MS)), `guest clock ${new Date(r.after!.date).toISOString()}`).toBeLessThan(DAY);
+      expect(res.ok, log).toBe(true);
+    }, 1_800_000);
+  }
+});
