@@ -86,9 +86,10 @@ export const COMMANDS: Command[] = [
   {
     name: 'run',
     summary: 'boot a built image under QEMU with the serial console on this terminal',
-    usage: 'osbuild run [--arch A] [--mem M] [--cpus N] [--poweroff[=SECONDS]] PATH',
+    usage: 'osbuild run [--arch A] [--mem M] [--cpus N] [-p HOST:GUEST]... [--poweroff[=SECONDS]] PATH',
     options: {
       arch: { type: 'string' },
+      forward: { type: 'string', short: 'p', multiple: true },
       mem: { type: 'string' },
       cpus: { type: 'string' },
       poweroff: { type: 'string' },
@@ -101,6 +102,7 @@ export const COMMANDS: Command[] = [
       ['--arch ARCH', 'amd64 or arm64 (default: read from the kernel)'],
       ['--mem SIZE', 'guest memory, e.g. 1024M (default 1024M)'],
       ['--cpus N', 'guest CPUs (default 1)'],
+      ['-p, --forward HOST:GUEST', 'forward TCP port HOST on 127.0.0.1 to the guest\'s port GUEST, repeatable (e.g. 2222:22 for ssh)'],
       ['--poweroff SECONDS', 'shut the guest down cleanly that long after it is ready (non-interactive runs)'],
       ['--append ARG', 'extra kernel command line argument, repeatable (kernel+initrd only)'],
       ['--uefi', 'boot an ISO or disk through UEFI firmware (default: what the image supports, BIOS first on x86_64)'],
@@ -111,6 +113,7 @@ export const COMMANDS: Command[] = [
       'osbuild run out/minimal                 # out/minimal-kernel, -initrd.img, -cmdline',
       'osbuild run --uefi out/minimal.iso      # an ISO as a CD-ROM, through OVMF',
       'osbuild run --poweroff 2 out/minimal    # boot, run everything, power off',
+      'osbuild run -p 8080:80 out/webserver    # then: curl http://127.0.0.1:8080/',
       'osbuild run --arch arm64 out/minimal-kernel',
     ],
     minArgs: 1,
@@ -118,9 +121,10 @@ export const COMMANDS: Command[] = [
   {
     name: 'test',
     summary: 'boot an image and wait for console lines; exit 0 when all appear in order, 1 otherwise',
-    usage: 'osbuild test PATH --expect REGEX... [--timeout SECONDS] [--arch A]',
+    usage: 'osbuild test PATH --expect REGEX... [--timeout SECONDS] [--arch A] [-p HOST:GUEST]...',
     options: {
       expect: { type: 'string', multiple: true },
+      forward: { type: 'string', short: 'p', multiple: true },
       timeout: { type: 'string' },
       arch: { type: 'string' },
       mem: { type: 'string' },
@@ -139,6 +143,7 @@ export const COMMANDS: Command[] = [
       ['--arch ARCH', 'amd64 or arm64 (default: read from the kernel)'],
       ['--mem SIZE', 'guest memory, e.g. 1024M (default 1024M)'],
       ['--append ARG', 'extra kernel command line argument, repeatable'],
+      ['-p, --forward HOST:GUEST', 'forward TCP port HOST on 127.0.0.1 to the guest\'s port GUEST, repeatable'],
       ['-q, --quiet', 'do not echo the console'],
     ],
     examples: [

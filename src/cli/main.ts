@@ -86,6 +86,7 @@ async function run(command: Command, args: string[], v: Values, mode: Mode): Pro
         arch: archOf(v.arch),
         mem: v.mem as string | undefined,
         cpus: v.cpus !== undefined ? positiveInt(v.cpus as string, '--cpus') : undefined,
+        hostForward: forwardsOf(v.forward),
         appendCmdline: [...((v.append as string[]) ?? []), ...(v.poweroff !== undefined ? [`osbuild.poweroff=${positiveInt(v.poweroff as string, '--poweroff', true)}`] : [])].join(' ') || undefined,
       });
     case 'test': {
@@ -98,6 +99,7 @@ async function run(command: Command, args: string[], v: Values, mode: Mode): Pro
         timeoutSec: v.timeout !== undefined ? positiveInt(v.timeout as string, '--timeout') : 120,
         arch: archOf(v.arch),
         mem: v.mem as string | undefined,
+        hostForward: forwardsOf(v.forward),
         appendCmdline: ((v.append as string[]) ?? []).join(' ') || undefined,
         onLine: mode === 'human' ? (l: string) => process.stdout.write(l + '\n') : undefined,
       });
@@ -237,6 +239,17 @@ function archOf(v: unknown): Arch | undefined {
   const a = alias[String(v)] ?? String(v);
   if (a !== 'amd64' && a !== 'arm64') throw new UsageError(`--arch ${String(v)}: expected amd64 or arm64`);
   return a;
+}
+
+function forwardsOf(v: unknown): { host: number; guest: number }[] | undefined {
+  const list = (v as string[] | undefined) ?? [];
+  if (list.length === 0) return undefined;
+  return list.map((f) => {
+    const m = /^(\d+):(\d+)$/.exec(f);
+    const ok = (n: number) => n >= 1 && n <= 65535;
+    if (!m || !ok(Number(m[1])) || !ok(Number(m[2]))) throw new UsageError(`--forward ${f}: expected HOST:GUEST ports, e.g. 2222:22`);
+    return { host: Number(m[1]), guest: Number(m[2]) };
+  });
 }
 
 function rootOf(v: unknown): 'initramfs' | 'squashfs' | undefined {

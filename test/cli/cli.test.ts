@@ -144,6 +144,18 @@ describe('usage errors exit 2 with a hint', () => {
     expect(existsSync(join(work, 'never'))).toBe(false);
   });
 
+  it('a bad --root or --forward is refused before anything runs', async () => {
+    const b = await osbuild(['build', '--root', 'ext4', 'nonexistent.yml', '--cache', join(work, 'never')]);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toContain('--root ext4: expected initramfs or squashfs');
+    for (const f of ['80', '0:22', '2222:70000', 'a:b']) {
+      const r = await osbuild(['run', '-p', f, join(work, 'nothing')]);
+      expect(r.code, f).toBe(2);
+      expect(r.stderr).toContain(`--forward ${f}: expected HOST:GUEST ports`);
+    }
+    expect(existsSync(join(work, 'never'))).toBe(false);
+  });
+
   it('osbuild test without --expect, and run with a bad --cpus', async () => {
     const t = await osbuild(['test', join(work, 'nothing')]);
     expect(t.code).toBe(2);
