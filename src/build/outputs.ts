@@ -82,8 +82,7 @@ export const FORMATS: OutputFormat[] = [
     sharesInitrd: true,
     write: async ({ store, plan, tmp, sharedInitrd }) => {
       const n = plan.name;
-      const k = plan.kernel!;
-      await writeStream(layerFile(store, k.layer, k.binary), tmp(`${n}-kernel`));
+      await writeStream(directBootKernel(store, plan), tmp(`${n}-kernel`));
       const shared = await sharedInitrd();
       if (shared) await linkOrCopy(shared, tmp(`${n}-initrd.img`));
       else await writeStream(initrd(store, plan, plan.root), tmp(`${n}-initrd.img`));
@@ -98,9 +97,8 @@ export const FORMATS: OutputFormat[] = [
     layout: 'squashfs',
     write: async ({ store, plan, tmp, squashfs }) => {
       const n = plan.name;
-      const k = plan.kernel!;
       const { root, initrd } = await squashfs();
-      await writeStream(layerFile(store, k.layer, k.binary), tmp(`${n}-kernel`));
+      await writeStream(directBootKernel(store, plan), tmp(`${n}-kernel`));
       await linkOrCopy(initrd.path, tmp(`${n}-initrd.img`));
       await linkOrCopy(root.path, tmp(`${n}-squashfs.img`));
       await writeFile(tmp(`${n}-cmdline`), plan.cmdline);
@@ -327,6 +325,32 @@ async function* initrd(store: Store, plan: BuildPlan, root: RootPlan): AsyncIter
   const ucode = plan.kernel?.ucode;
   if (ucode) yield* layerFile(store, ucode.layer, ucode.path);
   yield* gzipParallel(writeCpio(assembleRoot(store, root)));
+}
+
+/**
+ * The kernel file of the direct-boot formats. An uncompressed arm64 Image (what EFI firmware
+ * needs, so the kernel image carries it that way) is gzip'd here, as LinuxKit's arm64 kernels
+ * are: half the size, and QEMU and GRUB load Image.gz as it is.
+ */
+async function* directBootKernel(store: Store, plan: BuildPlan): AsyncIterable<Uint8Array> {
+  const k = plan.kernel!;
+  const src = layerFile(store, k.layer, k.binary)[Symbol.asyncIterator]();
+  const chunks: Uint8Array[] = [];
+  let have = 0;
+  while (have < 0x40) {
+    const r = await src.next();
+    if (r.done) break;
+    chunks.push(r.value);
+    have += r.value.length;
+  }
+  const head = Buffer.concat(chunks);
+  async function* all() {
+    yield* chunks;
+    for (let r = await src.next(); !r.done; r = await src.next()) yield r.value;
+  }
+  const armImage = plan.arch === 'arm64' && head.length >= 0x40 && head.readUInt32LE(0x38) === 0x644d5241;
+  if (armImage) yield* gzipParallel(all());
+  else yield* all();
 }
 
 async function* rootWithBoot(store: Store, plan: BuildPlan): EntryStream {
