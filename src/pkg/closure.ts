@@ -33,8 +33,16 @@ export const CLOSURE_EXCLUDED: readonly string[] = [
 /** Paths of a dependency that an image does not need (documentation, translations). */
 export const DEPENDENCY_SKIPPED_DIRS: readonly string[] = ['usr/share/doc', 'usr/share/man', 'usr/share/info', 'usr/share/locale', 'usr/share/lintian'];
 
+/**
+ * glibc's gconv modules (usr/lib/<triplet>/gconv, ~9 MB): iconv(3) converters for legacy
+ * charsets, loaded only by programs that convert from or to them (UTF-8 and ASCII are built into
+ * libc). Every container with a dynamically linked program would carry a copy; a spec that needs
+ * them names libc6 with `paths` that include them.
+ */
+const GCONV = /^usr\/lib\/[^/]+\/gconv(\/|$)/;
+
 export function skippedDependencyPath(p: string): boolean {
-  return DEPENDENCY_SKIPPED_DIRS.some((d) => p === d || p.startsWith(`${d}/`));
+  return DEPENDENCY_SKIPPED_DIRS.some((d) => p === d || p.startsWith(`${d}/`)) || GCONV.test(p);
 }
 
 /**

@@ -101,6 +101,9 @@ describe('depends: true in a component', () => {
     expect(listing).not.toContain('usr/bin/scp');
     // dependencies come without documentation
     expect(listing.filter((p) => /^usr\/share\/(doc|man|info|locale|lintian)\//.test(p))).toEqual([]);
+    // libc6 without its legacy-charset converters, with its libraries
+    expect(listing).toContain('lib/x86_64-linux-gnu/libc.so.6');
+    expect(listing.filter((p) => p.includes('/gconv/'))).toEqual([]);
     const { checked, missing } = await missingLibraries(root, 'usr/bin/ssh', 'amd64');
     expect(checked).toContain('libcrypto.so.3');
     expect(missing).toEqual([]);
