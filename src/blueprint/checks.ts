@@ -3,7 +3,7 @@
 // Pure: a Blueprint (with its origins) in, issues out.
 import { formatPath, type BlueprintIssue } from './errors.js';
 import { locate, pathOf } from './origin.js';
-import { IMAGE_SECTIONS, type Blueprint, type FileSpec, type ImageSpec } from './schema.js';
+import { IMAGE_SECTIONS, type Blueprint, type FileSpec, type ImageSection, type ImageSpec } from './schema.js';
 import { suggest } from './suggest.js';
 
 // runc's rule for container ids; names become ids and bundle directory names.
@@ -56,7 +56,7 @@ export function checkBlueprint(bp: Blueprint): BlueprintIssue[] {
     });
   }
   bp.init?.forEach((_, i) => checkRef(bp.init!, i, out));
-  for (const section of IMAGE_SECTIONS) for (const img of bp[section] ?? []) checkImage(img, out);
+  for (const section of IMAGE_SECTIONS) for (const img of bp[section] ?? []) checkImage(img, section, out);
   out.push(...checkUniqueServices(bp));
   const volumeNames = new Map<string, object>();
   for (const v of bp.volumes ?? []) {
@@ -99,6 +99,7 @@ export function checkComplete(bp: Blueprint): BlueprintIssue[] {
     checkId(f, 'uid', f.uid);
     checkId(f, 'gid', f.gid);
   }
+  out.push(...checkServiceOrder(bp));
   const k = bp.kernel;
   if (k?.modules && k.modules.length > 0 && k.tar === 'none') {
     out.push(issue(k, 'modules', 'modules are asked for but `kernel.tar` is `none`, so the kernel image provides no modules',
@@ -121,9 +122,70 @@ export function checkUniqueServices(bp: Blueprint): BlueprintIssue[] {
   return out;
 }
 
+/**
+ * osbuild's `after`: every name is another service of the (merged) blueprint and the services
+ * do not wait for each other in a circle (they would never start). The build runs this too.
+ */
+export function checkServiceOrder(bp: Blueprint): BlueprintIssue[] {
+  const out: BlueprintIssue[] = [];
+  const services = bp.services ?? [];
+  const byName = new Map(services.map((s) => [s.name, s]));
+  const others = IMAGE_SECTIONS.filter((s) => s !== 'services').flatMap((s) => (bp[s] ?? []).map((i) => [i.name, s] as const));
+  for (const s of services) {
+    s.after?.forEach((dep, i) => {
+      if (dep === s.name) {
+        out.push(issue(s.after!, i, `service \`${s.name}\` cannot wait for itself`, 'remove it from `after`'));
+      } else if (!byName.has(dep)) {
+        const other = others.find(([n]) => n === dep);
+        const guess = suggest(dep, [...byName.keys()]);
+        out.push(
+          issue(s.after!, i, `no service named \`${dep}\``,
+            other ? `\`${dep}\` is an ${other[1]} container: onboot containers all finish before any service starts, so there is nothing to wait for`
+              : guess ? `did you mean \`${guess}\`?` : 'name services of this blueprint'),
+        );
+      }
+    });
+  }
+  // Depth-first search; a service met again while still on the path closes a circle.
+  const state = new Map<string, 'open' | 'done'>();
+  const path: string[] = [];
+  const reported = new Set<string>();
+  const visit = (name: string): void => {
+    state.set(name, 'open');
+    path.push(name);
+    const svc = byName.get(name)!;
+    for (const dep of svc.after ?? []) {
+      if (dep === name || !byName.has(dep)) continue;
+      if (state.get(dep) === 'open') {
+        const circle = path.slice(path.indexOf(dep));
+        const key = [...circle].sort().join(' ');
+        if (!reported.has(key)) {
+          reported.add(key);
+          const steps = circle.map((n, i) => `\`${n}\` after \`${circle[(i + 1) % circle.length]}\``).join(', ');
+          out.push(issue(svc.after!, svc.after!.indexOf(dep), `services wait for each other and none would start: ${steps}`, 'remove one of these `after` entries'));
+        }
+      } else if (!state.has(dep)) visit(dep);
+    }
+    path.pop();
+    state.set(name, 'done');
+  };
+  for (const s of services) if (!state.has(s.name)) visit(s.name);
+  return out;
+}
+
 /** Warnings: accepted for LinuxKit compatibility, but without effect in osbuild. */
 export function blueprintWarnings(bp: Blueprint): BlueprintIssue[] {
   const out: BlueprintIssue[] = [];
+  // A LinuxKit file stays a valid blueprint, but the build refuses these (src/build/plan.ts).
+  for (const section of IMAGE_SECTIONS) {
+    for (const img of bp[section] ?? []) {
+      for (const key of UNSUPPORTED_RUNTIME_KEYS) {
+        if (img.runtime && runtimeKeySet(img.runtime[key])) {
+          out.push(issue(img.runtime, key, `runtime.${key} is not supported by osbuild's init yet: \`osbuild build\` refuses it (the init applies runtime.mkdir, runtime.mounts and runtime.cgroups only)`));
+        }
+      }
+    }
+  }
   if (bp.trust && ((bp.trust.image?.length ?? 0) > 0 || (bp.trust.org?.length ?? 0) > 0)) {
     out.push(issue(bp.trust, undefined, 'Docker Content Trust is not used: osbuild pins every image by digest and verifies every blob instead'));
   }
@@ -141,11 +203,30 @@ function checkRef(obj: object, key: string | number, out: BlueprintIssue[]): voi
   else if (/\s/.test(ref)) out.push(issue(obj, key, `image reference \`${ref}\` contains white space`));
 }
 
-function checkImage(img: ImageSpec, out: BlueprintIssue[]): void {
+// Keys of the `runtime` section osbuild's init does not act on (yet): the build refuses them
+// rather than ignore them, since a container relying on them would misbehave only at boot.
+export const UNSUPPORTED_RUNTIME_KEYS = ['interfaces', 'bindNS', 'namespace'] as const;
+
+/** Whether a `runtime` key asks for something (an empty list or blank names ask for nothing). */
+export function runtimeKeySet(v: unknown): boolean {
+  if (Array.isArray(v)) return v.length > 0;
+  if (typeof v === 'string') return v !== '';
+  if (v !== null && typeof v === 'object') return Object.values(v).some((x) => typeof x === 'string' && x !== '');
+  return false;
+}
+
+function checkImage(img: ImageSpec, section: ImageSection, out: BlueprintIssue[]): void {
   if (!CONTAINER_ID.test(img.name)) {
     out.push(issue(img, 'name', `\`${img.name}\` is not a valid container name`, 'use letters, digits, `_`, `.` and `-`, starting with a letter or digit'));
   }
   checkRef(img, 'image', out);
+  if (section !== 'services') {
+    for (const key of ['restart', 'after'] as const) {
+      if (img[key] === undefined) continue;
+      out.push(issue(img, key, `\`${key}\` applies to services only: ${section} containers run once each, one after the other`,
+        'remove it, or make this container a service'));
+    }
+  }
   for (const key of ['capabilities', 'capabilities.add', 'ambient'] as const) {
     const caps = img[key];
     if (!caps) continue;

@@ -183,8 +183,23 @@ const imageOptionsShape = {
 export const ImageOptions = z.strictObject(imageOptionsShape);
 export type ImageOptions = z.infer<typeof ImageOptions>;
 
-// An entry of onboot, onshutdown or services.
-export const ImageSpec = z.strictObject({ name: str, image: str, ...imageOptionsShape });
+// osbuild: when the init starts a service again after it exits (services only): `always`
+// (LinuxKit's behaviour, the default: backoff 1 s doubling to 30 s), `on-failure` (only after a
+// non-zero exit), `never` (it runs once).
+export const RESTART_POLICIES = ['always', 'on-failure', 'never'] as const;
+export type RestartPolicy = (typeof RESTART_POLICIES)[number];
+
+// An entry of onboot, onshutdown or services. `restart` and `after` are osbuild's keys for
+// services (checks.ts refuses them on onboot/onshutdown entries, which run once, in order);
+// they are not image keys, so an image's label cannot set them.
+export const ImageSpec = z.strictObject({
+  name: str,
+  image: str,
+  ...imageOptionsShape,
+  restart: z.enum(RESTART_POLICIES, { error: 'expected always, on-failure or never' }).optional(),
+  // osbuild: services this one waits for: it starts once each of them has started.
+  after: strings.optional(),
+});
 export type ImageSpec = z.infer<typeof ImageSpec>;
 
 export const KernelSpec = z.strictObject({

@@ -6,7 +6,7 @@ import { mergeBlueprints } from './merge.js';
 import { parseBlueprint, readBlueprintText } from './parse.js';
 import type { Blueprint } from './schema.js';
 
-export { checkBlueprint, checkComplete, checkUniqueServices, blueprintWarnings } from './checks.js';
+export { checkBlueprint, checkComplete, checkServiceOrder, checkUniqueServices, blueprintWarnings } from './checks.js';
 
 export type ValidateResult =
   | { ok: true; blueprint: Blueprint; warnings: BlueprintIssue[] }

@@ -2,14 +2,16 @@
 // resolved before (digests, tables of contents, modules.dep, file sizes).
 
 import type { Blueprint, ImageSpec } from '../blueprint/schema.js';
+import { checkServiceOrder, runtimeKeySet, UNSUPPORTED_RUNTIME_KEYS } from '../blueprint/checks.js';
+import { BlueprintError } from '../blueprint/errors.js';
 import { locate } from '../blueprint/origin.js';
 import type { Arch, Descriptor } from '../oci/types.js';
 import type { Entry } from '../formats/entry.js';
 import { MOBY_CONFIG_LABEL } from '../oci/types.js';
 import { cleanPath } from '../rootfs/paths.js';
-import { containerDirName, planRoot, type ContainerInput, type ContainerKind, type PlainEntry, type RootPlan } from '../rootfs/plan.js';
+import { containerDirName, planRoot, serviceConfText, type ContainerInput, type ContainerKind, type PlainEntry, type RootPlan } from '../rootfs/plan.js';
 import { selectModules, type KernelModulesInfo, type ModuleSelection } from '../rootfs/modules.js';
-import { containerIds, parseMobyLabel, runtimeSpec, runtimeSpecJson, type ImageOptions } from '../rootfs/runtime-spec.js';
+import { containerIds, parseMobyLabel, runtimeConfig, runtimeConfText, runtimeSpec, runtimeSpecJson, RuntimeSpecError, type ImageOptions } from '../rootfs/runtime-spec.js';
 import type { ResolvedImage } from './resolve.js';
 
 export interface KernelPlan {
@@ -125,27 +127,53 @@ export function planBuild(inputs: PlanInputs): BuildPlan {
     ['services', b.services ?? []],
   ];
   const ids = containerIds(sections.flatMap(([, list]) => list.map((i) => i.name)));
+  // `after` names services that exist and that do not wait for each other in a circle
+  const order = checkServiceOrder(b);
+  if (order.length) throw new BlueprintError(order);
   const containers: ContainerInput[] = [];
   for (const [kind, list] of sections) {
     list.forEach((spec, index) => {
       const img = image(spec.image);
-      const { name, image: _ref, ...overrides } = spec;
+      const { name, image: _ref, restart, after, ...overrides } = spec;
       const labelText = img.config.config?.Labels?.[MOBY_CONFIG_LABEL];
       const label = labelText ? parseMobyLabel(labelText, `label ${MOBY_CONFIG_LABEL} of ${img.ref}`) : undefined;
       const dirName = containerDirName(kind, index, name);
+      // Point at the blueprint's image section (or the key in it), where the user can fix it.
+      const relocate = (e: unknown, at = locate(spec)): never => {
+        if (at && e instanceof Error) e.message = `${at.file}:${at.line}:${at.column}: ${kind} ${name}: ${e.message}`;
+        throw e;
+      };
       let spec_;
+      let runtimeText: string | undefined;
       try {
         spec_ = runtimeSpec({ name: dirName, imageConfig: img.config.config, label, overrides: overrides as ImageOptions, idMap: ids, arch });
       } catch (e) {
-        // Point at the blueprint's image section, where the user can fix it.
-        const at = locate(spec);
-        if (at && e instanceof Error) e.message = `${at.file}:${at.line}:${at.column}: ${kind} ${name}: ${e.message}`;
-        throw e;
+        relocate(e);
       }
+      const rc = runtimeConfig(label, overrides as ImageOptions);
+      for (const key of UNSUPPORTED_RUNTIME_KEYS) {
+        if (!runtimeKeySet(rc[key])) continue;
+        const inBlueprint = spec.runtime !== undefined && runtimeKeySet(spec.runtime[key]);
+        relocate(
+          new RuntimeSpecError('UNSUPPORTED_RUNTIME',
+            `runtime.${key}${inBlueprint ? '' : ` (set by the ${MOBY_CONFIG_LABEL} label of ${img.ref})`} is not supported by osbuild's init yet: it applies runtime.mkdir, runtime.mounts and runtime.cgroups only`),
+          inBlueprint ? locate(spec.runtime!, key) : locate(spec),
+        );
+      }
+      try {
+        runtimeText = runtimeConfText(rc, dirName);
+      } catch (e) {
+        relocate(e, spec.runtime ? locate(spec, 'runtime') : locate(spec));
+      }
+      const files: { name: string; data: Buffer }[] = [];
+      if (runtimeText) files.push({ name: 'runtime.conf', data: Buffer.from(runtimeText) });
+      const service = kind === 'services' ? serviceConfText({ restart, after }) : undefined;
+      if (service) files.push({ name: 'service.conf', data: Buffer.from(service) });
       containers.push({
         kind,
         dirName,
-        config: Buffer.from(runtimeSpecJson(spec_)),
+        config: Buffer.from(runtimeSpecJson(spec_!)),
+        ...(files.length ? { files } : {}),
         image: { layers: img.layers, tocs: img.tocs },
       });
     });

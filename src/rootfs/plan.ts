@@ -49,7 +49,32 @@ export interface ContainerInput {
   dirName: string;
   /** The OCI runtime spec, serialized. */
   config: Buffer;
+  /** Further files of the bundle, next to config.json, for the init (runtime.conf, service.conf). */
+  files?: { name: string; data: Buffer }[];
   image: LayerStack;
+}
+
+/** How the init supervises a service (osbuild's `restart` and `after` keys). */
+export interface Supervision {
+  restart?: 'always' | 'on-failure' | 'never';
+  after?: readonly string[];
+}
+
+/**
+ * service.conf of a service bundle, read by the init's supervisor (components/init/supervise):
+ *
+ *     restart always|on-failure|never
+ *     after <service> <service> ...
+ *
+ * undefined when neither is set (the init's defaults: restart always, no ordering), so a
+ * LinuxKit file gives the same bundles as before these keys existed.
+ */
+export function serviceConfText(s: Supervision): string | undefined {
+  const lines: string[] = [];
+  if (s.restart) lines.push(`restart ${s.restart}`);
+  if (s.after?.length) lines.push(`after ${[...new Set(s.after)].join(' ')}`);
+  if (lines.length === 0) return undefined;
+  return `# how the init supervises this service (the blueprint's restart and after)\n${lines.join('\n')}\n`;
 }
 
 export interface RootInputs {
@@ -86,6 +111,7 @@ export function planRoot(inputs: RootInputs): RootPlan {
       entries: [
         { entry: dirEntry(base, inputs.epoch) },
         { entry: fileEntry(`${base}/config.json`, c.config.length, 0o644, inputs.epoch), content: { kind: 'bytes', data: c.config } },
+        ...(c.files ?? []).map((f) => ({ entry: fileEntry(`${base}/${f.name}`, f.data.length, 0o644, inputs.epoch), content: { kind: 'bytes' as const, data: f.data } })),
         { entry: dirEntry(`${base}/rootfs`, inputs.epoch) },
       ],
     });

@@ -139,7 +139,13 @@ describe('validateFiles', () => {
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.blueprint.services?.map((s) => s.name)).toEqual(['getty', 'rngd', 'everything']);
+    const refused = (at: string, key: string) => `${at}.runtime.${key}: runtime.${key} is not supported by osbuild's init yet: \`osbuild build\` refuses it (the init applies runtime.mkdir, runtime.mounts and runtime.cgroups only)`;
     expect(r.warnings.map((w) => `${w.line}:${w.column}: ${w.message}`)).toEqual([
+      refused('44:9: onboot[2]', 'interfaces'),
+      refused('36:9: onboot[2]', 'bindNS'),
+      refused('208:9: services[2]', 'interfaces'),
+      refused('213:9: services[2]', 'bindNS'),
+      refused('214:18: services[2]', 'namespace'),
       '235:3: trust: Docker Content Trust is not used: osbuild pins every image by digest and verifies every blob instead',
     ]);
     const composed = await validateFiles([f('compose-base.yml'), f('compose-extra.yml')]);
