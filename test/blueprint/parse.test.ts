@@ -32,8 +32,8 @@ describe('LinuxKit files are blueprints', () => {
     const keysOf = (objs: object[]): string[] => [...new Set(objs.flatMap((o) => Object.keys(o)))].sort();
     const shapeKeys = (s: { shape: object }, except: string[] = []): string[] =>
       Object.keys(s.shape).filter((k) => !except.includes(k)).sort();
-    // name and kernel.modules are osbuild's additions, not LinuxKit's.
-    expect(Object.keys(bp).sort()).toEqual(shapeKeys(Blueprint, ['name']));
+    // name, root and kernel.modules are osbuild's additions, not LinuxKit's.
+    expect(Object.keys(bp).sort()).toEqual(shapeKeys(Blueprint, ['name', 'root']));
     expect(Object.keys(bp.kernel!).sort()).toEqual(shapeKeys(KernelSpec, ['modules']));
     expect(Object.keys(everything).sort()).toEqual(['image', 'name', ...Object.keys(ImageOptions.shape)].sort());
     expect(keysOf(bp.files!)).toEqual(shapeKeys(FileSpec));
