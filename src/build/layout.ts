@@ -5,7 +5,9 @@
 // tells the init which squashfs is ours and which paths to make writable (overlays on a tmpfs).
 // Pure: the small initrd's plan is made from resolved images and the squashfs's fingerprint.
 
-import type { Blueprint } from '../blueprint/schema.js';
+import type { Blueprint, SQUASHFS_COMPRESSIONS } from '../blueprint/schema.js';
+
+export type SquashfsCompression = (typeof SQUASHFS_COMPRESSIONS)[number];
 import type { Entry } from '../formats/entry.js';
 import { cleanPath } from '../rootfs/paths.js';
 import { moduleName, selectModules, type KernelModulesInfo } from '../rootfs/modules.js';
@@ -36,6 +38,7 @@ export const ROOT_MODULES = [
 export interface SquashfsLayout {
   type: 'squashfs';
   writable: string[];
+  compression: SquashfsCompression;
   /** The small initramfs for a squashfs whose superblock hashes to `superblockSha256`. */
   initramfs: (superblockSha256: string) => RootPlan;
 }
@@ -96,6 +99,7 @@ export function squashfsLayout(inputs: LayoutInputs): SquashfsLayout {
   return {
     type: 'squashfs',
     writable,
+    compression: b.root?.compression ?? 'zstd',
     initramfs: (superblockSha256) => {
       const marker = Buffer.from(rootMarker({ superblockSha256, writable, modules: load }));
       return planRoot({

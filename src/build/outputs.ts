@@ -212,7 +212,10 @@ function scratchFor(store: Store, plan: BuildPlan, outDir: string, layout: Layou
   if (s) return s;
   const base = join(outDir, `.${plan.name}-${randomBytes(6).toString('hex')}`);
   if (layout.type === 'squashfs') {
-    const squashfs = new SquashfsScratch(`${base}-root.sqfs.scratch`, () => assembleRoot(store, plan.root), plan.root.epoch);
+    const squashfs = new SquashfsScratch(`${base}-root.sqfs.scratch`, () => assembleRoot(store, plan.root), {
+      epoch: plan.root.epoch,
+      compression: layout.compression,
+    });
     const small = async function* () {
       const root = await squashfs.get();
       yield* initrd(store, plan, layout.initramfs(root.superblockSha256));

@@ -1,7 +1,7 @@
 // squashfs images, by squashfs-tools' sqfstar (≥ 4.5): it reads a tar on stdin and runs as an
 // ordinary user, so the root is never extracted to the host. The tar is our own (pax headers:
 // long names, xattrs such as file capabilities, which squashfs keeps and cpio cannot).
-// sqfstar's output is reproducible; every time in it is SOURCE_DATE_EPOCH (file mtimes included).
+// sqfstar's output is reproducible; no time in it is later than SOURCE_DATE_EPOCH.
 
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
@@ -25,7 +25,7 @@ export class SquashfsError extends Error {
 }
 
 export interface SquashfsOptions {
-  /** SOURCE_DATE_EPOCH: the filesystem's creation time and every inode's mtime. */
+  /** SOURCE_DATE_EPOCH: the filesystem's creation time; later inode times are clamped to it. */
   epoch: number;
   /** sqfstar's compressor (the kernel must have it: Debian's has all); default zstd. */
   compression?: 'gzip' | 'xz' | 'zstd' | 'lz4' | 'lzo';
@@ -52,7 +52,7 @@ export async function writeSquashfs(entries: EntryStream, path: string, opts: Sq
     path,
   ];
   // SOURCE_DATE_EPOCH rather than -mkfs-time/-root-time: sqfstar 4.5 ignores -root-time and
-  // stamps the root directory with the current time; the variable sets every time, root included
+  // stamps the root directory with the current time; the variable clamps every time, root included
   const env = { SOURCE_DATE_EPOCH: String(opts.epoch) };
   const child = execa('sqfstar', args, { env, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', reject: false });
   // The tar streams into sqfstar's stdin. If our side fails (a corrupt blob), sqfstar sees a

@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { InitrdFile } from './sources.js';
 import type { EntryStream } from '../../formats/entry.js';
-import { writeSquashfs, type SquashfsResult } from '../../formats/squashfs.js';
+import { writeSquashfs, type SquashfsOptions, type SquashfsResult } from '../../formats/squashfs.js';
 
 export class InitrdScratch {
   private file?: Promise<InitrdFile>;
@@ -52,12 +52,12 @@ export class SquashfsScratch {
   constructor(
     readonly path: string,
     private readonly source: () => EntryStream,
-    private readonly epoch: number,
+    private readonly options: SquashfsOptions,
   ) {}
 
   get(): Promise<SquashfsFile> {
     this.file ??= rm(this.path, { force: true })
-      .then(() => writeSquashfs(this.source(), this.path, { epoch: this.epoch }))
+      .then(() => writeSquashfs(this.source(), this.path, this.options))
       .then((r) => ({ path: this.path, ...r }));
     return this.file;
   }
