@@ -14,7 +14,7 @@
 // (osbuild.metadata.url=http://10.0.2.2:1), never at 169.254.169.254 beyond QEMU's user network.
 import { execa } from 'execa';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +22,8 @@ import { build } from '../../src/build/build.js';
 import type { Arch } from '../../src/oci/types.js';
 import { testImage } from '../../src/run/boot.js';
 import { componentCache, REPO } from '../helpers/components.js';
+import { freePort } from '../helpers/net.js';
+import { powerButton } from '../helpers/qmp.js';
 
 const GUARD = 'osbuild.metadata.url=http://10.0.2.2:1';
 let cacheDir: string;
@@ -35,15 +37,6 @@ beforeAll(async () => {
 afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
-  const addr = srv.address();
-  await new Promise((res) => srv.close(res));
-  if (!addr || typeof addr === 'string') throw new Error('no port');
-  return addr.port;
-}
 
 /**
  * Send guest-agent commands over the host end of its chardev, one connection; each reply is one
@@ -82,36 +75,6 @@ async function qga(socket: string, cmds: string[], noReply?: string): Promise<Re
         if (line === '') continue;
         replies.push(JSON.parse(line) as Record<string, unknown>);
         next();
-      }
-    });
-  });
-}
-
-/** Press the virtual power button through QEMU's QMP socket. */
-async function powerButton(socket: string): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const s = connect(socket);
-    let buf = '';
-    let step = 0;
-    s.setEncoding('utf8');
-    s.on('error', reject);
-    s.on('data', (d: string) => {
-      buf += d;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const msg = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
-        buf = buf.slice(nl + 1);
-        if (msg.error) return reject(new Error(`QMP: ${JSON.stringify(msg.error)}`));
-        if (step === 0 && msg.QMP) {
-          step = 1;
-          s.write('{"execute":"qmp_capabilities"}\n');
-        } else if (step === 1 && 'return' in msg) {
-          step = 2;
-          s.write('{"execute":"system_powerdown"}\n');
-        } else if (step === 2 && 'return' in msg) {
-          s.end();
-          resolve();
-        }
       }
     });
   });

@@ -6,8 +6,6 @@
 // the real NTP pool) answers 1000 days ahead, and nginx's HTTP Date header follows.
 import { createSocket, type Socket } from 'node:dgram';
 import { readFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { get } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +14,7 @@ import { build } from '../../src/build/build.js';
 import { testImage } from '../../src/run/boot.js';
 import type { Arch } from '../../src/oci/types.js';
 import { componentCache, REPO } from '../helpers/components.js';
+import { freePort, httpGet, type HttpReply } from '../helpers/net.js';
 
 const BLUEPRINT = join(REPO, 'blueprints/webserver.yml');
 /** How far ahead of the host the test's NTP server says it is. */
@@ -36,16 +35,6 @@ afterAll(async () => {
   ntp?.close();
   if (work) await rm(work, { recursive: true, force: true });
 });
-
-/** A TCP port free on the host right now, for QEMU's hostfwd. */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
-  const addr = srv.address();
-  await new Promise((res) => srv.close(res));
-  if (!addr || typeof addr === 'string') throw new Error('no port');
-  return addr.port;
-}
 
 /**
  * An SNTP server on 127.0.0.1:123 (OpenNTPD has no port setting; slirp maps the guest's
@@ -83,27 +72,6 @@ async function ntpServer(aheadMs: number): Promise<Socket> {
   return s;
 }
 
-interface Reply {
-  status: number;
-  body: string;
-  date: number;
-}
-
-/** GET over TCP from the host, with a deadline; rejects when no reply came in time. */
-function httpGet(port: number, path: string, timeoutMs: number): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = get({ host: '127.0.0.1', port, path, timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, date: Date.parse(res.headers.date ?? '') }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`no reply on port ${port} within ${timeoutMs} ms`)));
-    req.on('error', reject);
-  });
-}
-
 /** The index.html the blueprint's files section puts in /var/www. */
 async function indexHtml(): Promise<string> {
   const bp = parse(await readFile(BLUEPRINT, 'utf8')) as { files?: { path: string; contents?: string }[] };
@@ -127,9 +95,9 @@ describe('blueprints/webserver.yml boots', () => {
       const seen = (re: RegExp) => lines.some((l) => re.test(l));
       // Once nginx runs and eth0 has its lease: GET / until it answers, wait for ntp's step, GET /
       // again; then a request to `done`, which nginx logs on the console and which ends the boot.
-      let checks: Promise<{ first?: Reply; after?: Reply; error?: string }> | undefined;
+      let checks: Promise<{ first?: HttpReply; after?: HttpReply; error?: string }> | undefined;
       const hostChecks = async () => {
-        const r: { first?: Reply; after?: Reply; error?: string } = {};
+        const r: { first?: HttpReply; after?: HttpReply; error?: string } = {};
         try {
           for (let i = 0; i < 30 && !r.first; i++) {
             r.first = await httpGet(port, '/', 8000).catch(async (e: Error) => {

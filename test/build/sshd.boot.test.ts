@@ -6,13 +6,14 @@
 // system off cleanly through our init.
 import { execa } from 'execa';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from '../../src/build/build.js';
 import { testImage } from '../../src/run/boot.js';
 import { componentCache, REPO } from '../helpers/components.js';
+import { freePort } from '../helpers/net.js';
+import { powerButton } from '../helpers/qmp.js';
 
 let cacheDir: string;
 let work: string;
@@ -26,46 +27,6 @@ afterAll(async () => {
   // testImage never lets QEMU outlive it; only the key pair and the image are left
   if (work) await rm(work, { recursive: true, force: true });
 });
-
-/** A TCP port free on the host right now, for QEMU's hostfwd. */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
-  const addr = srv.address();
-  await new Promise((res) => srv.close(res));
-  if (!addr || typeof addr === 'string') throw new Error('no port');
-  return addr.port;
-}
-
-/** Press the virtual power button through QEMU's QMP socket (ACPI power button event). */
-async function powerButton(socket: string): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const s = connect(socket);
-    let buf = '';
-    let step = 0;
-    s.setEncoding('utf8');
-    s.on('error', reject);
-    s.on('data', (d: string) => {
-      buf += d;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const msg = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
-        buf = buf.slice(nl + 1);
-        if (msg.error) return reject(new Error(`QMP: ${JSON.stringify(msg.error)}`));
-        if (step === 0 && msg.QMP) {
-          step = 1;
-          s.write('{"execute":"qmp_capabilities"}\n');
-        } else if (step === 1 && 'return' in msg) {
-          step = 2;
-          s.write('{"execute":"system_powerdown"}\n');
-        } else if (step === 2 && 'return' in msg) {
-          s.end();
-          resolve();
-        }
-      }
-    });
-  });
-}
 
 describe('blueprints/sshd.yml boots', () => {
   it('on amd64: ssh from the host logs in with the key from files, the power button powers off', async () => {

@@ -12,15 +12,14 @@
 //  - dhcpcd: eth0 leased its address from QEMU's DHCP server.
 import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
-import { get } from 'node:http';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from '../../src/build/build.js';
 import { testImage } from '../../src/run/boot.js';
 import { componentCache, REPO } from '../helpers/components.js';
+import { freePort, httpGet, type HttpReply } from '../helpers/net.js';
 
 const NETWORK = ['components/ip', 'components/firewall', 'components/wireguard', 'components/ntp', 'components/nginx'];
 /** How far ahead of the host the test's NTP server says it is. */
@@ -41,16 +40,6 @@ afterAll(async () => {
   ntp?.close();
   if (work) await rm(work, { recursive: true, force: true });
 });
-
-/** A TCP port free on the host right now, for QEMU's hostfwd. */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
-  const addr = srv.address();
-  await new Promise((res) => srv.close(res));
-  if (!addr || typeof addr === 'string') throw new Error('no port');
-  return addr.port;
-}
 
 /**
  * An SNTP server on 127.0.0.1:123 (OpenNTPD has no port setting; slirp maps the guest's
@@ -86,27 +75,6 @@ async function ntpServer(aheadMs: number): Promise<Socket> {
     s.bind(123, '127.0.0.1', () => resolve());
   });
   return s;
-}
-
-interface Reply {
-  status: number;
-  body: string;
-  date: number;
-}
-
-/** GET over TCP from the host, with a deadline; rejects when no reply came in time. */
-function httpGet(port: number, path: string, timeoutMs: number): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = get({ host: '127.0.0.1', port, path, timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, date: Date.parse(res.headers.date ?? '') }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`no reply on port ${port} within ${timeoutMs} ms`)));
-    req.on('error', reject);
-  });
 }
 
 async function retry<T>(what: string, tries: number, f: () => Promise<T>): Promise<T> {
@@ -293,7 +261,7 @@ describe('network components boot', () => {
     // the step was the whole 1000 days: the guest's clock was right (QEMU's RTC) before it
     const step = Number(/set local clock to .*\(offset (-?[\d.]+)s\)/.exec(lines.find((l) => /set local clock to/.test(l)) ?? '')?.[1]);
     expect(Math.abs(step * 1000 - NTP_AHEAD_MS), `step of ${step} s\n${log}`).toBeLessThan(DAY);
-    const after = r.after as Reply;
+    const after = r.after as HttpReply;
     expect(Math.abs(after.date - (Date.now() + NTP_AHEAD_MS)), `guest clock ${new Date(after.date).toISOString()} after ntp`).toBeLessThan(DAY);
 
     // dhcpcd

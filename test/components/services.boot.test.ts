@@ -7,7 +7,6 @@
 //    a second service reads the files there and prints what it found on the console.
 // The power button (QMP) then stops the system cleanly once the host has seen the metrics.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +14,7 @@ import { build } from '../../src/build/build.js';
 import { testImage } from '../../src/run/boot.js';
 import { componentCache } from '../helpers/components.js';
 import { freePort } from '../oci/registry/harness.js';
+import { powerButton } from '../helpers/qmp.js';
 
 let cacheDir: string;
 let work: string;
@@ -27,36 +27,6 @@ beforeAll(async () => {
 afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
-
-/** Press the virtual power button through QEMU's QMP socket (an ACPI event acpid turns into poweroff). */
-async function powerButton(socket: string): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const s = connect(socket);
-    let buf = '';
-    let step = 0;
-    s.setEncoding('utf8');
-    s.on('error', reject);
-    s.on('data', (d: string) => {
-      buf += d;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const msg = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
-        buf = buf.slice(nl + 1);
-        if (msg.error) return reject(new Error(`QMP: ${JSON.stringify(msg.error)}`));
-        if (step === 0 && msg.QMP) {
-          step = 1;
-          s.write('{"execute":"qmp_capabilities"}\n');
-        } else if (step === 1 && 'return' in msg) {
-          step = 2;
-          s.write('{"execute":"system_powerdown"}\n');
-        } else if (step === 2 && 'return' in msg) {
-          s.end();
-          resolve();
-        }
-      }
-    });
-  });
-}
 
 /** GET http://127.0.0.1:port/metrics, retried while the forward has nothing behind it yet. */
 async function scrape(port: number): Promise<{ status: number; body: string; error?: string }> {
