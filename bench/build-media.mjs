@@ -4,10 +4,12 @@
 //
 //   npm run build && node bench/build-media.mjs [--arch amd64|arm64] [--runs 3] [--cache DIR]
 //                                                [--formats uki,iso,...] [--multi iso,raw-efi,qcow2-efi,uki]
+//                                                [--root initramfs|squashfs]
 //
 // --arch     target arch; only the formats that support it are built (arm64 has no BIOS formats).
 // --formats  comma list (default: kernel+initrd as the reference, then every media format of the arch).
 // --multi    the formats of the one-run-many-formats row ('' to skip it).
+// --root     the layout of the media formats: initramfs (default) or squashfs.
 // The store (bench cache, default ~/.cache/osbuild-bench) is warmed first: when it lacks the
 // blueprint's images or the boot images for the arch, one unmeasured-in-the-table build makes them.
 // Prints figures only.
@@ -23,6 +25,7 @@ const o = parseArgs(process.argv.slice(2), {
   cache: defaultBenchCache(),
   formats: '',
   multi: 'iso,raw-efi,qcow2-efi,uki',
+  root: 'initramfs',
 });
 const runs = Number(o.runs);
 const blueprint = 'blueprints/minimal.yml';
@@ -34,7 +37,7 @@ const supports = (f) => !f.arches || f.arches.includes(o.arch);
 const byName = new Map(FORMATS.map((f) => [f.name, f]));
 const wanted = o.formats
   ? o.formats.split(',').filter(Boolean)
-  : ['kernel+initrd', ...FORMATS.filter((f) => f.usesMedia && supports(f)).map((f) => f.name)];
+  : ['kernel+initrd', 'kernel+squashfs', ...FORMATS.filter((f) => f.usesMedia && supports(f)).map((f) => f.name)];
 for (const n of wanted) {
   if (!byName.has(n)) throw new Error(`unknown format ${n} (known: ${[...byName.keys()].join(', ')})`);
   if (!supports(byName.get(n))) throw new Error(`format ${n} does not support ${o.arch}`);
@@ -43,7 +46,7 @@ const multi = o.multi.split(',').filter(Boolean);
 
 const root = join(tmpdir(), `osbuild-bench-media-${process.pid}`);
 const outFor = (label) => join(root, label.replace(/[^a-z0-9+-]/gi, '_'));
-const baseArgs = ['build', blueprint, '--arch', o.arch, '--cache', o.cache, '-q'];
+const baseArgs = ['build', blueprint, '--arch', o.arch, '--root', o.root, '--cache', o.cache, '-q'];
 
 /** One CLI run into an empty output dir; returns the run figures and the files it left. */
 function build(formats, label) {
