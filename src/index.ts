@@ -5,7 +5,8 @@
 // build: blueprint files -> outputs
 export { build, loadBlueprints, defaultCacheDir, defaultComponentDirs, hostArch, type BuildOptions, type BuildResult } from './build/build.js';
 export type { BuildEvent } from './build/events.js';
-export { FORMATS, DEFAULT_FORMAT, findFormat, OutputError, type OutputFormat } from './build/outputs.js';
+export { FORMATS, DEFAULT_FORMAT, findFormat, formatLayout, OutputError, type OutputFormat, type FormatLayout } from './build/outputs.js';
+export { squashfsLayout, writablePaths, layoutType, rootMarker, ROOT_TYPES, ROOT_MODULES, DEFAULT_WRITABLE, ISO_ROOT_FILE, type Layout, type RootType, type SquashfsLayout, type SquashfsCompression } from './build/layout.js';
 export { planBuild, blueprintRefs, PlanError, type BuildPlan, type KernelPlan } from './build/plan.js';
 export { resolveImages, ResolveError, type ResolvedImage as ResolvedBlueprintImage } from './build/resolve.js';
 export { filesEntries, FilesError } from './build/files.js';
@@ -32,13 +33,15 @@ export { assembleRoot, AssembleError } from './rootfs/assemble.js';
 export { planFlatten, FlattenError, type FlattenPlan, type LayerToc } from './rootfs/flatten.js';
 export { layerToc, layerEntries, layerTar, LayerError } from './rootfs/layer.js';
 export { selectModules, kernelModulesInfo, parseModulesDep, ModulesError } from './rootfs/modules.js';
-export { runtimeSpec, runtimeSpecJson, runtimeConfig, parseMobyLabel, containerIds, RuntimeSpecError, type RuntimeSpec } from './rootfs/runtime-spec.js';
+export { runtimeSpec, runtimeSpecJson, runtimeConfig, runtimeConfText, parseMobyLabel, containerIds, RuntimeSpecError, type RuntimeSpec } from './rootfs/runtime-spec.js';
+export { serviceConfText, type Supervision } from './rootfs/plan.js';
 
 // formats: writers and readers of the entry stream
 export { readTar } from './formats/tar-read.js';
 export { writeTar } from './formats/tar-write.js';
 export { writeCpio } from './formats/cpio.js';
 export { gzipParallel, gunzip } from './formats/gzip.js';
+export { writeSquashfs, readSquashfsInfo, SquashfsError, type SquashfsOptions, type SquashfsResult } from './formats/squashfs.js';
 export { TarFormatError, TarWriteError, CpioError } from './formats/errors.js';
 
 // pkg: components from Debian packages

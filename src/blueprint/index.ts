@@ -15,13 +15,17 @@ export {
   Interface,
   BindNamespaces,
   IdMapping,
+  RootSpec,
+  RESTART_POLICIES,
+  SQUASHFS_COMPRESSIONS,
   IMAGE_SECTIONS,
   type ImageSection,
+  type RestartPolicy,
 } from './schema.js';
 export { BlueprintError, formatIssue, formatPath, type BlueprintIssue, type Location } from './errors.js';
 export { parseBlueprint, loadBlueprint } from './parse.js';
 export { mergeBlueprints } from './merge.js';
 export { validateFiles, validateTexts, type ValidateResult } from './validate.js';
-export { checkBlueprint, checkComplete, checkUniqueServices, blueprintWarnings, ALL_CAPABILITIES, RLIMITS } from './checks.js';
+export { checkBlueprint, checkComplete, checkUniqueServices, checkServiceOrder, blueprintWarnings, ALL_CAPABILITIES, RLIMITS } from './checks.js';
 export { locate, locateKey, pathOf } from './origin.js';
 export { suggest } from './suggest.js';
