@@ -68,14 +68,14 @@ export async function resolveImages(refs: string[], ctx: ResolveContext): Promis
 async function resolveImage(ref: string, ctx: ResolveContext, session: Session): Promise<ResolvedImage> {
   const full = formatRef(parseRef(ref));
   if (!(await ctx.store.resolve(full))) await obtainMissing(ref, full, ctx, session);
-  else if (ctx.pull && !((await components(ctx)).find(full))) await pullRef(full, ctx, session, true);
+  else if (ctx.pull && !(await components(ctx).find(full))) await pullRef(full, ctx, session, true);
   else await rebuildIfChanged(ref, full, ctx);
   let img;
   try {
     img = await ctx.store.resolveImage(full, ctx.arch);
   } catch (e) {
     // an index pulled earlier for another arch lacks this arch's manifest: fetch just that
-    if (!(e instanceof StoreError && e.code === 'ENOBLOB') || ((await components(ctx)).find(full))) throw e;
+    if (!(e instanceof StoreError && e.code === 'ENOBLOB') || (await components(ctx).find(full))) throw e;
     await pullRef(full, ctx, session, false);
     img = await ctx.store.resolveImage(full, ctx.arch);
   }
@@ -98,9 +98,9 @@ async function pullRef(full: string, ctx: ResolveContext, session: Session, refr
   });
 }
 
-// One index of the component folders per context (i.e. per build), made on first use.
-const indexes = new WeakMap<ResolveContext, Promise<ComponentIndex>>();
-function components(ctx: ResolveContext): Promise<ComponentIndex> {
+// One index of the component folders per context (i.e. per build); it reads specs as asked.
+const indexes = new WeakMap<ResolveContext, ComponentIndex>();
+function components(ctx: ResolveContext): ComponentIndex {
   let i = indexes.get(ctx);
   if (!i) indexes.set(ctx, (i = indexComponents(ctx.componentDirs)));
   return i;
@@ -112,10 +112,9 @@ function components(ctx: ResolveContext): Promise<ComponentIndex> {
  */
 async function rebuildIfChanged(ref: string, full: string, ctx: ResolveContext): Promise<void> {
   // a broken spec elsewhere must not stop a build whose image is already in the store
-  const index = await components(ctx);
   let dir;
   try {
-    dir = index.find(full);
+    dir = await components(ctx).find(full);
   } catch {
     dir = undefined;
   }
@@ -128,7 +127,7 @@ async function rebuildIfChanged(ref: string, full: string, ctx: ResolveContext):
 
 /** An image the store lacks comes from a component folder, else from its registry. */
 async function obtainMissing(ref: string, full: string, ctx: ResolveContext, session: Session): Promise<void> {
-  const dir = (await components(ctx)).find(full);
+  const dir = await components(ctx).find(full);
   if (!dir) {
     try {
       await pullRef(full, ctx, session, false);

@@ -23,8 +23,12 @@ export async function listComponents(searchDir: string): Promise<string[]> {
 }
 
 /**
- * The component folders under some search dirs, each spec read once: a build looks up every one
- * of its images, and search dirs often name the same folder several times.
+ * The component folders under some search dirs, each spec read at most once: a build looks up
+ * every one of its images, and search dirs often name the same folder several times. Lazy: a
+ * warm build must not parse every spec of a big components/ folder (27 here, ~100 ms of YAML
+ * and hashing), so a lookup first tries the folder named after the image (components/getty for
+ * osbuild/getty; kernel/debian-cloud for osbuild/kernel-debian-cloud) in every search dir, and
+ * reads whole search dirs, in order, only when no such folder builds it.
  */
 export interface ComponentIndex {
   /**
@@ -33,32 +37,51 @@ export interface ComponentIndex {
    * when nothing matches and such folders exist, the error names them, since one of them may
    * be the component the user meant.
    */
-  find(ref: string): string | undefined;
+  find(ref: string): Promise<string | undefined>;
 }
 
-export async function indexComponents(searchDirs: string[]): Promise<ComponentIndex> {
-  const byRef = new Map<string, string>();
-  const broken: string[] = [];
-  const seen = new Set<string>();
-  for (const searchDir of searchDirs) {
-    for (const dir of await listComponents(searchDir)) {
-      if (seen.has(dir)) continue;
-      seen.add(dir);
-      let spec;
-      try {
-        spec = await loadComponent(dir);
-      } catch (e) {
-        broken.push((e as Error).message);
-        continue;
-      }
-      const ref = safeNormalize(spec.ref);
-      if (ref && !byRef.has(ref)) byRef.set(ref, dir); // the first search dir wins
+export function indexComponents(searchDirs: string[]): ComponentIndex {
+  const dirs = [...new Set(searchDirs.map((d) => path.resolve(d)))];
+  // folder -> the normalized ref it builds, or an Error for an invalid spec
+  const specs = new Map<string, Promise<string | Error | undefined>>();
+  const refOf = (dir: string) => {
+    let r = specs.get(dir);
+    if (!r) {
+      r = loadComponent(dir).then(
+        (spec) => safeNormalize(spec.ref),
+        (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
+      );
+      specs.set(dir, r);
     }
-  }
+    return r;
+  };
+  const listed = new Map<string, Promise<string[]>>();
+  const list = (d: string) => {
+    let l = listed.get(d);
+    if (!l) listed.set(d, (l = listComponents(d)));
+    return l;
+  };
+
   return {
-    find(ref) {
-      const dir = byRef.get(normalizeRef(ref));
-      if (dir || broken.length === 0) return dir;
+    async find(ref) {
+      const want = normalizeRef(ref);
+      const name = want.slice(want.lastIndexOf('/') + 1).replace(/[:@].*$/, '');
+      for (const d of dirs) {
+        const guesses = [name, name.startsWith(`${path.basename(d)}-`) ? name.slice(path.basename(d).length + 1) : ''].filter(Boolean);
+        for (const g of guesses) {
+          const dir = path.join(d, g);
+          if ((await list(d)).includes(dir) && (await refOf(dir)) === want) return dir;
+        }
+      }
+      const broken: string[] = [];
+      for (const d of dirs) {
+        for (const dir of await list(d)) {
+          const r = await refOf(dir);
+          if (r === want) return dir;
+          if (r instanceof Error) broken.push(r.message);
+        }
+      }
+      if (broken.length === 0) return undefined;
       throw new PkgError('SPEC_INVALID', `no valid component folder builds ${ref}, and these component specs are invalid:\n${[...new Set(broken)].join('\n')}`);
     },
   };
@@ -66,7 +89,7 @@ export async function indexComponents(searchDirs: string[]): Promise<ComponentIn
 
 /** One lookup; see ComponentIndex.find. */
 export async function findComponent(ref: string, searchDirs: string[]): Promise<string | undefined> {
-  return (await indexComponents(searchDirs)).find(ref);
+  return indexComponents(searchDirs).find(ref);
 }
 
 function safeNormalize(ref: string): string | undefined {
