@@ -8,11 +8,10 @@
 import type { Blueprint, SQUASHFS_COMPRESSIONS } from '../blueprint/schema.js';
 
 export type SquashfsCompression = (typeof SQUASHFS_COMPRESSIONS)[number];
-import type { Entry } from '../formats/entry.js';
 import { cleanPath } from '../rootfs/paths.js';
 import { moduleName, selectModules, type KernelModulesInfo } from '../rootfs/modules.js';
 import { fileEntry, planRoot, type RootPlan } from '../rootfs/plan.js';
-import { kernelPaths, PlanError } from './plan.js';
+import { kernelPaths, PlanError, topmostLayerWith } from './plan.js';
 import type { ResolvedImage } from './resolve.js';
 
 export type RootType = 'initramfs' | 'squashfs';
@@ -74,7 +73,7 @@ export function squashfsLayout(inputs: LayoutInputs): SquashfsLayout {
   if (!initRef) throw new PlanError('root: squashfs needs an init image (the blueprint has no init section)');
   const init = images.get(initRef);
   if (!init) throw new PlanError(`image ${initRef} was not resolved`);
-  if (!hasFile(init, 'lib/osbuild/root')) {
+  if (!topmostLayerWith(init, 'lib/osbuild/root')) {
     throw new PlanError(`root: squashfs needs an init that can mount a squashfs root: ${initRef} has no /lib/osbuild/root (use osbuild/init)`);
   }
   const writable = writablePaths(b);
@@ -85,7 +84,7 @@ export function squashfsLayout(inputs: LayoutInputs): SquashfsLayout {
   const tarName = kernelPaths(b).tar;
   if (kref && tarName && inputs.modulesInfo) {
     const k = images.get(kref);
-    const layer = k && topmostLayerWith(k, tarName);
+    const layer = k && topmostLayerWith(k, tarName)?.layer;
     if (layer) {
       const shipped = new Set(Object.keys(inputs.modulesInfo.dep).map(moduleName));
       load = ROOT_MODULES.filter((m) => shipped.has(m));
@@ -127,15 +126,4 @@ export function rootMarker(r: { superblockSha256: string; writable: string[]; mo
 
 export function layoutType(b: Blueprint, override?: RootType): RootType {
   return override ?? b.root?.type ?? 'initramfs';
-}
-
-function hasFile(img: ResolvedImage, path: string): boolean {
-  return img.tocs.some((toc) => toc.some((e: Entry) => cleanPath(e.path) === path && e.type === 'file'));
-}
-
-function topmostLayerWith(img: ResolvedImage, path: string) {
-  for (let l = img.layers.length - 1; l >= 0; l--) {
-    if (img.tocs[l].some((e) => cleanPath(e.path) === path && e.type === 'file')) return img.layers[l];
-  }
-  return undefined;
 }

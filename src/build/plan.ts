@@ -192,7 +192,8 @@ export function planBuild(inputs: PlanInputs): BuildPlan {
   return { name: inputs.name, arch, cmdline: b.kernel?.cmdline ?? '', kernel, root };
 }
 
-function topmostLayerWith(img: ResolvedImage, path: string): { layer: Descriptor; entry: Entry } | undefined {
+/** The top layer of an image holding the file at `path` (a later layer's copy wins), and its entry. */
+export function topmostLayerWith(img: ResolvedImage, path: string): { layer: Descriptor; entry: Entry } | undefined {
   for (let l = img.layers.length - 1; l >= 0; l--) {
     const entry = img.tocs[l].find((e) => cleanPath(e.path) === path && e.type === 'file');
     if (entry) return { layer: img.layers[l], entry };

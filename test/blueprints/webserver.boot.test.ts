@@ -4,7 +4,7 @@
 // lease, and ntp sets the clock: a tiny NTP server here (127.0.0.1:123, 10.0.2.2 for the guest;
 // the only change to the blueprint is /etc/openntpd/ntpd.conf naming it, so that nothing asks
 // the real NTP pool) answers 1000 days ahead, and nginx's HTTP Date header follows.
-import { createSocket, type Socket } from 'node:dgram';
+import type { Socket } from 'node:dgram';
 import { readFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import { testImage } from '../../src/run/boot.js';
 import type { Arch } from '../../src/oci/types.js';
 import { componentCache, REPO } from '../helpers/components.js';
 import { freePort, httpGet, type HttpReply } from '../helpers/net.js';
+import { ntpServer } from '../helpers/ntp.js';
 
 const BLUEPRINT = join(REPO, 'blueprints/webserver.yml');
 /** How far ahead of the host the test's NTP server says it is. */
@@ -35,42 +36,6 @@ afterAll(async () => {
   ntp?.close();
   if (work) await rm(work, { recursive: true, force: true });
 });
-
-/**
- * An SNTP server on 127.0.0.1:123 (OpenNTPD has no port setting; slirp maps the guest's
- * 10.0.2.2:123 here) that tells the time `aheadMs` from now. reuseAddr: the network
- * components' boot test runs the same server, maybe at the same time, with the same answer.
- */
-async function ntpServer(aheadMs: number): Promise<Socket> {
-  const NTP_EPOCH_OFFSET = 2_208_988_800; // seconds from 1900 to 1970
-  const put = (buf: Buffer, at: number, ms: number) => {
-    buf.writeUInt32BE((Math.floor(ms / 1000) + NTP_EPOCH_OFFSET) >>> 0, at);
-    buf.writeUInt32BE(Math.floor(((ms % 1000) / 1000) * 2 ** 32) >>> 0, at + 4);
-  };
-  const s = createSocket({ type: 'udp4', reuseAddr: true });
-  s.on('message', (req, from) => {
-    if (req.length < 48) return;
-    const now = Date.now() + aheadMs;
-    const res = Buffer.alloc(48);
-    res[0] = (((req[0] >> 3) & 7) << 3) | 4; // no leap warning, the client's version, mode 4 (server)
-    res[1] = 1; // stratum 1: a reference clock of its own
-    res[2] = req[2]; // poll
-    res[3] = 0xec; // precision 2^-20 s
-    res.write('GPS\0', 12, 'latin1'); // reference id
-    put(res, 16, now - 1000); // reference time
-    req.copy(res, 24, 40, 48); // origin: the client's transmit timestamp, as it checks
-    put(res, 32, now); // receive
-    put(res, 40, now); // transmit
-    s.send(res, from.port, from.address);
-  });
-  await new Promise<void>((resolve, reject) => {
-    s.once('error', (e) =>
-      reject(new Error(`cannot serve NTP on 127.0.0.1:123 (${(e as Error).message}): the test needs root and a free port 123`)),
-    );
-    s.bind(123, '127.0.0.1', () => resolve());
-  });
-  return s;
-}
 
 /** The index.html the blueprint's files section puts in /var/www. */
 async function indexHtml(): Promise<string> {

@@ -14,6 +14,7 @@ import type { Arch } from '../../src/oci/types.js';
 import { testImage } from '../../src/run/boot.js';
 import type { Firmware } from '../../src/run/media.js';
 import { componentCache, REPO } from '../helpers/components.js';
+import { slot } from '../helpers/slot.js';
 
 const BLUEPRINT = ['blueprints/minimal.yml', 'test/fixtures/media/poweroff.yml'].map((f) => join(REPO, f));
 // not anchored: the getty shell's prompt (no newline) may come first on the same line
@@ -37,20 +38,6 @@ beforeAll(async () => {
 afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
-
-// two guests at a time
-let free = 2;
-const waiting: (() => void)[] = [];
-async function slot<T>(f: () => Promise<T>): Promise<T> {
-  while (free === 0) await new Promise<void>((r) => waiting.push(r));
-  free--;
-  try {
-    return await f();
-  } finally {
-    free++;
-    waiting.shift()?.();
-  }
-}
 
 interface Case {
   format: string;

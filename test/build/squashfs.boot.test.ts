@@ -13,6 +13,7 @@ import { build } from '../../src/build/build.js';
 import type { Arch } from '../../src/oci/types.js';
 import { testImage } from '../../src/run/boot.js';
 import { componentCache, REPO } from '../helpers/components.js';
+import { slot } from '../helpers/slot.js';
 
 const BLUEPRINT = ['blueprints/minimal.yml', 'test/fixtures/squashfs/probe.yml'].map((f) => join(REPO, f));
 // not anchored: the getty shell's prompt (no newline) may come first on a line
@@ -44,19 +45,6 @@ beforeAll(async () => {
 afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
-
-let free = 2;
-const waiting: (() => void)[] = [];
-async function slot<T>(f: () => Promise<T>): Promise<T> {
-  while (free === 0) await new Promise<void>((r) => waiting.push(r));
-  free--;
-  try {
-    return await f();
-  } finally {
-    free++;
-    waiting.shift()?.();
-  }
-}
 
 const CASES: { name: string; arch: Arch; file: string; where: RegExp }[] = [
   { name: 'kernel+squashfs (its own drive)', arch: 'amd64', file: 'squashfs', where: /osbuild: root squashfs \/dev\/vda read-only, writable: \/etc \/var \/containers/ },
