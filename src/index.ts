@@ -2,8 +2,11 @@
 // can be any other tool. Nothing here prints or exits: errors are typed (each has a `code`),
 // progress comes through callbacks.
 
+// arch: what osbuild knows about each architecture, in one table
+export { ARCHES, ARCH_NAMES, BIOS_ARCHES, archNamed, defaultArch, hostArch, isArch, type Arch, type ArchInfo } from './arch.js';
+
 // build: blueprint files -> outputs
-export { build, loadBlueprints, defaultCacheDir, defaultComponentDirs, hostArch, type BuildOptions, type BuildResult } from './build/build.js';
+export { build, loadBlueprints, defaultCacheDir, defaultComponentDirs, type BuildOptions, type BuildResult } from './build/build.js';
 export type { BuildEvent } from './build/events.js';
 export { FORMATS, DEFAULT_FORMAT, findFormat, formatLayout, OutputError, type OutputFormat, type FormatLayout } from './build/outputs.js';
 export { squashfsLayout, writablePaths, layoutType, rootMarker, ROOT_TYPES, ROOT_MODULES, DEFAULT_WRITABLE, ISO_ROOT_FILE, type Layout, type RootType, type SquashfsLayout, type SquashfsCompression } from './build/layout.js';
@@ -18,11 +21,12 @@ export * from './blueprint/index.js';
 export * from './oci/types.js';
 export { parseRef, formatRef, familiarRef, normalizeRef, type ImageRef } from './oci/ref.js';
 export { Store, defaultStoreDir, type ResolvedImage } from './oci/store.js';
-export { StoreError, RefError, RegistryError } from './oci/errors.js';
+export { StoreError, RefError, RegistryError, DiskFullError } from './oci/errors.js';
 export { importLayout, type ImportOptions, type ImportedRef } from './oci/import.js';
 export { exportLayout } from './oci/export.js';
 export { exportImages, type ArchiveFormat } from './oci/archive.js';
 export { prune, type PruneOptions, type PruneResult } from './oci/prune.js';
+export { verifyStore, type VerifyOptions, type VerifyResult, type VerifyProblem } from './oci/verify.js';
 // the registry: pull and push over the OCI distribution API
 export * from './oci/registry/index.js';
 
@@ -33,7 +37,13 @@ export { assembleRoot, AssembleError } from './rootfs/assemble.js';
 export { planFlatten, FlattenError, type FlattenPlan, type LayerToc } from './rootfs/flatten.js';
 export { layerToc, layerEntries, layerTar, LayerError } from './rootfs/layer.js';
 export { selectModules, kernelModulesInfo, parseModulesDep, ModulesError } from './rootfs/modules.js';
-export { runtimeSpec, runtimeSpecJson, runtimeConfig, runtimeConfText, parseMobyLabel, containerIds, RuntimeSpecError, type RuntimeSpec } from './rootfs/runtime-spec.js';
+export { runtimeSpec, type RuntimeSpecInput } from './rootfs/runtime-spec.js';
+export type { RuntimeSpec } from './rootfs/oci-spec.js';
+export { runtimeSpecJson } from './rootfs/runtime-spec-json.js';
+export { runtimeConfig, runtimeConfText, type RuntimeConfig } from './rootfs/runtime-conf.js';
+export { parseMobyLabel } from './rootfs/moby-label.js';
+export { containerIds } from './rootfs/container-ids.js';
+export { RuntimeSpecError, type RuntimeSpecErrorCode } from './rootfs/runtime-spec-error.js';
 export { serviceConfText, type Supervision } from './rootfs/plan.js';
 
 // formats: writers and readers of the entry stream

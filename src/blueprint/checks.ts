@@ -2,40 +2,13 @@
 // at boot when runc refuses an id), brought forward to validation with a file:line:column.
 // Pure: a Blueprint (with its origins) in, issues out.
 import { formatPath, type BlueprintIssue } from './errors.js';
+import { parseBind, parseCapabilities, parseMount, parseRlimit, parseTmpfs, type Parsed } from './image-options.js';
 import { locate, pathOf } from './origin.js';
 import { IMAGE_SECTIONS, type Blueprint, type FileSpec, type ImageSection, type ImageSpec } from './schema.js';
 import { suggest } from './suggest.js';
 
 // runc's rule for container ids; names become ids and bundle directory names.
 const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-
-// Capabilities LinuxKit knows, plus those newer kernels added (CAP_PERFMON, CAP_BPF,
-// CAP_CHECKPOINT_RESTORE), which runc accepts.
-export const ALL_CAPABILITIES = [
-  'CAP_AUDIT_CONTROL', 'CAP_AUDIT_READ', 'CAP_AUDIT_WRITE', 'CAP_BLOCK_SUSPEND', 'CAP_BPF',
-  'CAP_CHECKPOINT_RESTORE', 'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER',
-  'CAP_FSETID', 'CAP_IPC_LOCK', 'CAP_IPC_OWNER', 'CAP_KILL', 'CAP_LEASE', 'CAP_LINUX_IMMUTABLE',
-  'CAP_MAC_ADMIN', 'CAP_MAC_OVERRIDE', 'CAP_MKNOD', 'CAP_NET_ADMIN', 'CAP_NET_BIND_SERVICE',
-  'CAP_NET_BROADCAST', 'CAP_NET_RAW', 'CAP_PERFMON', 'CAP_SETFCAP', 'CAP_SETGID', 'CAP_SETPCAP',
-  'CAP_SETUID', 'CAP_SYSLOG', 'CAP_SYS_ADMIN', 'CAP_SYS_BOOT', 'CAP_SYS_CHROOT', 'CAP_SYS_MODULE',
-  'CAP_SYS_NICE', 'CAP_SYS_PACCT', 'CAP_SYS_PTRACE', 'CAP_SYS_RAWIO', 'CAP_SYS_RESOURCE',
-  'CAP_SYS_TIME', 'CAP_SYS_TTY_CONFIG', 'CAP_WAKE_ALARM',
-] as const;
-
-export const RLIMITS = [
-  'RLIMIT_CPU', 'RLIMIT_FSIZE', 'RLIMIT_DATA', 'RLIMIT_STACK', 'RLIMIT_CORE', 'RLIMIT_RSS',
-  'RLIMIT_NPROC', 'RLIMIT_NOFILE', 'RLIMIT_MEMLOCK', 'RLIMIT_AS', 'RLIMIT_LOCKS',
-  'RLIMIT_SIGPENDING', 'RLIMIT_MSGQUEUE', 'RLIMIT_NICE', 'RLIMIT_RTPRIO', 'RLIMIT_RTTIME',
-] as const;
-
-// Mount types whose destination LinuxKit fills in when only the type is given.
-const DEFAULT_MOUNTPOINT: Record<string, string> = {
-  proc: '/proc',
-  devpts: '/dev/pts',
-  sysfs: '/sys',
-  cgroup: '/sys/fs/cgroup',
-  mqueue: '/dev/mqueue',
-};
 
 function issue(obj: object, key: string | number | undefined, message: string, hint?: string): BlueprintIssue {
   const loc = (key === undefined ? locate(obj) : locate(obj, key)) ?? { file: '<blueprint>', line: 0, column: 0 };
@@ -227,46 +200,19 @@ function checkImage(img: ImageSpec, section: ImageSection, out: BlueprintIssue[]
         'remove it, or make this container a service'));
     }
   }
+  // The vocabulary (image-options.ts) says what is wrong with an entry; here it gets its place.
+  const report = (list: object, index: number, parsed: Parsed<unknown>): void => {
+    if (parsed.problem) out.push(issue(list, index, parsed.problem.message, parsed.problem.hint));
+  };
   for (const key of ['capabilities', 'capabilities.add', 'ambient'] as const) {
     const caps = img[key];
     if (!caps) continue;
-    if (caps.length === 1 && ['all', 'none'].includes(caps[0].toLowerCase())) continue;
-    caps.forEach((c, i) => {
-      if ((ALL_CAPABILITIES as readonly string[]).includes(c)) return;
-      if (['all', 'none'].includes(c.toLowerCase())) {
-        out.push(issue(caps, i, `\`${c}\` must be the only entry of ${key}`));
-        return;
-      }
-      const guess = suggest(c, ALL_CAPABILITIES) ?? suggest(`CAP_${c}`, ALL_CAPABILITIES);
-      out.push(issue(caps, i, `unknown capability \`${c}\``, guess ? `did you mean \`${guess}\`?` : undefined));
-    });
+    for (const p of parseCapabilities(caps, key).problems ?? []) out.push(issue(caps, p.index, p.message, p.hint));
   }
-  for (const key of ['binds', 'binds.add'] as const) {
-    img[key]?.forEach((b, i) => {
-      const parts = b.split(':').length;
-      if (parts < 2 || parts > 3) {
-        out.push(issue(img[key]!, i, `bind \`${b}\` is not \`source:destination[:options]\``));
-      }
-    });
-  }
-  img.tmpfs?.forEach((t, i) => {
-    if (t.split(':').length > 2) out.push(issue(img.tmpfs!, i, `tmpfs \`${t}\` is not \`destination[:options]\``));
-  });
-  img.rlimits?.forEach((r, i) => {
-    const problem = rlimitProblem(r);
-    if (problem) out.push(issue(img.rlimits!, i, problem, 'write `name,soft,hard`, e.g. `nofile,1024,4096` (soft and hard: a number or `unlimited`)'));
-  });
-  const checkMounts = (mounts: ImageSpec['mounts']): void =>
-    mounts?.forEach((m, i) => {
-      let type = m.type ?? '';
-      if (!type && ['mqueue', 'devpts', 'proc', 'sysfs', 'cgroup'].includes(m.source ?? '')) type = m.source!;
-      if (!type && m.destination === '/dev') type = 'tmpfs';
-      if (!type) {
-        out.push(issue(mounts, i, `mount${m.destination ? ` on ${m.destination}` : ''} has no type`, 'add `type:` (e.g. bind, tmpfs, proc)'));
-      } else if (!m.destination && !DEFAULT_MOUNTPOINT[type]) {
-        out.push(issue(mounts, i, `${type} mount has no destination`, 'add `destination:`'));
-      }
-    });
+  for (const key of ['binds', 'binds.add'] as const) img[key]?.forEach((b, i) => report(img[key]!, i, parseBind(b)));
+  img.tmpfs?.forEach((t, i) => report(img.tmpfs!, i, parseTmpfs(t)));
+  img.rlimits?.forEach((r, i) => report(img.rlimits!, i, parseRlimit(r)));
+  const checkMounts = (mounts: ImageSpec['mounts']): void => mounts?.forEach((m, i) => report(mounts, i, parseMount(m)));
   checkMounts(img.mounts);
   checkMounts(img.runtime?.mounts);
   const ids: [object, string | number, unknown][] = [
@@ -275,18 +221,6 @@ function checkImage(img: ImageSpec, section: ImageSection, out: BlueprintIssue[]
     ...(img.additionalGids ?? []).map((g, i): [object, number, unknown] => [img.additionalGids!, i, g]),
   ];
   for (const [obj, key, v] of ids) checkNumericId(obj, key, v, out);
-}
-
-function rlimitProblem(r: string): string | undefined {
-  const parts = r.split(',');
-  if (parts.length !== 3) return `rlimit \`${r}\` does not have three comma-separated fields`;
-  let name = parts[0].trim().toUpperCase();
-  if (!name.startsWith('RLIMIT_')) name = `RLIMIT_${name}`;
-  if (!(RLIMITS as readonly string[]).includes(name)) return `unknown rlimit \`${parts[0].trim()}\``;
-  for (const v of parts.slice(1).map((p) => p.trim())) {
-    if (v.toLowerCase() !== 'unlimited' && !/^\d+$/.test(v)) return `rlimit value \`${v}\` is neither a number nor \`unlimited\``;
-  }
-  return undefined;
 }
 
 function checkNumericId(obj: object, key: string | number, v: unknown, out: BlueprintIssue[]): void {

@@ -1,11 +1,11 @@
 // Reading one blueprint file: YAML with source positions, then the schema, then the checks a
 // single file can answer. Every problem is reported at its file:line:column.
-import { readFile } from 'node:fs/promises';
-import { LineCounter, isPair, parseDocument, visit, type Node, type YAMLError } from 'yaml';
-import { BlueprintError, type BlueprintIssue } from './errors.js';
+import { open } from 'node:fs/promises';
+import { BlueprintError, quote, type BlueprintIssue } from './errors.js';
 import { checkBlueprint } from './checks.js';
+import { outputNameIssue } from './name.js';
 import { Blueprint } from './schema.js';
-import { YamlSource } from './yaml-source.js';
+import { LIMITS, readYaml, tooLarge } from './yaml-read.js';
 import { zodIssuesToBlueprintIssues } from './zod-issues.js';
 
 /**
@@ -14,18 +14,15 @@ import { zodIssuesToBlueprintIssues } from './zod-issues.js';
  * positions (see `locate`).
  */
 export function parseBlueprint(text: string, file: string): Blueprint {
-  const lines = new LineCounter();
-  // YAML 1.1 is the dialect of LinuxKit's parser (yaml.v2): `yes` is true, `<<` merges.
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, version: '1.1', merge: true, uniqueKeys: true });
-  const src = new YamlSource(file, text, doc, lines);
-  if (doc.errors.length > 0) throw new BlueprintError(doc.errors.map((e) => yamlIssue(e, src)));
-
+  const src = readYaml(text, file);
   let raw: unknown;
   try {
-    raw = doc.contents === null ? {} : doc.toJS({ maxAliasCount: 1000 });
+    // readYaml has bounded what aliases expand to; the library's own count would only refuse
+    // some documents that readYaml accepts.
+    raw = src.doc.contents === null ? {} : src.doc.toJS({ maxAliasCount: -1 });
   } catch (e) {
-    // toJS refuses documents whose aliases expand exponentially.
-    throw new BlueprintError([{ ...src.fileStart(), path: '', message: (e as Error).message }]);
+    // readYaml leaves toJS nothing to throw for; should it still, say so at the file.
+    throw new BlueprintError([{ ...src.fileStart(), path: '', message: `cannot read the YAML: ${quote((e as Error).message)}` }]);
   }
   if (raw === null || raw === undefined) raw = {};
 
@@ -37,6 +34,8 @@ export function parseBlueprint(text: string, file: string): Blueprint {
   }
   src.recordOrigins(result.data);
   const issues = checkBlueprint(result.data);
+  const nameIssue = outputNameIssue(result.data);
+  if (nameIssue) issues.push(nameIssue);
   if (issues.length > 0) throw new BlueprintError(issues);
   return result.data;
 }
@@ -46,27 +45,33 @@ export async function loadBlueprint(file: string): Promise<Blueprint> {
   return parseBlueprint(await readBlueprintText(file), file);
 }
 
-/** Reads a blueprint file, turning a read failure into a BlueprintError naming the file. */
+/**
+ * Reads a blueprint file, turning a read failure into a BlueprintError naming the file. Reads at
+ * most one byte past the size limit, so that /dev/zero or a huge file is refused, not loaded.
+ */
 export async function readBlueprintText(file: string): Promise<string> {
+  let fh;
   try {
-    return await readFile(file, 'utf8');
+    fh = await open(file, 'r');
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const buf = Buffer.allocUnsafe(Math.min(1024 * 1024, LIMITS.bytes + 1 - total));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      chunks.push(buf.subarray(0, bytesRead));
+      total += bytesRead;
+      if (total > LIMITS.bytes) throw tooLarge(file, undefined);
+    }
+    return Buffer.concat(chunks, total).toString('utf8');
   } catch (e) {
+    if (e instanceof BlueprintError) throw e;
     const err = e as NodeJS.ErrnoException;
     const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'is a directory' : err.message;
     throw new BlueprintError([{ file, line: 0, column: 0, path: '', message: `cannot read blueprint: ${why}` }]);
+  } finally {
+    await fh?.close();
   }
-}
-
-function yamlIssue(e: YAMLError, src: YamlSource): BlueprintIssue {
-  const loc = src.at(e.pos[0]);
-  if (e.code === 'DUPLICATE_KEY') {
-    const key = duplicateKeyText(src, e.pos[0]);
-    return { ...loc, path: '', message: `duplicate key \`${key}\` in the same mapping`, hint: 'each key may appear once; remove or merge one of them' };
-  }
-  if (e.code === 'TAB_AS_INDENT') {
-    return { ...loc, path: '', message: 'YAML syntax: tabs are not allowed as indentation', hint: 'indent with spaces' };
-  }
-  return { ...loc, path: '', message: `YAML syntax: ${e.message}` };
 }
 
 // A top-level key that belongs one level down (e.g. `cmdline` or `modules` written at the top
@@ -74,25 +79,10 @@ function yamlIssue(e: YAMLError, src: YamlSource): BlueprintIssue {
 function addMisplacedHints(issues: BlueprintIssue[], raw: object): void {
   const kernelKeys = Object.keys(Blueprint.shape.kernel.unwrap().shape);
   for (const i of issues) {
-    const m = /^unknown key `([^`]+)` at the top level$/.exec(i.message);
-    if (m && (!i.hint || i.hint.startsWith('known keys')) && kernelKeys.includes(m[1]) && m[1] in raw) {
-      i.hint = `\`${m[1]}\` belongs under \`kernel:\``;
+    // a top-level key's path is the key itself
+    if (!kernelKeys.includes(i.path) || !(i.path in raw)) continue;
+    if (i.message === `unknown key \`${i.path}\` at the top level` && (!i.hint || i.hint.startsWith('known keys'))) {
+      i.hint = `\`${i.path}\` belongs under \`kernel:\``;
     }
   }
-}
-
-// The parser reports a duplicate key by its first character; show the whole key.
-function duplicateKeyText(src: YamlSource, offset: number): string {
-  let text = src.text.slice(offset, offset + 1);
-  visit(src.doc, {
-    Pair(_, pair) {
-      const key = isPair(pair) ? (pair.key as Node | null) : null;
-      if (key?.range?.[0] === offset) {
-        text = src.sourceOf(key) ?? text;
-        return visit.BREAK;
-      }
-      return undefined;
-    },
-  });
-  return text;
 }

@@ -19,6 +19,7 @@ export const IdMapping = z.strictObject({
   containerID: int.optional(),
   size: int.optional(),
 });
+export type IdMapping = z.infer<typeof IdMapping>;
 
 // OCI Mount as LinuxKit reads it. LinuxKit decodes specs.Mount with its YAML library, which
 // lower-cases untagged field names, hence `uidmappings`/`gidmappings` (OCI JSON: uidMappings).
@@ -30,6 +31,7 @@ export const Mount = z.strictObject({
   uidmappings: z.array(IdMapping).optional(),
   gidmappings: z.array(IdMapping).optional(),
 });
+export type Mount = z.infer<typeof Mount>;
 
 // LinuxKit's device object: a device node to create in the container (and allow in its cgroup).
 export const Device = z.strictObject({
@@ -39,6 +41,7 @@ export const Device = z.strictObject({
   minor: int.optional(),
   mode: str.optional(),
 });
+export type Device = z.infer<typeof Device>;
 
 const DeviceCgroup = z.strictObject({
   allow: bool.optional(),
@@ -112,6 +115,7 @@ export const Resources = z.strictObject({
     })
     .optional(),
 });
+export type Resources = z.infer<typeof Resources>;
 
 export const Interface = z.strictObject({
   name: str.optional(),
@@ -119,6 +123,7 @@ export const Interface = z.strictObject({
   peer: str.optional(),
   createInRoot: bool.optional(),
 });
+export type Interface = z.infer<typeof Interface>;
 
 // Namespaces of an onboot container to bind-mount to a path, so a later container can join them.
 export const BindNamespaces = z.strictObject({
@@ -130,6 +135,7 @@ export const BindNamespaces = z.strictObject({
   user: str.optional(),
   uts: str.optional(),
 });
+export type BindNamespaces = z.infer<typeof BindNamespaces>;
 
 // What init does around the container at run time (not part of the OCI spec).
 export const Runtime = z.strictObject({
@@ -140,6 +146,7 @@ export const Runtime = z.strictObject({
   bindNS: BindNamespaces.optional(),
   namespace: str.optional(),
 });
+export type Runtime = z.infer<typeof Runtime>;
 
 // LinuxKit's ImageConfig: the per-image settings, also valid in an image's
 // org.mobyproject.config label. Names and JSON shapes are LinuxKit's.

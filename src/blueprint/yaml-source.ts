@@ -1,7 +1,7 @@
 // Finding the YAML node behind a path (['services', 1, 'binds', 0]) and turning node offsets
 // into file:line:column, so that every problem found on the parsed value can be shown where the
 // user wrote it.
-import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type Node, type Pair } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, type Alias, type Document, type LineCounter, type Node, type Pair, type YAMLMap } from 'yaml';
 import type { Location } from './errors.js';
 import { setOrigin, type Origin } from './origin.js';
 
@@ -17,11 +17,17 @@ export interface Found {
 }
 
 export class YamlSource {
+  // A mapping's members by key, made once per mapping: looking one up per issue must not cost
+  // the whole mapping each time (20,000 unknown keys would take minutes).
+  private readonly members = new WeakMap<Node, Map<string, Pair>>();
+
   constructor(
     readonly file: string,
     readonly text: string,
     readonly doc: Document,
     private readonly lines: LineCounter,
+    /** Each alias and the node it names (filled by readYaml, which resolves them in one pass). */
+    readonly aliases: Map<Alias, Node>,
   ) {}
 
   at(offset: number): Location {
@@ -50,7 +56,7 @@ export class YamlSource {
     for (const seg of path) {
       const cur = this.deref(node);
       if (isMap(cur)) {
-        const pair = pairsOf(this, cur).get(String(seg));
+        const pair = this.pairsOf(cur).get(String(seg));
         if (!pair) return { deepest };
         key = pair.key as Node;
         node = (pair.value as Node | null) ?? undefined;
@@ -102,7 +108,7 @@ export class YamlSource {
       });
       return;
     }
-    const pairs = isMap(cur) ? pairsOf(this, cur) : new Map<string, Pair>();
+    const pairs = isMap(cur) ? this.pairsOf(cur) : new Map<string, Pair>();
     for (const [k, v] of Object.entries(value)) {
       const pair = pairs.get(k);
       const keyLoc = this.nodeLocation(pair?.key as Node | undefined) ?? self;
@@ -113,38 +119,55 @@ export class YamlSource {
     }
   }
 
-  deref(node: Node | undefined): Node | undefined {
-    // An alias stands for the node it names; follow a bounded chain.
-    for (let i = 0; i < 100 && isAlias(node); i++) node = node.resolve(this.doc) as Node | undefined;
-    return node;
+  /** The node an alias stands for (an alias never names an alias); other nodes as they are. */
+  deref(node: Node | undefined | null): Node | undefined {
+    return isAlias(node) ? this.aliases.get(node) : (node ?? undefined);
+  }
+
+  /** A YAML 1.1 merge key (`<<`, unquoted): the parser gives it a symbol value. */
+  isMergeKey(pair: Pair): boolean {
+    return isScalar(pair.key) && typeof pair.key.value === 'symbol';
+  }
+
+  /** The property name toJS gives a pair's key; undefined for a list or mapping key. */
+  keyOf(pair: Pair): string | undefined {
+    const key = this.deref(pair.key as Node | null);
+    if (key === undefined) return '';
+    if (!isScalar(key)) return undefined;
+    const v = key.value;
+    if (v === null || v === undefined) return '';
+    return String(v);
+  }
+
+  /** A mapping's members by key, including those brought in by `<<` merge keys (own keys win,
+   *  as in the parsed value). */
+  pairsOf(map: Node): Map<string, Pair> {
+    let out = this.members.get(map);
+    if (out) return out;
+    out = new Map<string, Pair>();
+    const result = out;
+    const visit = (m: Node | undefined, depth: number): void => {
+      const cur = this.deref(m);
+      if (!isMap(cur) || depth > 20) return;
+      const merges: Node[] = [];
+      for (const pair of (cur as YAMLMap).items as Pair[]) {
+        if (this.isMergeKey(pair)) {
+          const v = this.deref(pair.value as Node);
+          if (isSeq(v)) merges.push(...(v.items as Node[]));
+          else if (v) merges.push(v);
+          continue;
+        }
+        const k = this.keyOf(pair);
+        if (k !== undefined && !result.has(k)) result.set(k, pair);
+      }
+      for (const m2 of merges) visit(m2, depth + 1);
+    };
+    visit(map, 0);
+    this.members.set(map, out);
+    return out;
   }
 }
 
 function isEmpty(node: Node): boolean {
   return isScalar(node) && node.value === null && (!node.range || node.range[0] === node.range[1]);
-}
-
-// A mapping's members by key, including those brought in by `<<` merge keys (own keys win, as
-// in the parsed value).
-function pairsOf(src: YamlSource, map: Node): Map<string, Pair> {
-  const out = new Map<string, Pair>();
-  const visit = (m: Node | undefined, depth: number): void => {
-    const cur = src.deref(m);
-    if (!isMap(cur) || depth > 20) return;
-    const merges: Node[] = [];
-    for (const pair of cur.items as Pair[]) {
-      // With merge keys on, the parser gives `<<` a symbol value; a quoted '<<' stays a string.
-      if (isScalar(pair.key) && typeof pair.key.value === 'symbol') {
-        const v = src.deref(pair.value as Node);
-        if (isSeq(v)) merges.push(...(v.items as Node[]));
-        else if (v) merges.push(v);
-        continue;
-      }
-      const k = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
-      if (!out.has(k)) out.set(k, pair);
-    }
-    for (const m2 of merges) visit(m2, depth + 1);
-  };
-  visit(map, 0);
-  return out;
 }

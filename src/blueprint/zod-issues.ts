@@ -2,7 +2,7 @@
 // at the key with the nearest known key as a hint, a missing key at the mapping that lacks it,
 // a wrong type at the value with what was written.
 import { z } from 'zod';
-import { formatPath, type BlueprintIssue } from './errors.js';
+import { formatPath, quote, quoteString, type BlueprintIssue } from './errors.js';
 import { suggest } from './suggest.js';
 import type { YamlSource } from './yaml-source.js';
 
@@ -20,18 +20,16 @@ export function zodIssuesToBlueprintIssues(
     const where = path.length ? formatPath(path) : 'the top level';
     if (issue.code === 'unrecognized_keys') {
       const known = keysAt(schema, path);
+      const knownHint = known.length ? `known keys: ${known.map((k) => `\`${k}\``).join(', ')}` : undefined;
+      const inWhere = path.length ? `in ${where}` : 'at the top level';
       for (const key of issue.keys) {
         const keyPath = [...path, key];
         const guess = suggest(key, known);
         out.push({
           ...src.locateKey(keyPath),
           path: formatPath(keyPath),
-          message: `unknown key \`${key}\` ${path.length ? `in ${where}` : 'at the top level'}`,
-          hint: guess
-            ? `did you mean \`${guess}\`?`
-            : known.length
-              ? `known keys: ${known.map((k) => `\`${k}\``).join(', ')}`
-              : undefined,
+          message: `${key === '' ? 'empty key' : `unknown key \`${quote(key)}\``} ${inWhere}`,
+          hint: guess ? `did you mean \`${guess}\`?` : knownHint,
         });
       }
       continue;
@@ -54,13 +52,13 @@ export function zodIssuesToBlueprintIssues(
     if (issue.code === 'invalid_type') {
       expected = describeExpected(issue.expected);
       if (issue.expected === 'string' && (typeof value === 'number' || typeof value === 'boolean') && written) {
-        hint = `quote it to keep it as text: "${written.replace(/"/g, '\\"')}"`;
+        hint = `quote it to keep it as text: ${quoteString(written)}`;
       } else if (issue.expected === 'array' && value !== null && typeof value !== 'object') {
         hint = 'write a list, one item per line starting with `- `';
       }
     } else if (issue.code === 'invalid_value') {
       const values = issue.values.map((v) => String(v));
-      expected = `one of ${values.map((v) => `\`${v}\``).join(', ')}`;
+      expected = `one of ${values.map((v) => `\`${quote(v)}\``).join(', ')}`;
       const guess = typeof value === 'string' ? suggest(value, values) : undefined;
       if (guess) hint = `did you mean \`${guess}\`?`;
     } else if (issue.code === 'invalid_union') {
@@ -101,11 +99,16 @@ function describeExpected(expected: string): string {
 function describeValue(value: unknown, written: string | undefined): string {
   if (value === null) return 'an empty value';
   if (Array.isArray(value)) return 'a list';
+  // YAML 1.1 tags (!!timestamp, !!binary, !!set, !!omap) and unquoted dates make these
+  if (value instanceof Date) return `a date${written ? ` (written \`${quote(written)}\`)` : ''}`;
+  if (value instanceof Uint8Array) return 'binary data';
+  if (value instanceof Set) return 'a set';
+  if (value instanceof Map) return 'an ordered mapping';
   if (typeof value === 'object') return 'a mapping';
-  if (typeof value === 'string') return `the string ${JSON.stringify(value)}`;
+  if (typeof value === 'string') return `the string ${quoteString(value)}`;
   const shown = String(value);
   // YAML 1.1 (LinuxKit's dialect) reads 0644 as 420 and `yes` as true: say so.
-  const asWritten = written && written !== shown ? ` (written \`${written}\`)` : '';
+  const asWritten = written && written !== shown ? ` (written \`${quote(written)}\`)` : '';
   return `${typeof value === 'boolean' ? 'the boolean' : 'the number'} ${shown}${asWritten}`;
 }
 

@@ -4,16 +4,17 @@ import { mkdir } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { loadBlueprint } from '../blueprint/parse.js';
 import { mergeBlueprints } from '../blueprint/merge.js';
+import { checkOutputName } from '../blueprint/name.js';
 import type { Blueprint } from '../blueprint/schema.js';
 import { Store } from '../oci/store.js';
-import type { Arch } from '../oci/types.js';
+import { defaultArch, type Arch } from '../arch.js';
 import type { RegistryOptions } from '../oci/registry/options.js';
 import { kernelModulesInfo } from '../rootfs/modules.js';
 import type { BuildEvent } from './events.js';
-import { defaultCacheDir, epochFromEnv, hostArch, PACKAGE_ROOT } from './defaults.js';
-export { defaultCacheDir, epochFromEnv, hostArch, PACKAGE_ROOT };
+import { defaultCacheDir, epochFromEnv, PACKAGE_ROOT } from './defaults.js';
+export { defaultCacheDir, epochFromEnv, PACKAGE_ROOT };
 import { filesEntries } from './files.js';
-import { DEFAULT_FORMAT, findFormat, formatLayout, writeFormat } from './outputs.js';
+import { DEFAULT_FORMAT, findFormat, formatLayout, removeStalePartials, writeFormat } from './outputs.js';
 import { layoutType, squashfsLayout, type Layout, type RootType } from './layout.js';
 import { blueprintRefs, kernelPaths, planBuild, type BuildPlan } from './plan.js';
 import { resolveImages } from './resolve.js';
@@ -64,7 +65,7 @@ export async function loadBlueprints(files: string[]): Promise<Blueprint> {
 
 export async function build(opts: BuildOptions): Promise<BuildResult> {
   const cwd = opts.cwd ?? process.cwd();
-  const arch = opts.arch ?? hostArch();
+  const arch = opts.arch ?? defaultArch();
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
   const outDir = resolve(cwd, opts.outDir ?? 'out');
   const epoch = opts.sourceDateEpoch ?? epochFromEnv();
@@ -75,6 +76,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const formats = (opts.formats?.length ? opts.formats : [rootType === 'squashfs' ? 'kernel+squashfs' : DEFAULT_FORMAT]).map(findFormat);
   const needsSquashfs = formats.some((f) => formatLayout(f, rootType) === 'squashfs');
   const name = opts.name ?? blueprint.name ?? basename(files[0], extname(files[0]));
+  // a blueprint's `name:` was checked (located) when it was parsed
+  if (opts.name !== undefined || blueprint.name === undefined) checkOutputName(name, opts.name !== undefined ? 'option' : 'file');
 
   const store = await Store.open(join(cacheDir, 'store'));
   const images = await resolveImages([...blueprintRefs(blueprint), ...formats.flatMap((f) => f.images?.(arch) ?? [])], {
@@ -99,6 +102,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const fileList = await filesEntries(blueprint.files ?? [], { epoch, cwd, blueprint });
   const plan = planBuild({ name, arch, epoch, blueprint, images, files: fileList, modulesInfo });
   for (const w of plan.root.warnings) opts.onEvent?.({ type: 'warning', message: w.message });
+  plan.onStreamWarning = (w) => opts.onEvent?.({ type: 'warning', message: w.message });
   const squashfs = needsSquashfs ? squashfsLayout({ blueprint, images, epoch, modulesInfo }) : undefined;
   const layouts: { build: Layout; squashfs?: () => Layout } = {
     build: rootType === 'squashfs' && squashfs ? squashfs : { type: 'initramfs' },
@@ -106,6 +110,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   };
 
   await mkdir(outDir, { recursive: true });
+  await removeStalePartials(outDir);
   const outputs: BuildResult['outputs'] = [];
   for (const f of formats) {
     const started = Date.now();

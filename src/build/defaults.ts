@@ -3,7 +3,6 @@
 
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Arch } from '../oci/types.js';
 
 /** The package's own folder: its components/ and kernel/ are always searched. */
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -11,10 +10,6 @@ export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..
 export function defaultCacheDir(): string {
   const base = process.env.XDG_CACHE_HOME || join(process.env.HOME || '/tmp', '.cache');
   return join(base, 'osbuild');
-}
-
-export function hostArch(): Arch {
-  return process.arch === 'arm64' ? 'arm64' : 'amd64';
 }
 
 /** SOURCE_DATE_EPOCH, the reproducible-builds convention for "now"; 0 when unset. */

@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import type { Blueprint, FileSpec } from '../blueprint/schema.js';
 import type { Entry } from '../formats/entry.js';
+import { showName } from '../formats/names.js';
 import { cleanPath } from '../rootfs/paths.js';
 import type { PlainEntry } from '../rootfs/plan.js';
 
@@ -38,7 +39,7 @@ export async function filesEntries(specs: FileSpec[], ctx: FilesContext): Promis
 
 async function fileEntry(f: FileSpec, ctx: FilesContext): Promise<PlainEntry | undefined> {
   const path = cleanPath(f.path);
-  const where = `files: ${f.path}`;
+  const where = `files: ${showName(f.path)}`;
   if (path === '') throw new FilesError(`${where}: the root itself cannot be a file entry`);
   const base = { path, uid: numericId(f.uid, where, 'uid'), gid: numericId(f.gid, where, 'gid'), mtime: ctx.epoch };
   const mode = (dflt: number) => (f.mode !== undefined ? parseMode(f.mode, where) : dflt);
@@ -47,7 +48,7 @@ async function fileEntry(f: FileSpec, ctx: FilesContext): Promise<PlainEntry | u
   if (f.symlink !== undefined) return { entry: { ...base, type: 'symlink', mode: 0o777, size: 0, linkname: f.symlink } };
   if (f.contents !== undefined) return bytes(base, mode(0o600), Buffer.from(f.contents, 'utf8'));
   if (f.metadata !== undefined) {
-    if (f.metadata !== 'yaml') throw new FilesError(`${where}: metadata must be "yaml" (got ${JSON.stringify(f.metadata)})`);
+    if (f.metadata !== 'yaml') throw new FilesError(`${where}: metadata must be "yaml" (got "${showName(String(f.metadata))}")`);
     return bytes(base, mode(0o600), Buffer.from(stringify(ctx.blueprint), 'utf8'));
   }
   if (f.source !== undefined) {
@@ -57,9 +58,9 @@ async function fileEntry(f: FileSpec, ctx: FilesContext): Promise<PlainEntry | u
       st = await stat(src);
     } catch {
       if (f.optional) return undefined;
-      throw new FilesError(`${where}: source ${src} does not exist (mark it \`optional: true\` if that is fine)`);
+      throw new FilesError(`${where}: source ${showName(src)} does not exist (mark it \`optional: true\` if that is fine)`);
     }
-    if (st.isDirectory()) throw new FilesError(`${where}: source ${src} is a directory; only files can be copied`);
+    if (st.isDirectory()) throw new FilesError(`${where}: source ${showName(src)} is a directory; only files can be copied`);
     return { entry: { ...base, type: 'file', mode: mode(0o600), size: st.size }, content: { kind: 'host', path: src } };
   }
   // LinuxKit: a bare path makes an empty file.
@@ -71,7 +72,7 @@ function bytes(base: Omit<Entry, 'type' | 'mode' | 'size'>, mode: number, data: 
 }
 
 export function parseMode(s: string, where: string): number {
-  if (!/^0?[0-7]{1,4}$/.test(s)) throw new FilesError(`${where}: mode ${JSON.stringify(s)} is not an octal mode like "0644"`);
+  if (!/^0?[0-7]{1,4}$/.test(s)) throw new FilesError(`${where}: mode "${showName(s)}" is not an octal mode like "0644"`);
   return parseInt(s, 8);
 }
 
@@ -79,5 +80,5 @@ function numericId(v: unknown, where: string, what: string): number {
   if (v === undefined) return 0;
   if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return v;
   if (typeof v === 'string' && /^\d+$/.test(v)) return Number(v);
-  throw new FilesError(`${where}: ${what} ${JSON.stringify(v)}: only numeric ids are supported in the files section`);
+  throw new FilesError(`${where}: ${what} ${showName(JSON.stringify(v) ?? String(v))}: only numeric ids are supported in the files section`);
 }

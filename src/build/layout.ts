@@ -9,6 +9,7 @@ import type { Blueprint, SQUASHFS_COMPRESSIONS } from '../blueprint/schema.js';
 
 export type SquashfsCompression = (typeof SQUASHFS_COMPRESSIONS)[number];
 import { cleanPath } from '../rootfs/paths.js';
+import { showName } from '../formats/names.js';
 import { moduleName, selectModules, type KernelModulesInfo } from '../rootfs/modules.js';
 import { fileEntry, planRoot, type RootPlan } from '../rootfs/plan.js';
 import { kernelPaths, PlanError, topmostLayerWith } from './plan.js';
@@ -56,10 +57,10 @@ export function writablePaths(b: Blueprint): string[] {
   const list = b.root?.writable ?? DEFAULT_WRITABLE;
   const out: string[] = [];
   for (const p of list) {
-    if (!p.startsWith('/')) throw new PlanError(`root.writable: ${JSON.stringify(p)} is not an absolute path`);
+    if (!p.startsWith('/')) throw new PlanError(`root.writable: "${showName(p)}" is not an absolute path`);
     const clean = '/' + cleanPath(p);
     if (clean === '/') throw new PlanError('root.writable: "/" would make the whole root writable: use `root: {type: initramfs}` for that');
-    if (/[\s"'$`\\]/.test(clean)) throw new PlanError(`root.writable: ${JSON.stringify(p)}: spaces and shell characters are not supported in a writable path`);
+    if (/[\s"'$`\\]/.test(clean)) throw new PlanError(`root.writable: "${showName(p)}": spaces and shell characters are not supported in a writable path`);
     if (['/proc', '/sys', '/dev', '/run', '/tmp'].includes(clean)) continue; // mounted by the init anyway
     if (!out.includes(clean)) out.push(clean);
   }
@@ -72,9 +73,9 @@ export function squashfsLayout(inputs: LayoutInputs): SquashfsLayout {
   const initRef = b.init?.[0];
   if (!initRef) throw new PlanError('root: squashfs needs an init image (the blueprint has no init section)');
   const init = images.get(initRef);
-  if (!init) throw new PlanError(`image ${initRef} was not resolved`);
+  if (!init) throw new PlanError(`image ${showName(initRef)} was not resolved`);
   if (!topmostLayerWith(init, 'lib/osbuild/root')) {
-    throw new PlanError(`root: squashfs needs an init that can mount a squashfs root: ${initRef} has no /lib/osbuild/root (use osbuild/init)`);
+    throw new PlanError(`root: squashfs needs an init that can mount a squashfs root: ${showName(initRef)} has no /lib/osbuild/root (use osbuild/init)`);
   }
   const writable = writablePaths(b);
 

@@ -1,14 +1,19 @@
 // Output formats: one row each (name, the files it makes, what writes them), as LinuxKit's
 // moby/build/output.go keeps them. Every file is written under a temporary name and renamed
 // into place only when the whole format succeeded: a failed build leaves no half-written output.
+// Temporary names carry their writer's owner token (oci/owner.ts), so that the next build into
+// the directory removes what a killed one left, and never what a running one is writing.
 
 import { createWriteStream } from 'node:fs';
-import { copyFile, link, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, link, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { Store } from '../oci/store.js';
+import { OWNER_TOKEN_RE, ownerState, ownerToken } from '../oci/owner.js';
+import { diskFullError, isNoSpace } from '../oci/space.js';
+import { showName } from '../formats/names.js';
 import { writeCpio } from '../formats/cpio.js';
 import { writeTar } from '../formats/tar-write.js';
 import { gzipParallel } from '../formats/gzip.js';
@@ -16,7 +21,7 @@ import { assembleRoot } from '../rootfs/assemble.js';
 import type { EntryStream } from '../formats/entry.js';
 import { layerFile } from '../rootfs/layer.js';
 import type { BuildPlan } from './plan.js';
-import type { Arch } from '../oci/types.js';
+import { ARCH_NAMES, ARCHES, BIOS_ARCHES, isKernelImage, type Arch } from '../arch.js';
 import { BOOT_BIOS_IMAGE, BOOT_EFI_IMAGE, mediaInputs, type MediaInputs } from './media/sources.js';
 import { InitrdScratch, SquashfsScratch, type SquashfsFile } from './media/scratch.js';
 import type { RootPlan } from '../rootfs/plan.js';
@@ -117,8 +122,9 @@ export const FORMATS: OutputFormat[] = [
 
 // ---------------------------------------------------------------- boot media (initramfs layout)
 
-const BOTH: Arch[] = ['amd64', 'arm64'];
-const AMD64: Arch[] = ['amd64'];
+const ALL_ARCHES: Arch[] = [...ARCH_NAMES];
+/** BIOS boot is x86 code: isolinux, MBR code. */
+const WITH_BIOS: Arch[] = [...BIOS_ARCHES];
 
 /** A boot-media row: the arches it supports, the boot images it reads, and its writer. */
 function mediaRow(
@@ -147,45 +153,45 @@ function mediaRow(
 
 const EFI = () => [BOOT_EFI_IMAGE];
 const BIOS = () => [BOOT_BIOS_IMAGE];
-const BIOS_EFI = (arch: Arch) => (arch === 'amd64' ? [BOOT_BIOS_IMAGE, BOOT_EFI_IMAGE] : [BOOT_EFI_IMAGE]);
+const BIOS_EFI = (arch: Arch) => (ARCHES[arch].bios ? [BOOT_BIOS_IMAGE, BOOT_EFI_IMAGE] : [BOOT_EFI_IMAGE]);
 
 // File names as LinuxKit's moby/build/output.go gives them, where it has the format.
 FORMATS.push(
-  mediaRow('uki', 'a unified kernel image (systemd EFI stub + kernel + initrd + cmdline + os-release) that UEFI firmware boots directly', BOTH,
+  mediaRow('uki', 'a unified kernel image (systemd EFI stub + kernel + initrd + cmdline + os-release) that UEFI firmware boots directly', ALL_ARCHES,
     (n) => [`${n}.efi`], EFI, (m, out) => writeUki(m, out(`${m.plan.name}.efi`))),
-  mediaRow('iso-efi', 'an ISO whose El Torito EFI image holds the UKI; isohybrid (also boots as a disk)', BOTH,
+  mediaRow('iso-efi', 'an ISO whose El Torito EFI image holds the UKI; isohybrid (also boots as a disk)', ALL_ARCHES,
     (n) => [`${n}-efi.iso`], EFI, (m, out) => writeIsoMedia(m, { bios: false, efi: true }, out(`${m.plan.name}-efi.iso`))),
-  mediaRow('iso-bios', 'an ISO booted by isolinux (BIOS), isohybrid MBR (also boots as a disk)', AMD64,
+  mediaRow('iso-bios', 'an ISO booted by isolinux (BIOS), isohybrid MBR (also boots as a disk)', WITH_BIOS,
     (n) => [`${n}-bios.iso`], BIOS, (m, out) => writeIsoMedia(m, { bios: true, efi: false }, out(`${m.plan.name}-bios.iso`))),
-  mediaRow('iso', 'one hybrid ISO that boots by BIOS and UEFI, as a CD or a disk (arm64: UEFI only)', BOTH,
-    (n) => [`${n}.iso`], BIOS_EFI, (m, out) => writeIsoMedia(m, { bios: m.arch === 'amd64', efi: true }, out(`${m.plan.name}.iso`))),
-  mediaRow('raw-efi', 'a GPT disk image with a FAT32 ESP holding the UKI', BOTH,
+  mediaRow('iso', 'one hybrid ISO that boots by BIOS and UEFI, as a CD or a disk (arm64: UEFI only)', ALL_ARCHES,
+    (n) => [`${n}.iso`], BIOS_EFI, (m, out) => writeIsoMedia(m, { bios: ARCHES[m.arch].bios, efi: true }, out(`${m.plan.name}.iso`))),
+  mediaRow('raw-efi', 'a GPT disk image with a FAT32 ESP holding the UKI', ALL_ARCHES,
     (n) => [`${n}-efi.img`], EFI, (m, out) => writeRawDisk(m, 'efi', out(`${m.plan.name}-efi.img`))),
-  mediaRow('raw-bios', 'a disk image booted by BIOS (the isohybrid layout: isohdpfx MBR + isolinux)', AMD64,
+  mediaRow('raw-bios', 'a disk image booted by BIOS (the isohybrid layout: isohdpfx MBR + isolinux)', WITH_BIOS,
     (n) => [`${n}-bios.img`], BIOS, (m, out) => writeRawDisk(m, 'bios', out(`${m.plan.name}-bios.img`))),
-  mediaRow('raw', 'a disk image that boots by BIOS and UEFI (the hybrid ISO layout)', AMD64,
+  mediaRow('raw', 'a disk image that boots by BIOS and UEFI (the hybrid ISO layout)', WITH_BIOS,
     (n) => [`${n}.img`], BIOS_EFI, (m, out) => writeRawDisk(m, 'hybrid', out(`${m.plan.name}.img`))),
-  mediaRow('qcow2-bios', 'the raw-bios disk as qcow2', AMD64,
+  mediaRow('qcow2-bios', 'the raw-bios disk as qcow2', WITH_BIOS,
     (n) => [`${n}.qcow2`], BIOS, (m, out) => writeQcow2Media(m, 'bios', out(`${m.plan.name}.qcow2`))),
-  mediaRow('qcow2-efi', 'the raw-efi disk as qcow2', BOTH,
+  mediaRow('qcow2-efi', 'the raw-efi disk as qcow2', ALL_ARCHES,
     (n) => [`${n}-efi.qcow2`], EFI, (m, out) => writeQcow2Media(m, 'efi', out(`${m.plan.name}-efi.qcow2`))),
-  mediaRow('vhd', 'a fixed VHD of the raw disk (arm64: of raw-efi)', BOTH,
+  mediaRow('vhd', 'a fixed VHD of the raw disk (arm64: of raw-efi)', ALL_ARCHES,
     (n) => [`${n}.vhd`], BIOS_EFI, (m, out) => writeVhdMedia(m, anyFirmwareDisk(m.arch), 'fixed', out(`${m.plan.name}.vhd`))),
-  mediaRow('dynamic-vhd', 'a dynamic VHD of the raw disk (arm64: of raw-efi)', BOTH,
+  mediaRow('dynamic-vhd', 'a dynamic VHD of the raw disk (arm64: of raw-efi)', ALL_ARCHES,
     (n) => [`${n}.vhd`], BIOS_EFI, (m, out) => writeVhdMedia(m, anyFirmwareDisk(m.arch), 'dynamic', out(`${m.plan.name}.vhd`))),
-  mediaRow('vmdk', 'a streamOptimized VMDK of the raw disk (arm64: of raw-efi)', BOTH,
+  mediaRow('vmdk', 'a streamOptimized VMDK of the raw disk (arm64: of raw-efi)', ALL_ARCHES,
     (n) => [`${n}.vmdk`], BIOS_EFI, (m, out) => writeVmdkMedia(m, anyFirmwareDisk(m.arch), out(`${m.plan.name}.vmdk`), `${m.plan.name}.vmdk`)),
-  mediaRow('aws', 'the raw-efi disk for an EC2 import (UEFI boot mode)', BOTH,
+  mediaRow('aws', 'the raw-efi disk for an EC2 import (UEFI boot mode)', ALL_ARCHES,
     (n) => [`${n}.raw`], EFI, (m, out) => writeRawDisk(m, 'efi', out(`${m.plan.name}.raw`))),
-  mediaRow('gcp', 'the raw-efi disk as disk.raw (whole GiB) in a gzip\'d tar, for a Compute Engine import', BOTH,
+  mediaRow('gcp', 'the raw-efi disk as disk.raw (whole GiB) in a gzip\'d tar, for a Compute Engine import', ALL_ARCHES,
     (n) => [`${n}.img.tar.gz`], EFI, (m, out) => writeGcp(m, out(`${m.plan.name}.img.tar.gz`))),
-  mediaRow('azure', 'the raw-efi disk as a fixed VHD of whole MiB, for an Azure (Gen2) image', BOTH,
+  mediaRow('azure', 'the raw-efi disk as a fixed VHD of whole MiB, for an Azure (Gen2) image', ALL_ARCHES,
     (n) => [`${n}-azure.vhd`], EFI, (m, out) => writeVhdMedia(m, 'efi', 'fixed', out(`${m.plan.name}-azure.vhd`))),
 );
 
 function checkArch(format: string, arches: Arch[], arch: Arch): void {
   if (arches.includes(arch)) return;
-  const alt = arch === 'arm64' && format.includes('bios') ? '; arm64 boots by UEFI: use the -efi flavour' : '';
+  const alt = !ARCHES[arch].bios && format.includes('bios') ? `; ${arch} boots by UEFI: use the -efi flavour` : '';
   throw new OutputError(`format ${format} is for ${arches.join(' and ')} only, not ${arch} (BIOS boot is x86 code)${alt}`);
 }
 
@@ -210,9 +216,9 @@ function scratchFor(store: Store, plan: BuildPlan, outDir: string, layout: Layou
   const key = `${layout.type}:${outDir}`;
   let s = byKey.get(key);
   if (s) return s;
-  const base = join(outDir, `.${plan.name}-${randomBytes(6).toString('hex')}`);
+  const base = join(outDir, `.${plan.name}.scratch-${ownerToken()}-${randomBytes(6).toString('hex')}`);
   if (layout.type === 'squashfs') {
-    const squashfs = new SquashfsScratch(`${base}-root.sqfs.scratch`, () => assembleRoot(store, plan.root), {
+    const squashfs = new SquashfsScratch(`${base}-root.sqfs`, () => assembleRoot(store, plan.root, { onWarning: plan.onStreamWarning }), {
       epoch: plan.root.epoch,
       compression: layout.compression,
     });
@@ -220,9 +226,9 @@ function scratchFor(store: Store, plan: BuildPlan, outDir: string, layout: Layou
       const root = await squashfs.get();
       yield* initrd(store, plan, layout.initramfs(root.superblockSha256));
     };
-    s = { initrd: new InitrdScratch(`${base}-initrd.img.scratch`, small), squashfs };
+    s = { initrd: new InitrdScratch(`${base}-initrd.img`, small), squashfs };
   } else {
-    s = { initrd: new InitrdScratch(`${base}-initrd.img.scratch`, () => initrd(store, plan, plan.root)) };
+    s = { initrd: new InitrdScratch(`${base}-initrd.img`, () => initrd(store, plan, plan.root)) };
   }
   byKey.set(key, s);
   return s;
@@ -276,7 +282,7 @@ export async function writeFormat(
     layout = layouts.build.type === 'squashfs' ? layouts.build : layouts.squashfs?.();
     if (!layout || layout.type !== 'squashfs') throw new OutputError(`format ${format.name} needs the squashfs layout, which this build was not given`);
   } else if (myType) layout = { type: 'initramfs' };
-  const suffix = `.partial-${randomBytes(6).toString('hex')}`;
+  const suffix = `.partial-${ownerToken()}-${randomBytes(6).toString('hex')}`;
   const tmpOf = (f: string) => join(outDir, f + suffix);
   const scratch = layout ? scratchFor(store, plan, outDir, layout) : undefined;
   const lastUser = !build || [...build].reverse().find((f) => usesScratch(f, buildType, build) === myType) === format;
@@ -307,8 +313,18 @@ export async function writeFormat(
     return out;
   } catch (err) {
     failed = true;
+    // how far the writer got, for a full disk's message, before the partial files go
+    const sizes = await Promise.all(names.map((f) => stat(tmpOf(f)).then((st) => st.size, () => 0)));
     await Promise.all(names.map((f) => rm(tmpOf(f), { force: true })));
-    throw err;
+    if (!isNoSpace(err)) throw err;
+    if (scratch && layout) await releaseScratch(plan, outDir, layout, scratch).catch(() => undefined);
+    const files = names.map((f) => showName(join(outDir, f))).join(', ');
+    throw await diskFullError(outDir, {
+      what: `format ${format.name} (${files})`,
+      written: sizes.reduce((a, b) => a + b, 0),
+      remedy: 'write the outputs elsewhere with -o DIR',
+      cause: err,
+    });
   } finally {
     if (scratch && layout && (failed || lastUser)) await releaseScratch(plan, outDir, layout, scratch);
   }
@@ -327,7 +343,7 @@ async function writeStream(source: AsyncIterable<Uint8Array>, path: string): Pro
 async function* initrd(store: Store, plan: BuildPlan, root: RootPlan): AsyncIterable<Uint8Array> {
   const ucode = plan.kernel?.ucode;
   if (ucode) yield* layerFile(store, ucode.layer, ucode.path);
-  yield* gzipParallel(writeCpio(assembleRoot(store, root)));
+  yield* gzipParallel(writeCpio(assembleRoot(store, root, { onWarning: plan.onStreamWarning })));
 }
 
 /**
@@ -351,13 +367,16 @@ async function* directBootKernel(store: Store, plan: BuildPlan): AsyncIterable<U
     yield* chunks;
     for (let r = await src.next(); !r.done; r = await src.next()) yield r.value;
   }
-  const armImage = plan.arch === 'arm64' && head.length >= 0x40 && head.readUInt32LE(0x38) === 0x644d5241;
-  if (armImage) yield* gzipParallel(all());
+  if (ARCHES[plan.arch].kernel.gzipForDirectBoot && isKernelImage(plan.arch, head)) yield* gzipParallel(all());
   else yield* all();
 }
 
-async function* rootWithBoot(store: Store, plan: BuildPlan): EntryStream {
-  yield* assembleRoot(store, plan.root);
+function rootWithBoot(store: Store, plan: BuildPlan): EntryStream {
+  // boot/ goes through the root's checks too: an init's own boot symlink must not lead it astray
+  return assembleRoot(store, plan.root, { extra: bootEntries(store, plan), onWarning: plan.onStreamWarning });
+}
+
+async function* bootEntries(store: Store, plan: BuildPlan): EntryStream {
   const k = plan.kernel;
   if (!k) return;
   const epoch = plan.root.epoch;
@@ -369,4 +388,39 @@ async function* rootWithBoot(store: Store, plan: BuildPlan): EntryStream {
 
 async function* once(b: Buffer): AsyncIterable<Uint8Array> {
   yield b;
+}
+
+// <file>.partial-<token>-<hex> and .<name>.scratch-<token>-<hex>-<what>, as writeFormat names them;
+// .partial-<hex> and .<name>-<hex>-<what>.scratch as earlier versions did (no token: judged by age)
+const TEMP_NAME = new RegExp(`(?:\\.partial-|\\.scratch-)(${OWNER_TOKEN_RE.source})-[0-9a-f]+`);
+const LEGACY_TEMP_NAME = /\.partial-[0-9a-f]{12}$|^\..*-[0-9a-f]{12}-(?:initrd\.img|root\.sqfs)\.scratch$/;
+const LEGACY_MAX_AGE_MS = 24 * 3600 * 1000;
+
+/**
+ * Removes the temporary files that builds killed part way (kill -9, a crash, a power cut) left in
+ * `outDir`, of any output name: those whose writer is gone, and those of unknown writers (another
+ * PID namespace, an older osbuild) after a day. Files of running builds stay. Returns the names
+ * removed.
+ */
+export async function removeStalePartials(outDir: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of await readdir(outDir).catch(() => [] as string[])) {
+    const token = TEMP_NAME.exec(name)?.[1];
+    let stale: boolean;
+    if (token !== undefined) {
+      const owner = ownerState(token);
+      stale = owner === 'dead' || (owner === 'unknown' && (await olderThan(join(outDir, name), LEGACY_MAX_AGE_MS)));
+    } else if (LEGACY_TEMP_NAME.test(name)) {
+      stale = await olderThan(join(outDir, name), LEGACY_MAX_AGE_MS);
+    } else continue;
+    if (!stale) continue;
+    await rm(join(outDir, name), { force: true, recursive: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
+async function olderThan(path: string, ms: number): Promise<boolean> {
+  const st = await stat(path).catch(() => undefined);
+  return st !== undefined && Date.now() - st.mtimeMs > ms;
 }

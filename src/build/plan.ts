@@ -5,13 +5,21 @@ import type { Blueprint, ImageSpec } from '../blueprint/schema.js';
 import { checkServiceOrder, runtimeKeySet, UNSUPPORTED_RUNTIME_KEYS } from '../blueprint/checks.js';
 import { BlueprintError } from '../blueprint/errors.js';
 import { locate } from '../blueprint/origin.js';
-import type { Arch, Descriptor } from '../oci/types.js';
+import type { Arch } from '../arch.js';
+import type { Descriptor } from '../oci/types.js';
 import type { Entry } from '../formats/entry.js';
+import { showName } from '../formats/names.js';
 import { MOBY_CONFIG_LABEL } from '../oci/types.js';
 import { cleanPath } from '../rootfs/paths.js';
 import { containerDirName, planRoot, serviceConfText, type ContainerInput, type ContainerKind, type PlainEntry, type RootPlan } from '../rootfs/plan.js';
 import { selectModules, type KernelModulesInfo, type ModuleSelection } from '../rootfs/modules.js';
-import { containerIds, parseMobyLabel, runtimeConfig, runtimeConfText, runtimeSpec, runtimeSpecJson, RuntimeSpecError, type ImageOptions } from '../rootfs/runtime-spec.js';
+import type { FlattenWarning } from '../rootfs/flatten.js';
+import { containerIds } from '../rootfs/container-ids.js';
+import { parseMobyLabel } from '../rootfs/moby-label.js';
+import { runtimeConfig, runtimeConfText } from '../rootfs/runtime-conf.js';
+import { runtimeSpec } from '../rootfs/runtime-spec.js';
+import { RuntimeSpecError } from '../rootfs/runtime-spec-error.js';
+import { runtimeSpecJson } from '../rootfs/runtime-spec-json.js';
 import type { ResolvedImage } from './resolve.js';
 
 export interface KernelPlan {
@@ -35,6 +43,11 @@ export interface BuildPlan {
   cmdline: string;
   kernel?: KernelPlan;
   root: RootPlan;
+  /**
+   * Where the checks on the assembled stream report what they dropped (rootfs/guard.ts). Not
+   * part of the plan proper: build() sets it to its event sink once planning is done.
+   */
+  onStreamWarning?: (w: FlattenWarning) => void;
 }
 
 export class PlanError extends Error {
@@ -75,7 +88,7 @@ export function planBuild(inputs: PlanInputs): BuildPlan {
   const { blueprint: b, images, arch, epoch } = inputs;
   const image = (ref: string) => {
     const i = images.get(ref);
-    if (!i) throw new PlanError(`image ${ref} was not resolved`);
+    if (!i) throw new PlanError(`image ${showName(ref)} was not resolved`);
     return i;
   };
 
@@ -85,12 +98,12 @@ export function planBuild(inputs: PlanInputs): BuildPlan {
     const k = image(b.kernel.image);
     const paths = kernelPaths(b);
     const bin = topmostLayerWith(k, paths.binary);
-    if (!bin) throw new PlanError(`kernel image ${k.ref} has no ${paths.binary} (set kernel.binary to the kernel's path in the image)`);
+    if (!bin) throw new PlanError(`kernel image ${showName(k.ref)} has no ${showName(paths.binary)} (set kernel.binary to the kernel's path in the image)`);
     kernel = { layer: bin.layer, binary: paths.binary, size: bin.entry.size };
     if (b.kernel.ucode) {
       const path = cleanPath(b.kernel.ucode);
       const found = topmostLayerWith(k, path);
-      if (!found) throw new PlanError(`kernel image ${k.ref} has no ${path} (kernel.ucode)`);
+      if (!found) throw new PlanError(`kernel image ${showName(k.ref)} has no ${showName(path)} (kernel.ucode)`);
       kernel.ucode = { layer: found.layer, path };
     }
     if (paths.tar) {
@@ -99,7 +112,7 @@ export function planBuild(inputs: PlanInputs): BuildPlan {
         kernel.modulesLayer = tar.layer;
         kernel.tarName = paths.tar;
       } else if (b.kernel.tar !== undefined) {
-        throw new PlanError(`kernel image ${k.ref} has no ${paths.tar} (kernel.tar); use \`tar: none\` for a kernel without modules`);
+        throw new PlanError(`kernel image ${showName(k.ref)} has no ${showName(paths.tar)} (kernel.tar); use \`tar: none\` for a kernel without modules`);
       }
     }
     // kernel.modules absent: the whole modules tarball (LinuxKit's meaning); [] : none; names:
@@ -140,17 +153,17 @@ export function planBuild(inputs: PlanInputs): BuildPlan {
       const dirName = containerDirName(kind, index, name);
       // Point at the blueprint's image section (or the key in it), where the user can fix it.
       const relocate = (e: unknown, at = locate(spec)): never => {
-        if (at && e instanceof Error) e.message = `${at.file}:${at.line}:${at.column}: ${kind} ${name}: ${e.message}`;
+        if (at && e instanceof Error) e.message = `${showName(at.file)}:${at.line}:${at.column}: ${kind} ${showName(name)}: ${e.message}`;
         throw e;
       };
       let spec_;
       let runtimeText: string | undefined;
       try {
-        spec_ = runtimeSpec({ name: dirName, imageConfig: img.config.config, label, overrides: overrides as ImageOptions, idMap: ids, arch });
+        spec_ = runtimeSpec({ name: dirName, imageConfig: img.config.config, label, overrides, idMap: ids });
       } catch (e) {
         relocate(e);
       }
-      const rc = runtimeConfig(label, overrides as ImageOptions);
+      const rc = runtimeConfig(label, overrides);
       for (const key of UNSUPPORTED_RUNTIME_KEYS) {
         if (!runtimeKeySet(rc[key])) continue;
         const inBlueprint = spec.runtime !== undefined && runtimeKeySet(spec.runtime[key]);

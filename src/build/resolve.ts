@@ -2,12 +2,14 @@
 // for the target arch, with its layers' tables of contents. A reference the store lacks is
 // built from a component folder when one provides it; otherwise the error says what to run.
 
-import type { Arch, Descriptor, ImageConfig, Manifest } from '../oci/types.js';
+import type { Arch } from '../arch.js';
+import type { Descriptor, ImageConfig, Manifest } from '../oci/types.js';
 import type { Store } from '../oci/store.js';
 import { formatRef, parseRef } from '../oci/ref.js';
 import { indexComponents, type ComponentIndex } from '../pkg/find.js';
 import { COMPONENT_SOURCE_LABEL, componentSourceDigest } from '../pkg/source.js';
 import type { Entry } from '../formats/entry.js';
+import { showName } from '../formats/names.js';
 import { layerToc } from '../rootfs/layer.js';
 import type { BuildEvent } from './events.js';
 import { StoreError } from '../oci/errors.js';
@@ -119,9 +121,16 @@ async function rebuildIfChanged(ref: string, full: string, ctx: ResolveContext):
     dir = undefined;
   }
   if (!dir) return;
-  const img = await ctx.store.resolveImage(full, ctx.arch).catch(() => undefined);
+  // absent or partial: build it; but a corrupt or broken image must be reported, not silently
+  // replaced by a new build (which may differ: Debian moves on)
+  const img = await ctx.store.resolveImage(full, ctx.arch).catch((e: unknown) => {
+    if (e instanceof StoreError && (e.code === 'EDIGEST' || e.code === 'EINVALID')) throw e;
+    return undefined;
+  });
   const built = img?.config.config?.Labels?.[COMPONENT_SOURCE_LABEL];
-  if (built === (await componentSourceDigest(dir))) return;
+  // a layer gone from the store (removed by hand, or by `cache verify --repair`) is built again too
+  const whole = img ? (await Promise.all(img.layers.map((l) => ctx.store.hasBlob(l.digest)))).every(Boolean) : false;
+  if (whole && built === (await componentSourceDigest(dir))) return;
   await buildFrom(dir, ref, ctx);
 }
 
@@ -134,7 +143,7 @@ async function obtainMissing(ref: string, full: string, ctx: ResolveContext, ses
       return;
     } catch (e) {
       throw new ResolveError(
-        `image ${ref} is not in the store (${ctx.store.dir}), no component folder provides it ` +
+        `image ${showName(ref)} is not in the store (${showName(ctx.store.dir)}), no component folder provides it ` +
           `(looked in ${ctx.componentDirs.join(', ')}), and pulling it failed: ${(e as Error).message}; ` +
           `build it with \`osbuild pkg build DIR\` or import it with \`osbuild cache import PATH\``,
         { cause: e },

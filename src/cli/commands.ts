@@ -230,6 +230,22 @@ export const COMMANDS: Command[] = [
     minArgs: 1,
   },
   {
+    name: 'cache verify',
+    summary: 'check every blob of the store against its digest; exit 0 if clean, 1 if problems were found (even when --repair fixed them)',
+    usage: 'osbuild cache verify [--repair] [REF...]',
+    options: { repair: { type: 'boolean' }, cache, json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } },
+    optionHelp: [
+      ['--repair', 'remove corrupt blobs and the refs that reach a corrupt or missing blob, and say how to get each back (the next build pulls or builds its images itself)'],
+      ...common,
+    ],
+    examples: [
+      'osbuild cache verify                    # every blob, every ref, the derived cache',
+      'osbuild cache verify osbuild/getty:0.1.0',
+      'osbuild cache verify --repair && osbuild build blueprints/minimal.yml',
+    ],
+    minArgs: 0,
+  },
+  {
     name: 'cache prune',
     summary: 'delete blobs no reference reaches, and the data derived from them',
     usage: 'osbuild cache prune [--now]',

@@ -11,9 +11,9 @@ import { defaultCacheDir, PACKAGE_ROOT } from '../build/defaults.js';
 // Everything else is loaded by the command that needs it: `--help` or `validate` should not pay
 // for QEMU, registry or Debian code.
 import { parseMirrors, type RegistryOptions } from '../oci/registry/options.js';
-import type { Arch } from '../oci/types.js';
+import { ARCH_NAMES, archNamed, type Arch } from '../arch.js';
 import { COMMANDS, commandHelp, findCommand, mainHelp, type Command } from './commands.js';
-import { formatBytes, pkgReporter, registryReporter, reporter, type Mode } from './progress.js';
+import { formatBytes, guardTerminal, pkgReporter, registryReporter, reporter, type Mode } from './progress.js';
 
 class UsageError extends Error {}
 
@@ -178,6 +178,29 @@ async function run(command: Command, args: string[], v: Values, mode: Mode): Pro
       }
       return 0;
     }
+    case 'cache verify': {
+      const store = await (await import('../oci/store.js')).Store.open(join(cacheDir, 'store'));
+      const { verifyStore } = await import('../oci/verify.js');
+      const r = await verifyStore(store, { refs: args, repair: v.repair === true, onProgress: verifyProgress(mode) });
+      if (mode === 'json') {
+        process.stdout.write(JSON.stringify(r) + '\n');
+        return r.problems.length > 0 ? 1 : 0;
+      }
+      if (process.stderr.isTTY && mode === 'human') process.stderr.write('\r\x1b[K');
+      for (const p of r.problems) {
+        const who = p.refs.length > 0 ? `; needed by ${p.refs.join(', ')}` : '';
+        const fixed = p.removed ? ' (removed)' : '';
+        process.stdout.write(`${p.kind} ${p.digest} (${p.what}): ${p.message}${who}${fixed}\n`);
+      }
+      for (const d of r.dropped) process.stdout.write(`dropped ${d.ref}: get it back with ${d.howToGet}\n`);
+      if (mode !== 'quiet') {
+        const summary = `checked ${r.blobs} blobs (${formatBytes(r.bytes)}) and ${r.derivedFiles} derived files`;
+        if (r.problems.length === 0) process.stderr.write(`${summary}: no problems\n`);
+        else if (v.repair) process.stderr.write(`${summary}: ${r.problems.length} problems, repaired; ${r.dropped.length} refs dropped (a build gets them back by itself, or use the commands above)\n`);
+        else process.stderr.write(`${summary}: ${r.problems.length} problems; \`osbuild cache verify --repair\` removes the corrupt blobs and the refs that need them\n`);
+      }
+      return r.problems.length > 0 ? 1 : 0;
+    }
     case 'cache export': {
       const format = v.format as string | undefined;
       if (format !== undefined && format !== 'oci' && format !== 'docker-archive') throw new UsageError(`--format ${format}: expected oci or docker-archive`);
@@ -204,6 +227,21 @@ async function run(command: Command, args: string[], v: Values, mode: Mode): Pro
     }
   }
   throw new UsageError(`unknown command ${command.name}`);
+}
+
+/** Progress of a long verify: JSON lines, or a line every 2 s (rewritten in place on a terminal). */
+function verifyProgress(mode: Mode): ((e: { done: number; total: number; bytesDone: number; bytesTotal: number }) => void) | undefined {
+  if (mode === 'quiet') return undefined;
+  if (mode === 'json') return (e) => process.stderr.write(JSON.stringify({ type: 'verify-progress', ...e }) + '\n');
+  let last = Date.now();
+  const tty = process.stderr.isTTY === true;
+  return (e) => {
+    const now = Date.now();
+    if (now - last < 2000) return; // a quick verify needs no progress
+    last = now;
+    const line = `verifying: ${e.done}/${e.total} blobs, ${formatBytes(e.bytesDone)} of ${formatBytes(e.bytesTotal)}`;
+    process.stderr.write(tty ? `\r\x1b[K${line}` : `${line}\n`);
+  };
 }
 
 /** --uefi / --bios / --firmware, for booting ISOs and disks. */
@@ -235,9 +273,8 @@ async function formatsHelp(): Promise<string> {
 
 function archOf(v: unknown): Arch | undefined {
   if (v === undefined) return undefined;
-  const alias: Record<string, string> = { x86_64: 'amd64', aarch64: 'arm64' };
-  const a = alias[String(v)] ?? String(v);
-  if (a !== 'amd64' && a !== 'arm64') throw new UsageError(`--arch ${String(v)}: expected amd64 or arm64`);
+  const a = archNamed(String(v));
+  if (!a) throw new UsageError(`--arch ${String(v)}: expected ${ARCH_NAMES.join(' or ')}`);
   return a;
 }
 
@@ -262,6 +299,11 @@ function positiveInt(s: string, flag: string, zeroOk = false): number {
   if (!/^\d+$/.test(s) || (!zeroOk && Number(s) === 0)) throw new UsageError(`${flag} ${s}: expected a ${zeroOk ? 'non-negative' : 'positive'} whole number`);
   return Number(s);
 }
+
+// Every string the CLI writes (errors, warnings, paths, a guest's console lines under `osbuild
+// test`) passes the terminal guard: no message can carry an escape sequence to the terminal.
+guardTerminal(process.stdout);
+guardTerminal(process.stderr);
 
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },

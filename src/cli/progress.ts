@@ -9,6 +9,44 @@ import type { PullEvent, PushEvent } from '../oci/registry/events.js';
 
 export type Mode = 'human' | 'verbose' | 'json' | 'quiet';
 
+// The last line of defense for the terminal. The library escapes every name and image- or
+// blueprint-provided value it puts in a message (showName); whatever still arrives raw (a message
+// that forgot to, a tool's stderr, a guest's console line) must not drive the terminal: no ESC,
+// CSI or OSC sequence, no other C0 or C1 control, no carriage return that rewrites a line, no
+// bidi override that reorders one. Escapes are \uXXXX, which is also valid inside a JSON string,
+// so the same guard serves --json; bytes that were not UTF-8 (lone surrogates U+DC80..U+DCFF)
+// read \xNN as showName writes them. Backslashes are left alone: text the library already
+// escaped reads the same. Newlines stay: they structure multi-line messages. Only the library
+// can tell an injected newline from a structural one, and showName escapes injected ones.
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+function escapeUnit(c: string): string {
+  const u = c.charCodeAt(0);
+  if (u >= 0xdc80 && u <= 0xdcff) return `\\x${(u - 0xdc00).toString(16)}`;
+  return `\\u${u.toString(16).padStart(4, '0')}`;
+}
+
+/** Text made safe for a terminal (or a JSON line): every control but newline and tab escaped. */
+export function terminalText(s: string): string {
+  return s.replace(UNSAFE, escapeUnit);
+}
+
+/** One line for a terminal: like terminalText, and a newline in it is escaped too. */
+export function terminalLine(s: string): string {
+  return terminalText(s).replace(/\n/g, '\\n');
+}
+
+/**
+ * Routes every string written to `stream` through terminalText. Buffers pass as they are: the
+ * one raw byte stream the CLI writes is QEMU's console under `osbuild run`, which inherits the
+ * terminal and does not come through here.
+ */
+export function guardTerminal(stream: { write: (...args: never[]) => boolean }): void {
+  const write = stream.write.bind(stream) as (chunk: unknown, ...rest: unknown[]) => boolean;
+  stream.write = ((chunk: unknown, ...rest: unknown[]) => write(typeof chunk === 'string' ? terminalText(chunk) : chunk, ...rest)) as typeof stream.write;
+}
+
 export interface FormatOptions {
   /** Also show steps that usually go unnoticed (cached downloads, layer indexing, per-arch manifests). */
   verbose?: boolean;
@@ -56,12 +94,12 @@ export function pushLine(e: PushEvent, opts: FormatOptions = {}): string | undef
 
 /** The callback pull/push take, writing lines (or the events as JSON) to `out`. */
 export function registryReporter(mode: Mode, out: Writer = process.stderr, tty = process.stderr.isTTY === true): (e: PullEvent | PushEvent) => void {
-  if (mode === 'json') return (e) => out.write(JSON.stringify(e) + '\n');
+  if (mode === 'json') return (e) => out.write(jsonLine(e));
   const opts = { verbose: mode === 'verbose', tty };
   return (e) => {
     if (mode === 'quiet') return;
     const line = e.type.startsWith('push') ? pushLine(e as PushEvent, opts) : pullLine(e as PullEvent, opts);
-    if (line !== undefined) out.write(line + '\n');
+    if (line !== undefined) out.write(terminalLine(line) + '\n');
   };
 }
 
@@ -120,20 +158,28 @@ export function reporter(mode: Mode, out: Writer = process.stderr, cwd = process
   const format = progressFormatter({ verbose: mode === 'verbose', cwd, tty: out === process.stderr && process.stderr.isTTY === true });
   return (e) => {
     if (mode === 'json') {
-      out.write(JSON.stringify(e) + '\n');
+      out.write(jsonLine(e));
       return;
     }
     const line = format(e);
     // quiet still shows warnings: they may explain a failure seen later
-    if (line !== undefined && (mode !== 'quiet' || e.type === 'warning')) out.write(line + '\n');
+    if (line !== undefined && (mode !== 'quiet' || e.type === 'warning')) out.write(terminalLine(line) + '\n');
   };
 }
 
 /** The progress callback `buildComponent` takes; --json emits the pkg events themselves. */
 export function pkgReporter(mode: Mode, out: Writer = process.stderr, cwd = process.cwd()): (e: PkgEvent) => void {
-  if (mode === 'json') return (e) => out.write(JSON.stringify(e) + '\n');
+  if (mode === 'json') return (e) => out.write(jsonLine(e));
   const r = reporter(mode, out, cwd);
   return (event) => r({ type: 'pkg', event });
+}
+
+/**
+ * An event as one JSON line. JSON.stringify escapes C0 controls and lone surrogates (\udcff) but
+ * leaves DEL, C1 controls and bidi overrides raw, which a terminal would act on.
+ */
+export function jsonLine(e: unknown): string {
+  return terminalText(JSON.stringify(e)) + '\n';
 }
 
 /** 512 B, 345 KiB, 1.0 MiB, 2.3 GiB: whole KiB are precise enough, MiB and up keep one decimal. */

@@ -8,6 +8,7 @@
 import { TYPE_BITS, type Entry, type EntryStream } from './entry.js';
 import { Batcher, ZEROS } from './batch.js';
 import { CpioError } from './errors.js';
+import { encodeName, showName } from './names.js';
 
 const MAX32 = 0xffffffff;
 const TRAILER = 'TRAILER!!!';
@@ -29,7 +30,7 @@ export interface NewcHeader {
   filesize: number;
   rdevmajor: number;
   rdevminor: number;
-  /** UTF-8 bytes of the name, without the NUL. */
+  /** Bytes of the name (encodeName: names are bytes), without the NUL. */
   name: Buffer;
 }
 
@@ -70,7 +71,7 @@ function field(entry: Entry, what: string, v: number): number {
   if (!Number.isInteger(v) || v < 0 || v > MAX32) {
     throw new CpioError(
       'ECPIOFIELD',
-      `${entry.path}: ${what} ${v} does not fit a cpio newc header (0..4294967295)`,
+      `${showName(entry.path)}: ${what} ${v} does not fit a cpio newc header (0..4294967295)`,
       entry.path,
     );
   }
@@ -96,9 +97,9 @@ export async function* writeCpio(entries: EntryStream): AsyncIterable<Uint8Array
 
   for await (const { entry, content } of entries) {
     if (entry.path === '' || entry.path.startsWith('/') || entry.path.includes('\0')) {
-      throw new CpioError('ECPIONAME', `invalid initramfs path ${JSON.stringify(entry.path)}`, entry.path);
+      throw new CpioError('ECPIONAME', `invalid initramfs path "${showName(entry.path)}"`, entry.path);
     }
-    const name = Buffer.from(entry.path, 'utf8');
+    const name = encodeName(entry.path);
     const mode = TYPE_BITS[entry.type] | (entry.mode & 0o7777);
     const base = {
       uid: field(entry, 'uid', entry.uid),
@@ -116,7 +117,7 @@ export async function* writeCpio(entries: EntryStream): AsyncIterable<Uint8Array
         if (!t) {
           throw new CpioError(
             'ECPIOLINK',
-            `${entry.path}: hard link to ${target}, which was not written before it as a ` +
+            `${showName(entry.path)}: hard link to ${showName(target)}, which was not written before it as a ` +
               `regular file with nlink >= 2 (set entry.nlink on the target)`,
             entry.path,
           );
@@ -125,9 +126,9 @@ export async function* writeCpio(entries: EntryStream): AsyncIterable<Uint8Array
         break;
       }
       case 'symlink': {
-        const body = Buffer.from(entry.linkname ?? '', 'utf8');
+        const body = encodeName(entry.linkname ?? '');
         if (body.length === 0) {
-          throw new CpioError('ECPIONAME', `${entry.path}: symlink with an empty target`, entry.path);
+          throw new CpioError('ECPIONAME', `${showName(entry.path)}: symlink with an empty target`, entry.path);
         }
         emit(encodeNewc({ ...base, ino: nextIno++, mode, nlink: 1, filesize: body.length }));
         emit(body);
@@ -138,7 +139,7 @@ export async function* writeCpio(entries: EntryStream): AsyncIterable<Uint8Array
         if (entry.size > MAX32) {
           throw new CpioError(
             'ECPIOSIZE',
-            `${entry.path}: ${entry.size} bytes; cpio newc cannot hold files of 4 GiB or more`,
+            `${showName(entry.path)}: ${entry.size} bytes; cpio newc cannot hold files of 4 GiB or more`,
             entry.path,
           );
         }
@@ -161,7 +162,7 @@ export async function* writeCpio(entries: EntryStream): AsyncIterable<Uint8Array
         if (written !== entry.size) {
           throw new CpioError(
             'ECPIOSIZE',
-            `${entry.path}: entry says ${entry.size} bytes but its content gave ` +
+            `${showName(entry.path)}: entry says ${entry.size} bytes but its content gave ` +
               `${written > entry.size ? 'more' : `only ${written}`}`,
             entry.path,
           );

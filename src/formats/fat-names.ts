@@ -6,6 +6,14 @@
 // with the tail counted up per directory in name order, so the same tree always gets the same
 // aliases. A name that differs from its alias only by case keeps the alias without a tail
 // ("readme.txt" -> README.TXT), as Windows does.
+//
+// Long names are UTF-16. A name holding bytes that are not UTF-8 (names.ts: lone surrogates)
+// has no UTF-16 form: writing the surrogates would give a name that Linux's vfat, Windows and
+// mtools each read differently, so such a name is refused (EFATNAME) rather than guessed at.
+// FAT holds only what osbuild puts on an ESP (boot files with ASCII names), so this never
+// costs a layer's file.
+
+import { isValidText, showName } from './names.js';
 
 /** Characters a short name may hold besides A-Z and 0-9 (fatgen103, "FAT Directory Structure"). */
 const SHORT_PUNCT = "!#$%&'()-@^_`{}~";
@@ -23,10 +31,11 @@ function isShortChar(c: string): boolean {
 export function invalidNameReason(name: string): string | undefined {
   if (name === '' || name === '.' || name === '..') return 'empty, "." or ".." component';
   if (name.length > MAX_LONG_NAME) return `longer than ${MAX_LONG_NAME} UTF-16 units`;
+  if (!isValidText(name)) return 'holds bytes that are not UTF-8, which FAT long names (UTF-16) cannot hold';
   for (const c of name) {
     const code = c.codePointAt(0)!;
     if (code < 0x20 || code === 0x7f || LONG_FORBIDDEN.includes(c)) {
-      return `contains ${JSON.stringify(c)}, which FAT names cannot hold`;
+      return `contains "${showName(c)}", which FAT names cannot hold`;
     }
   }
   // Windows and Linux strip trailing dots and spaces when they look a name up: such a name
@@ -106,7 +115,7 @@ export class ShortNamer {
         return cand;
       }
     }
-    throw new RangeError(`no free short name for ${JSON.stringify(name)}`);
+    throw new RangeError(`no free short name for "${showName(name)}"`);
   }
 }
 

@@ -8,6 +8,7 @@
 
 import { createHash } from 'node:crypto';
 import { coalesce, zeroChunks } from './disk.js';
+import { showName } from './names.js';
 import { chooseGeometry, SECTOR, type FatGeometry, type FatType } from './fat-layout.js';
 import {
   exactShortName,
@@ -196,7 +197,7 @@ function normalizeLabel(label: string | undefined): Buffer | undefined {
   if (up.length < 1 || up.length > 11 || up.trim() === '' || !/^[A-Z0-9 !#$%&'()\-@^_`{}~]+$/.test(up)) {
     throw new FatError(
       'EFATOPT',
-      `FAT label ${JSON.stringify(label)}: use 1 to 11 of A-Z, 0-9, space and !#$%&'()-@^_\`{}~`,
+      `FAT label "${showName(label)}": use 1 to 11 of A-Z, 0-9, space and !#$%&'()-@^_\`{}~`,
     );
   }
   const b = Buffer.alloc(11, 0x20);
@@ -210,10 +211,10 @@ function newDir(name: string, path: string, parent?: DirNode): DirNode {
 
 function splitPath(path: string): string[] {
   const parts = path.split('/').filter((p) => p !== '');
-  if (parts.length === 0) throw new FatError('EFATNAME', `FAT path ${JSON.stringify(path)} names no file`, path);
+  if (parts.length === 0) throw new FatError('EFATNAME', `FAT path "${showName(path)}" names no file`, path);
   for (const p of parts) {
     const why = invalidNameReason(p);
-    if (why) throw new FatError('EFATNAME', `FAT path ${JSON.stringify(path)}: component ${JSON.stringify(p)} is invalid: ${why}`, path);
+    if (why) throw new FatError('EFATNAME', `FAT path "${showName(path)}": component "${showName(p)}" is invalid: ${why}`, path);
   }
   return parts;
 }
@@ -234,7 +235,7 @@ function buildTree(files: FatFile[], directories: string[]): DirNode {
         if (existing.name !== p) throw dupError(full, existing.path);
         d = existing;
       } else {
-        throw new FatError('EFATDUP', `FAT path ${JSON.stringify(full)}: ${JSON.stringify(existing.path)} is a file, not a directory`, full);
+        throw new FatError('EFATDUP', `FAT path "${showName(full)}": "${showName(existing.path)}" is a file, not a directory`, full);
       }
     }
     return d;
@@ -242,7 +243,7 @@ function buildTree(files: FatFile[], directories: string[]): DirNode {
   for (const dir of directories) dirAt(splitPath(dir), dir);
   for (const f of files) {
     if (!Number.isSafeInteger(f.size) || f.size < 0 || f.size > 0xffffffff) {
-      throw new FatError('EFATSIZE', `FAT file ${JSON.stringify(f.path)}: size ${f.size} is not 0 .. 4 GiB - 1`, f.path);
+      throw new FatError('EFATSIZE', `FAT file "${showName(f.path)}": size ${f.size} is not 0 .. 4 GiB - 1`, f.path);
     }
     const parts = splitPath(f.path);
     const name = parts.pop()!;
@@ -259,7 +260,7 @@ function buildTree(files: FatFile[], directories: string[]): DirNode {
 function dupError(path: string, other: string): FatError {
   return new FatError(
     'EFATDUP',
-    `FAT path ${JSON.stringify(path)} collides with ${JSON.stringify(other)} (FAT names ignore case)`,
+    `FAT path "${showName(path)}" collides with "${showName(other)}" (FAT names ignore case)`,
     path,
   );
 }
@@ -282,7 +283,7 @@ function assignNames(root: DirNode, hasLabel: boolean, dirs: DirNode[], files: F
     let count = d === root ? (hasLabel ? 1 : 0) : 2; // label entry, or "." and ".."
     for (const c of d.sorted) count += 1 + (needsLfn(c) ? lfnCount(c.name) : 0);
     if (count > MAX_DIR_ENTRIES) {
-      throw new FatError('EFATFULL', `FAT directory ${JSON.stringify(d.path || '/')} needs ${count} entries; FAT allows ${MAX_DIR_ENTRIES}`, d.path);
+      throw new FatError('EFATFULL', `FAT directory "${showName(d.path || '/')}" needs ${count} entries; FAT allows ${MAX_DIR_ENTRIES}`, d.path);
     }
     d.entryCount = count;
     for (const c of d.sorted) if (c.kind === 'dir') queue.push(c);
@@ -547,7 +548,7 @@ async function* fileContent(f: FileNode, clusterBytes: number): AsyncGenerator<U
   if (n !== f.size) {
     throw new FatError(
       'EFATCONTENT',
-      `FAT file ${JSON.stringify(f.path)}: content ${n > f.size ? 'is longer than' : `has ${n} bytes, not`} the declared ${f.size} bytes`,
+      `FAT file "${showName(f.path)}": content ${n > f.size ? 'is longer than' : `has ${n} bytes, not`} the declared ${f.size} bytes`,
       f.path,
     );
   }

@@ -6,6 +6,7 @@
 
 import { both32, recordDate } from './iso-fields.js';
 import { IsoError } from './iso-errors.js';
+import { encodeName, showName } from './names.js';
 
 export const S_IFDIR = 0o040000;
 export const S_IFREG = 0o100000;
@@ -53,9 +54,9 @@ export function tf(mtime: number): Buffer {
   return entry('TF', d);
 }
 
-/** NM entries for a POSIX name: split with the CONTINUE flag when longer than one entry holds. */
+/** NM entries for a POSIX name (its bytes: names.ts): split with the CONTINUE flag when longer than one entry holds. */
 export function nm(name: string): Buffer[] {
-  const bytes = Buffer.from(name, 'utf8');
+  const bytes = encodeName(name);
   const out: Buffer[] = [];
   const MAX = 250;
   for (let i = 0; i < bytes.length; i += MAX) {
@@ -72,14 +73,14 @@ export function nm(name: string): Buffer[] {
  * between two complete components that sit in different SL entries.
  */
 export function sl(target: string, path: string): Buffer[] {
-  if (target === '') throw new IsoError('EISOPATH', `symlink ${path} has an empty target`, path);
+  if (target === '') throw new IsoError('EISOPATH', `symlink ${showName(path)} has an empty target`, path);
   const comps: { flags: number; name?: Buffer }[] = [];
   if (target.startsWith('/')) comps.push({ flags: 0x08 });
   for (const p of target.split('/')) {
     if (p === '') continue;
     if (p === '.') comps.push({ flags: 0x02 });
     else if (p === '..') comps.push({ flags: 0x04 });
-    else comps.push({ flags: 0, name: Buffer.from(p, 'utf8') });
+    else comps.push({ flags: 0, name: encodeName(p) });
   }
   const CAP = 250; // component bytes in one SL entry (255 - 5)
   const entries: Buffer[][] = [[]];

@@ -4,6 +4,7 @@
 import { IsoError } from './iso-errors.js';
 import { compareIdentifiers, isoIdentifiers } from './iso-names.js';
 import { S_IFDIR, S_IFLNK, S_IFREG } from './iso-rockridge.js';
+import { nameByteLength, showName } from './names.js';
 
 export interface IsoFile {
   /** path in the image, '/'-separated, e.g. 'boot/vmlinuz' (a leading '/' is allowed) */
@@ -51,13 +52,13 @@ const MAX_NAME = 255;
 
 function splitPath(path: string): string[] {
   const parts = path.replace(/^\/+/, '').split('/');
-  if (parts.length === 1 && parts[0] === '') throw new IsoError('EISOPATH', `empty path "${path}"`, path);
+  if (parts.length === 1 && parts[0] === '') throw new IsoError('EISOPATH', `empty path "${showName(path)}"`, path);
   for (const p of parts) {
     if (p === '' || p === '.' || p === '..' || p.includes('\0')) {
-      throw new IsoError('EISOPATH', `path "${path}" has an empty, "." or ".." component or a NUL byte`, path);
+      throw new IsoError('EISOPATH', `path "${showName(path)}" has an empty, "." or ".." component or a NUL byte`, path);
     }
-    if (Buffer.byteLength(p, 'utf8') > MAX_NAME) {
-      throw new IsoError('EISOPATH', `path "${path}": the name "${p.slice(0, 40)}..." is longer than ${MAX_NAME} bytes`, path);
+    if (nameByteLength(p) > MAX_NAME) {
+      throw new IsoError('EISOPATH', `path "${showName(path)}": the name "${showName(p.slice(0, 40))}..." is longer than ${MAX_NAME} bytes`, path);
     }
   }
   return parts;
@@ -93,7 +94,7 @@ export function buildTree(files: IsoFile[], dirs: IsoDirectory[], links: IsoSyml
         childMaps.get(cur)!.set(parts[i], next);
         childMaps.set(next, new Map());
       } else if (next.kind !== 'dir') {
-        throw new IsoError('EISOPATH', `"${whole}" needs "${path}" to be a directory, but it is a ${next.kind}`, whole);
+        throw new IsoError('EISOPATH', `"${showName(whole)}" needs "${showName(path)}" to be a directory, but it is a ${next.kind}`, whole);
       }
       cur = next;
     }
@@ -103,7 +104,7 @@ export function buildTree(files: IsoFile[], dirs: IsoDirectory[], links: IsoSyml
     const parts = splitPath(path);
     const parent = dirAt(parts.slice(0, -1), path);
     const full = parts.join('/');
-    if (byPath.has(full)) throw new IsoError('EISOPATH', `"${path}" is given twice`, path);
+    if (byPath.has(full)) throw new IsoError('EISOPATH', `"${showName(path)}" is given twice`, path);
     const n = newNode(parts[parts.length - 1], full, kind, mode, parent);
     byPath.set(full, n);
     childMaps.get(parent)!.set(n.name, n);
@@ -118,9 +119,9 @@ export function buildTree(files: IsoFile[], dirs: IsoDirectory[], links: IsoSyml
     n.mode = S_IFDIR | ((d.mode ?? 0o755) & 0o7777);
   }
   for (const f of files) {
-    if (!Number.isSafeInteger(f.size) || f.size < 0) throw new IsoError('EISOSIZE', `"${f.path}": size ${f.size} is not a byte count`, f.path);
+    if (!Number.isSafeInteger(f.size) || f.size < 0) throw new IsoError('EISOSIZE', `"${showName(f.path)}": size ${f.size} is not a byte count`, f.path);
     if (f.size > 0xffffffff) {
-      throw new IsoError('EISOSIZE', `"${f.path}" is ${f.size} bytes; files of 4 GiB and more (multi-extent) are not supported`, f.path);
+      throw new IsoError('EISOSIZE', `"${showName(f.path)}" is ${f.size} bytes; files of 4 GiB and more (multi-extent) are not supported`, f.path);
     }
     add(f.path, 'file', S_IFREG | ((f.mode ?? 0o644) & 0o7777)).file = f;
   }

@@ -25,6 +25,7 @@ import {
   type CatalogImage,
 } from './iso-eltorito.js';
 import { IsoError } from './iso-errors.js';
+import { encodeName, showName } from './names.js';
 import { SECTOR, sectorsFor } from './iso-fields.js';
 import { dirRecord, pathTable, pathTableSize, primaryDescriptor, terminator, type RecordInput } from './iso-records.js';
 import { hybridAreas, type HybridAreas } from './iso-hybrid.js';
@@ -145,7 +146,8 @@ function derivedIds(o: IsoOptions, tree: Tree) {
   const h = createHash('sha256');
   h.update(`osbuild-iso\0${o.volumeId}\0${o.epoch}\0`);
   for (const [p, n] of [...tree.byPath].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    h.update(`${p}\0${n.mode}\0${n.file?.size ?? ''}\0${n.target ?? ''}\0`);
+    // names as their bytes: two names that differ only in bytes that are not UTF-8 differ here too
+    h.update(encodeName(`${p}\0${n.mode}\0${n.file?.size ?? ''}\0${n.target ?? ''}\0`));
   }
   const seed = h.digest();
   const guid = (i: number) => {
@@ -190,16 +192,16 @@ function plan(o: IsoOptions): Plan {
   const tree = buildTree(catalogFile ? [...o.files, catalogFile] : o.files, o.directories ?? [], o.symlinks ?? []);
   const fileNode = (path: string, what: string): Node => {
     const n = tree.byPath.get(path.replace(/^\/+/, ''));
-    if (!n || n.kind !== 'file') throw new IsoError('EISOBOOT', `${what} "${path}" is not a file of the image: add it to files`, path);
+    if (!n || n.kind !== 'file') throw new IsoError('EISOBOOT', `${what} "${showName(path)}" is not a file of the image: add it to files`, path);
     return n;
   };
   const biosNode = o.boot?.bios ? fileNode(o.boot.bios.image, 'boot.bios.image') : undefined;
   const efiNode = o.boot?.efi ? fileNode(o.boot.efi.image, 'boot.efi.image') : undefined;
   const catNode = catalogFile ? fileNode(catalogFile.path, 'boot.catalog') : undefined;
   if (biosNode && biosNode.file!.size > MAX_BIOS_IMAGE) {
-    throw new IsoError('EISOBOOT', `BIOS boot image "${biosNode.path}" is ${biosNode.file!.size} bytes; isolinux.bin is ~40 KiB`, biosNode.path);
+    throw new IsoError('EISOBOOT', `BIOS boot image "${showName(biosNode.path)}" is ${biosNode.file!.size} bytes; isolinux.bin is ~40 KiB`, biosNode.path);
   }
-  if (efiNode && efiNode.file!.size === 0) throw new IsoError('EISOBOOT', `EFI boot image "${efiNode.path}" is empty`, efiNode.path);
+  if (efiNode && efiNode.file!.size === 0) throw new IsoError('EISOBOOT', `EFI boot image "${showName(efiNode.path)}" is empty`, efiNode.path);
 
   const numbers = new Map<Node, number>(tree.dirs.map((d, i) => [d, i + 1]));
   const dirPlans = tree.dirs.map((d) => planDirectory(d, o.epoch));
@@ -212,7 +214,7 @@ function plan(o: IsoOptions): Plan {
     for (const r of dp.recs) {
       if (r.spill.length === 0) continue;
       if (r.spillLen > SECTOR) {
-        throw new IsoError('EISOPATH', `"${r.node.path}": its Rock Ridge entries (${r.spillLen} bytes) exceed one continuation sector`, r.node.path);
+        throw new IsoError('EISOPATH', `"${showName(r.node.path)}": its Rock Ridge entries (${r.spillLen} bytes) exceed one continuation sector`, r.node.path);
       }
       if (ceOff + r.spillLen > SECTOR) {
         ceSectors++;
@@ -315,7 +317,7 @@ async function* fileBytes(n: Node): AsyncGenerator<Uint8Array> {
     yield chunk;
   }
   if (got !== n.size) {
-    throw new IsoError('EISOSIZE', `"${n.path}" was declared as ${n.size} bytes but its content gave ${got > n.size ? 'more' : got}`, n.path);
+    throw new IsoError('EISOSIZE', `"${showName(n.path)}" was declared as ${n.size} bytes but its content gave ${got > n.size ? 'more' : got}`, n.path);
   }
 }
 
@@ -329,7 +331,7 @@ async function* emit(p: Plan, pvdLba: number): AsyncGenerator<Uint8Array> {
   yield* drain();
   let lba = p.firstFileLba;
   for (const f of p.files) {
-    if (f.lba !== lba) throw new Error(`internal: ${f.path} at ${lba}, planned at ${f.lba}`);
+    if (f.lba !== lba) throw new Error(`internal: ${showName(f.path)} at ${lba}, planned at ${f.lba}`);
     if (p.catalog && f === p.catalog.node) {
       batch.push(p.catalog.bytes, out);
     } else if (p.bios && f === p.bios.node) {
@@ -337,7 +339,7 @@ async function* emit(p: Plan, pvdLba: number): AsyncGenerator<Uint8Array> {
       for await (const c of fileBytes(f)) parts.push(c);
       const img = Buffer.concat(parts);
       if (p.bios.patch) {
-        if (img.length < 64) throw new IsoError('EISOBOOT', `BIOS boot image "${f.path}" is too short for a boot info table`, f.path);
+        if (img.length < 64) throw new IsoError('EISOBOOT', `BIOS boot image "${showName(f.path)}" is too short for a boot info table`, f.path);
         patchBootInfoTable(img, pvdLba, f.lba);
       }
       batch.push(img, out);

@@ -86,6 +86,16 @@ export function encodeName(name: string): Buffer {
   return Buffer.concat(parts);
 }
 
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * Whether a name is text: false when it holds bytes that were not UTF-8 (lone surrogates).
+ * Writers whose format wants Unicode (pax without hdrcharset=BINARY, FAT's UTF-16) ask this.
+ */
+export function isValidText(name: string): boolean {
+  return !LONE_SURROGATE.test(name);
+}
+
 /** Byte length of a name as it will be written. */
 export function nameByteLength(name: string): number {
   return /[\ud800-\udfff]/.test(name) ? encodeName(name).length : Buffer.byteLength(name, 'utf8');

@@ -1,6 +1,9 @@
 // POSIX pax extended header records ("<len> <key>=<value>\n"), parsed from and encoded to raw
 // bytes. Values stay bytes: SCHILY.xattr.* values are binary (security.capability), and
-// decoding them as UTF-8 would corrupt them.
+// decoding them as UTF-8 would corrupt them. Keys go through decodeName: an xattr name in
+// SCHILY.xattr.<name> is a name too, and must not collapse with another one.
+
+import { decodeName, encodeName } from './names.js';
 
 export type PaxRecords = Map<string, Buffer>;
 
@@ -23,7 +26,7 @@ export function parsePax(body: Buffer, into: PaxRecords): string | undefined {
     }
     const eq = body.indexOf(0x3d, j + 1);
     if (eq < 0 || eq >= end) return `record at byte ${i} has no '='`;
-    const key = body.toString('utf8', j + 1, eq);
+    const key = decodeName(body.subarray(j + 1, eq));
     // Copy: the body may be a view into a large source chunk we must not keep alive.
     into.set(key, Buffer.from(body.subarray(eq + 1, end - 1)));
     i = end;
@@ -32,17 +35,20 @@ export function parsePax(body: Buffer, into: PaxRecords): string | undefined {
 }
 
 function record(key: string, value: Buffer): Buffer {
-  const kv = Buffer.byteLength(key) + value.length + 3; // ' ', '=', '\n'
+  const keyBytes = encodeName(key);
+  const kv = keyBytes.length + value.length + 3; // ' ', '=', '\n'
   // The length counts its own digits: grow until stable.
   let len = kv + String(kv).length;
   while (kv + String(len).length !== len) len = kv + String(len).length;
-  const head = Buffer.from(`${len} ${key}=`, 'utf8');
-  return Buffer.concat([head, value, Buffer.from('\n')]);
+  return Buffer.concat([Buffer.from(`${len} `, 'latin1'), keyBytes, EQ, value, NL]);
 }
 
-/** Encodes records in the given order (the caller sorts for determinism). */
+const EQ = Buffer.from('=');
+const NL = Buffer.from('\n');
+
+/** Encodes records in the given order (the caller sorts for determinism). String values are names: encodeName. */
 export function encodePax(records: Array<[string, Buffer | string]>): Buffer {
   return Buffer.concat(
-    records.map(([k, v]) => record(k, typeof v === 'string' ? Buffer.from(v, 'utf8') : v)),
+    records.map(([k, v]) => record(k, typeof v === 'string' ? encodeName(v) : v)),
   );
 }

@@ -14,9 +14,6 @@ export class PeError extends Error {
   }
 }
 
-export const MACHINE_X86_64 = 0x8664;
-export const MACHINE_AARCH64 = 0xaa64;
-
 /** Initialized data, readable: what every section we add is. */
 export const SCN_INITIALIZED_READ = 0x4000_0040;
 const SECTION_HEADER_SIZE = 40;

@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
 import type { EntryStream } from './entry.js';
+import { showName } from './names.js';
 import { writeTar } from './tar-write.js';
 
 /** The fixed-size superblock at the start of every squashfs (squashfs_fs.h: 96 bytes). */
@@ -70,8 +71,9 @@ export async function writeSquashfs(entries: EntryStream, path: string, opts: Sq
     throw new SquashfsError('sqfstar not found: install squashfs-tools ≥ 4.5 (Debian 12: apt install squashfs-tools)');
   }
   if (result.exitCode !== 0) {
-    const why = `${result.stderr}\n${result.stdout}`.trim().split('\n').slice(-5).join('\n');
-    throw new SquashfsError(`sqfstar failed (exit ${result.exitCode ?? result.signal}) writing ${path}: ${why}`);
+    // sqfstar's complaints quote the tar's names, which come from layers: shown escaped
+    const why = `${result.stderr}\n${result.stdout}`.trim().split('\n').slice(-5).map(showName).join('\n');
+    throw new SquashfsError(`sqfstar failed (exit ${result.exitCode ?? result.signal}) writing ${showName(path)}: ${why}`);
   }
   return readSquashfsInfo(path);
 }
@@ -82,7 +84,7 @@ export async function readSquashfsInfo(path: string): Promise<SquashfsResult> {
   try {
     const sb = Buffer.alloc(SUPERBLOCK_BYTES);
     const { bytesRead } = await fh.read(sb, 0, SUPERBLOCK_BYTES, 0);
-    if (bytesRead < SUPERBLOCK_BYTES || sb.readUInt32LE(0) !== MAGIC) throw new SquashfsError(`${path} is not a squashfs image (no hsqs superblock)`);
+    if (bytesRead < SUPERBLOCK_BYTES || sb.readUInt32LE(0) !== MAGIC) throw new SquashfsError(`${showName(path)} is not a squashfs image (no hsqs superblock)`);
     const { size } = await fh.stat();
     return { size, superblockSha256: createHash('sha256').update(sb).digest('hex') };
   } finally {

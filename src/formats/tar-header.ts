@@ -1,6 +1,8 @@
 // The 512-byte tar header block (POSIX ustar, with the GNU and v7 variants a reader meets),
 // decoded from and encoded to raw bytes. Pure functions: no streams here.
 
+import { decodeName } from './names.js';
+
 export const BLOCK = 512;
 
 /** Bytes of padding after `size` bytes of data to reach the next block boundary. */
@@ -82,12 +84,15 @@ export function parseNumeric(block: Uint8Array, off: number, len: number): numbe
   return v;
 }
 
-/** A NUL-terminated (or full-width) string field, as UTF-8. */
+/** A NUL-terminated (or full-width) name field. Names are bytes: see names.ts. */
 function parseString(block: Buffer, off: number, len: number): string {
   let end = off;
   const max = off + len;
-  while (end < max && block[end] !== 0) end++;
-  return end === off ? '' : block.toString('utf8', off, end);
+  let high = 0;
+  for (let c; end < max && (c = block[end]) !== 0; end++) high |= c;
+  if (end === off) return '';
+  // ASCII (nearly every name) straight from the block: no view to allocate, nothing to validate
+  return high < 0x80 ? block.toString('latin1', off, end) : decodeName(block.subarray(off, end));
 }
 
 function isUstar(block: Uint8Array): boolean {
@@ -128,7 +133,7 @@ export function decodeHeader(block: Buffer): RawHeader | undefined {
 // ---- encoding (writer side) ----
 
 export interface HeaderFields {
-  /** UTF-8 bytes of the name; at most 100, or split with prefix by the caller. */
+  /** Bytes of the name (encodeName); at most 100, or split with prefix by the caller. */
   name: Buffer;
   prefix?: Buffer;
   mode: number;

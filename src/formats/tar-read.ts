@@ -8,10 +8,16 @@
 // Reads POSIX ustar + pax (per-file 'x' and global 'g'), GNU (long names 'L'/'K', base-256
 // numbers) and v7. GNU sparse files are refused (ETARSPARSE): nothing we build needs them and
 // expanding them silently would be wrong.
+//
+// Names are bytes (names.ts): ustar fields, GNU long names and pax path/linkpath all go through
+// decodeName, so a name that is not UTF-8 survives byte for byte. A pax hdrcharset=BINARY record
+// (Python's tarfile and GNU tar write it for such names) therefore needs no handling: every
+// name is read as raw bytes, whatever charset the archive claims.
 
 import type { Entry, EntryStream, EntryType } from './entry.js';
 import { ByteReader, type ByteSource } from './byte-reader.js';
 import { TarFormatError } from './errors.js';
+import { decodeName, showName } from './names.js';
 import { parsePax, type PaxRecords } from './pax.js';
 import { BLOCK, decodeHeader, padding, type RawHeader } from './tar-header.js';
 
@@ -72,7 +78,7 @@ class Content implements AsyncIterableIterator<Uint8Array> {
   next(): Promise<IteratorResult<Uint8Array>> {
     if (!this.live) {
       return Promise.reject(
-        new Error(`tar content of ${this.path} read after the next entry was requested`),
+        new Error(`tar content of ${showName(this.path)} read after the next entry was requested`),
       );
     }
     if (this.remaining === 0) return Promise.resolve({ done: true, value: undefined });
@@ -91,7 +97,7 @@ class Content implements AsyncIterableIterator<Uint8Array> {
     if (!(await this.r.pull())) {
       throw new TarFormatError(
         'ETARTRUNC',
-        `tar stream ends at byte ${at} inside the content of ${this.path} ` +
+        `tar stream ends at byte ${at} inside the content of ${showName(this.path)} ` +
           `(${this.remaining} bytes missing): the archive is truncated`,
         at,
         this.path,
@@ -166,7 +172,7 @@ export async function* readTar(source: ByteSource, opts: ReadTarOptions = {}): E
           const into = h.type === 'g' ? globalPax : (pax ??= new Map());
           const err = parsePax(body, into);
           if (err) {
-            throw new TarFormatError('ETARCORRUPT', `pax header at byte ${at}: ${err}`, at, h.name);
+            throw new TarFormatError('ETARCORRUPT', `pax header at byte ${at}: ${showName(err)}`, at, h.name);
           }
           continue;
         }
@@ -181,13 +187,13 @@ export async function* readTar(source: ByteSource, opts: ReadTarOptions = {}): E
           continue;
       }
 
-      const rawPath = paxString(pax, 'path') ?? longName ?? h.name;
+      const rawPath = paxName(pax, 'path') ?? longName ?? h.name;
       if (h.type === 'S' || hasSparse(pax) || hasSparse(globalPax)) {
         // PAX sparse format 1.0 hides the real name in GNU.sparse.name.
-        const sparsePath = paxString(pax, 'GNU.sparse.name') ?? rawPath;
+        const sparsePath = paxName(pax, 'GNU.sparse.name') ?? rawPath;
         throw new TarFormatError(
           'ETARSPARSE',
-          `${sparsePath}: GNU sparse files are not supported (tar header at byte ${at}); ` +
+          `${showName(sparsePath)}: GNU sparse files are not supported (tar header at byte ${at}); ` +
             `recreate the archive without --sparse`,
           at,
           sparsePath,
@@ -197,7 +203,7 @@ export async function* readTar(source: ByteSource, opts: ReadTarOptions = {}): E
       if (!type) {
         throw new TarFormatError(
           'ETARTYPE',
-          `${rawPath}: unsupported tar entry type '${printable(h.type)}' (header at byte ${at})`,
+          `${showName(rawPath)}: unsupported tar entry type '${printable(h.type)}' (header at byte ${at})`,
           at,
           rawPath,
         );
@@ -249,7 +255,7 @@ function makeEntry(
     if (v === undefined || v === '') return fallback;
     const ok = frac ? /^-?\d+(\.\d*)?$/.test(v) : /^\d+$/.test(v);
     if (!ok) {
-      throw new TarFormatError('ETARCORRUPT', `${path}: pax ${key}=${v} is not a number`, at, path);
+      throw new TarFormatError('ETARCORRUPT', `${showName(path)}: pax ${key}=${showName(v)} is not a number`, at, path);
     }
     return Math.floor(Number(v));
   };
@@ -263,11 +269,11 @@ function makeEntry(
     size: type === 'file' || h.type === 'D' ? numSize(pax, h, path, at) : 0,
   };
   if (type === 'symlink' || type === 'hardlink') {
-    const link = paxString(pax, 'linkpath') ?? longLink ?? h.linkname;
+    const link = paxName(pax, 'linkpath') ?? longLink ?? h.linkname;
     if (type === 'hardlink') {
       entry.linkname = normalizeTarPath(link);
       if (entry.linkname === '') {
-        throw new TarFormatError('ETARCORRUPT', `${path}: hard link with an empty target`, at, path);
+        throw new TarFormatError('ETARCORRUPT', `${showName(path)}: hard link with an empty target`, at, path);
       }
     } else {
       entry.linkname = link;
@@ -286,7 +292,7 @@ function numSize(pax: PaxRecords | undefined, h: RawHeader, path: string, at: nu
   const v = paxString(pax, 'size');
   if (v === undefined || v === '') return h.size;
   if (!/^\d+$/.test(v)) {
-    throw new TarFormatError('ETARCORRUPT', `${path}: pax size=${v} is not a number`, at, path);
+    throw new TarFormatError('ETARCORRUPT', `${showName(path)}: pax size=${showName(v)} is not a number`, at, path);
   }
   return Number(v);
 }
@@ -334,9 +340,16 @@ function paxString(pax: PaxRecords | undefined, key: string): string | undefined
   return v === undefined ? undefined : v.toString('utf8');
 }
 
+/** A pax record that holds a name (path, linkpath): bytes, like every name. */
+function paxName(pax: PaxRecords | undefined, key: string): string | undefined {
+  const v = pax?.get(key);
+  return v === undefined ? undefined : decodeName(v);
+}
+
+/** A GNU long name or link ('L', 'K'): bytes up to the first NUL. */
 function cString(b: Buffer): string {
   const nul = b.indexOf(0);
-  return b.toString('utf8', 0, nul < 0 ? b.length : nul);
+  return decodeName(nul < 0 ? b : b.subarray(0, nul));
 }
 
 function printable(t: string): string {
@@ -349,7 +362,7 @@ function checkNumbers(h: RawHeader, at: number): void {
     if (Number.isNaN(h[k]) || (k === 'size' && h[k] < 0)) {
       throw new TarFormatError(
         'ETARCORRUPT',
-        `tar header at byte ${at} (${h.name}): the ${k} field is not a number`,
+        `tar header at byte ${at} (${showName(h.name)}): the ${k} field is not a number`,
         at,
         h.name,
       );
@@ -359,7 +372,7 @@ function checkNumbers(h: RawHeader, at: number): void {
     if (Number.isNaN(h.devmajor) || Number.isNaN(h.devminor)) {
       throw new TarFormatError(
         'ETARCORRUPT',
-        `tar header at byte ${at} (${h.name}): bad device numbers`,
+        `tar header at byte ${at} (${showName(h.name)}): bad device numbers`,
         at,
         h.name,
       );
@@ -394,7 +407,7 @@ async function skipBody(r: ByteReader, n: number, at: number, path: string): Pro
 function truncated(r: ByteReader, at: number, path: string): never {
   throw new TarFormatError(
     'ETARTRUNC',
-    `tar stream ends at byte ${r.offset} inside the entry ${path} (header at byte ${at}): ` +
+    `tar stream ends at byte ${r.offset} inside the entry ${showName(path)} (header at byte ${at}): ` +
       `the archive is truncated`,
     r.offset,
     path,

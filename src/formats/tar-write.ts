@@ -5,10 +5,15 @@
 // more, negative or far-future mtimes, and extended attributes as binary-safe
 // SCHILY.xattr.* records. uname/gname stay empty and the pax header's own fields are fixed,
 // so the same entries always give the same bytes.
+//
+// Names are bytes (names.ts): lengths and the ustar prefix split count bytes, and a name that
+// is not UTF-8 goes into pax as its raw bytes under hdrcharset=BINARY, as POSIX asks and as GNU
+// tar and Python's tarfile write it, so that readers do not try to convert it from UTF-8.
 
 import type { Entry, EntryStream, EntryType } from './entry.js';
 import { Batcher, ZEROS } from './batch.js';
 import { TarWriteError } from './errors.js';
+import { encodeName, isValidText, showName } from './names.js';
 import { encodePax } from './pax.js';
 import { BLOCK, encodeHeader, FIELD, octalMax, padding } from './tar-header.js';
 
@@ -91,14 +96,14 @@ function emitZeros(emit: (b: Uint8Array) => void, n: number): void {
 function sizeError(entry: Entry, written: number, how: string): never {
   throw new TarWriteError(
     'ETARSIZE',
-    `${entry.path}: entry says ${entry.size} bytes but its content gave ${how} ${written}`,
+    `${showName(entry.path)}: entry says ${entry.size} bytes but its content gave ${how} ${written}`,
     entry.path,
   );
 }
 
-function isAscii(s: string, bytes: Buffer): boolean {
-  // UTF-8 byte length equals UTF-16 length only when every character is ASCII.
-  return bytes.length === s.length;
+function isAscii(s: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  return !/[^\x00-\x7f]/.test(s);
 }
 
 /** Splits a ustar name into prefix/name at a '/', or returns undefined when it cannot. */
@@ -115,7 +120,7 @@ function splitName(bytes: Buffer): { prefix?: Buffer; name: Buffer } | undefined
 
 function checkField(entry: Entry, what: string, v: number, max: number): void {
   if (!Number.isInteger(v) || v < 0 || v > max) {
-    throw new TarWriteError('ETARFIELD', `${entry.path}: ${what} ${v} cannot be written to tar`, entry.path);
+    throw new TarWriteError('ETARFIELD', `${showName(entry.path)}: ${what} ${v} cannot be written to tar`, entry.path);
   }
 }
 
@@ -123,28 +128,35 @@ function checkField(entry: Entry, what: string, v: number, max: number): void {
 export function headerBlocks(entry: Entry): Buffer[] {
   const records: Array<[string, Buffer | string]> = [];
   if (entry.path === '' || entry.path.includes('\0')) {
-    throw new TarWriteError('ETARNAME', `invalid entry path ${JSON.stringify(entry.path)}`, entry.path);
+    throw new TarWriteError('ETARNAME', `invalid entry path "${showName(entry.path)}"`, entry.path);
   }
   const tarPath = entry.type === 'dir' ? entry.path + '/' : entry.path;
-  const pathBytes = Buffer.from(tarPath, 'utf8');
-  let split = isAscii(tarPath, pathBytes) ? splitName(pathBytes) : undefined;
+  const pathBytes = encodeName(tarPath);
+  // Non-ASCII names always go to pax (UTF-8 there is standard; in ustar fields it is not).
+  const asciiPath = isAscii(tarPath);
+  let split = asciiPath ? splitName(pathBytes) : undefined;
   if (!split) {
     records.push(['path', pathBytes]);
     split = { name: pathBytes.subarray(0, FIELD.NAME_LEN) };
   }
+  let binary = !asciiPath && !isValidText(tarPath);
 
   let linkBytes: Buffer | undefined;
   if (entry.type === 'symlink' || entry.type === 'hardlink') {
     const link = entry.linkname ?? '';
     if (link === '' || link.includes('\0')) {
-      throw new TarWriteError('ETARNAME', `${entry.path}: invalid link target ${JSON.stringify(link)}`, entry.path);
+      throw new TarWriteError('ETARNAME', `${showName(entry.path)}: invalid link target "${showName(link)}"`, entry.path);
     }
-    linkBytes = Buffer.from(link, 'utf8');
-    if (!isAscii(link, linkBytes) || linkBytes.length > FIELD.LINKNAME_LEN) {
+    linkBytes = encodeName(link);
+    const asciiLink = isAscii(link);
+    if (!asciiLink || linkBytes.length > FIELD.LINKNAME_LEN) {
       records.push(['linkpath', linkBytes]);
       linkBytes = linkBytes.subarray(0, FIELD.LINKNAME_LEN);
     }
+    if (!asciiLink && !isValidText(link)) binary = true;
   }
+  // First, as Python's tarfile writes it: a reader applies it to the records that follow.
+  if (binary) records.unshift(['hdrcharset', 'BINARY']);
 
   const size = entry.type === 'file' ? entry.size : 0;
   checkField(entry, 'size', size, Number.MAX_SAFE_INTEGER);
@@ -175,7 +187,7 @@ export function headerBlocks(entry: Entry): Buffer[] {
     const base = entry.path.slice(entry.path.lastIndexOf('/') + 1);
     blocks.push(
       encodeHeader({
-        name: Buffer.from(`PaxHeaders/${base}`, 'utf8').subarray(0, FIELD.NAME_LEN),
+        name: encodeName(`PaxHeaders/${base}`).subarray(0, FIELD.NAME_LEN),
         mode: 0o644,
         uid: 0,
         gid: 0,

@@ -20,11 +20,10 @@
 //
 // The kernel and initrd are streamed: nothing but the stub is held in memory.
 
+import { ARCHES } from '../arch.js';
 import {
   alignUp,
   isSigned,
-  MACHINE_AARCH64,
-  MACHINE_X86_64,
   parsePe,
   PeError,
   SCN_INITIALIZED_READ,
@@ -33,6 +32,7 @@ import {
   type PeSection,
 } from './pe.js';
 import type { SizedStream } from './raw-blocks.js';
+import { showName } from './names.js';
 
 export { PeError } from './pe.js';
 
@@ -70,7 +70,7 @@ export interface UkiSectionPlan extends PeSection {
 }
 
 export interface UkiPlan {
-  /** The stub's machine type (MACHINE_X86_64 or MACHINE_AARCH64). */
+  /** The stub's PE machine type (one of the arch table's efi.peMachine). */
   machine: number;
   /** The stub with its headers updated. */
   head: Buffer;
@@ -81,7 +81,8 @@ export interface UkiPlan {
 }
 
 const PAGE = 4096;
-const MACHINES: Record<number, string> = { [MACHINE_X86_64]: 'x86-64', [MACHINE_AARCH64]: 'AArch64' };
+/** PE machine type -> its name, for the architectures osbuild knows. */
+const MACHINES: Record<number, string> = Object.fromEntries(Object.values(ARCHES).map((a) => [a.efi.peMachine, a.efi.peName]));
 
 /**
  * True for bytes that are free to overwrite with section headers: zeros, or the AArch64 NOPs
@@ -106,14 +107,14 @@ export function planUki(opts: {
 }): UkiPlan {
   const pe = parsePe(opts.stub, 'UKI stub');
   if (!MACHINES[pe.machine]) {
-    throw new PeError('EPEFORMAT', `UKI stub: machine 0x${pe.machine.toString(16)} is neither x86-64 nor AArch64`);
+    throw new PeError('EPEFORMAT', `UKI stub: machine 0x${pe.machine.toString(16)} is neither ${Object.values(MACHINES).join(' nor ')}`);
   }
   if (isSigned(opts.stub, pe)) {
     throw new PeError('EPESIGNED', 'UKI stub: it is signed; adding sections would void the signature. Use the unsigned stub and sign the UKI');
   }
   const names = ['.osrel', '.cmdline', '.uname', '.initrd', '.linux'];
   const clash = pe.sections.find((s) => names.includes(s.name));
-  if (clash) throw new PeError('EPESECTION', `UKI stub: it already has a ${clash.name} section; give the bare stub`);
+  if (clash) throw new PeError('EPESECTION', `UKI stub: it already has a ${showName(clash.name)} section; give the bare stub`);
 
   const small: Array<[string, string | undefined]> = [
     ['.osrel', opts.osRelease],

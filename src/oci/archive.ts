@@ -11,7 +11,7 @@ import { StoreError } from './errors.js';
 import { exportLayout, type ExportedRef } from './export.js';
 import { familiarRef, formatRef, parseRef } from './ref.js';
 import type { Store } from './store.js';
-import type { Arch } from './types.js';
+import type { Arch } from '../arch.js';
 
 export type ArchiveFormat = 'oci' | 'docker-archive';
 

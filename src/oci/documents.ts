@@ -4,7 +4,8 @@ import type { z } from 'zod';
 import { StoreError, type StoreErrorCode } from './errors.js';
 import { platformFor } from './platform.js';
 import { MediaType } from './types.js';
-import type { Arch, Descriptor, ImageConfig, ImageRuntimeConfig, Index, Manifest } from './types.js';
+import type { Arch } from '../arch.js';
+import type { Descriptor, ImageConfig, ImageRuntimeConfig, Index, Manifest } from './types.js';
 
 /** RFC 3339 time for an image's 'created' from SOURCE_DATE_EPOCH (seconds since the epoch). */
 export function createdFromEpoch(epoch: string | number): string {

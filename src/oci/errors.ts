@@ -26,6 +26,23 @@ export class StoreError extends Error {
   }
 }
 
+/**
+ * A write failed because a filesystem is full (ENOSPC) or over quota (EDQUOT). The message names
+ * the path, the mount and filesystem it is on, how much was free and, when known, how much the
+ * write needed: the input is not to blame, and the fix is freeing space there or writing elsewhere.
+ */
+export class DiskFullError extends Error {
+  readonly code = 'ENOSPC' as const;
+  constructor(
+    message: string,
+    readonly info: { path: string; mount?: string; fsType?: string; free?: number; needed?: number },
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'DiskFullError';
+  }
+}
+
 export type RegistryErrorCode =
   | 'EAUTH' // the registry refused our credentials (or wants some and we have none)
   | 'EDENIED' // authenticated, but not allowed (403)

@@ -4,11 +4,11 @@
 import { createReadStream } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
 import { posix, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import tar from 'tar-stream';
+import { readTar } from '../formats/tar-read.js';
 import { mismatch } from './digest.js';
-import { StoreError } from './errors.js';
+import { DiskFullError, StoreError } from './errors.js';
+import { showName } from '../formats/names.js';
 import type { BlobExpect, StagedBlob, Store } from './store.js';
 
 export interface ImportSource {
@@ -34,7 +34,7 @@ const LINK_HOPS = 8;
 /** A tar member name or manifest.json path as a clean relative path; refuses escapes. */
 export function cleanName(name: string, label: string): string {
   const n = posix.normalize(name.replace(/^\/+/, '')).replace(/\/+$/, '');
-  if (n === '..' || n.startsWith('../')) throw new StoreError('EFORMAT', `${label}: path ${JSON.stringify(name)} points outside the image`);
+  if (n === '..' || n.startsWith('../')) throw new StoreError('EFORMAT', `${label}: path "${showName(name)}" points outside the image`);
   return n === '.' ? '' : n;
 }
 
@@ -118,46 +118,41 @@ export class TarSource implements ImportSource {
       await fh.close();
     }
     const gzipped = head[0] === 0x1f && head[1] === 0x8b;
-    const extract = tar.extract();
-    const feeding = gzipped
-      ? pipeline(createReadStream(this.label), createGunzip(), extract)
-      : pipeline(createReadStream(this.label), extract);
-    // If iteration stops early the pipeline rejects too; only the first error matters.
-    feeding.catch(() => undefined);
+    // Our own tar reader: member names stay bytes (names.ts), as in every other tar osbuild reads.
+    const file = createReadStream(this.label);
+    const source = gzipped ? file.pipe(createGunzip()) : file;
+    if (gzipped) file.on('error', (e) => source.destroy(e));
     try {
-      for await (const entry of extract) {
-        const h = entry.header;
-        const name = cleanName(h.name, this.label);
-        if ((h.type === 'file' || h.type === 'contiguous-file') && name !== '') {
+      for await (const { entry, content } of readTar(source)) {
+        const name = cleanName(entry.path, this.label);
+        if (entry.type === 'file' && name !== '') {
           // Keep small JSON documents (they start with '{'; layers never do) in memory too.
-          const kept: { chunks?: Buffer[]; started: boolean } = { chunks: (h.size ?? 0) <= SMALL_MAX ? [] : undefined, started: false };
+          const kept: { chunks?: Buffer[]; started: boolean } = { chunks: entry.size <= SMALL_MAX ? [] : undefined, started: false };
           const tee = async function* (): AsyncGenerator<Uint8Array> {
-            for await (const chunk of entry as AsyncIterable<Buffer>) {
+            for await (const chunk of content ?? []) {
               if (!kept.started && chunk.length > 0) {
                 kept.started = true;
                 if (chunk[0] !== 0x7b) kept.chunks = undefined;
               }
-              kept.chunks?.push(chunk);
+              kept.chunks?.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
               yield chunk;
             }
           };
-          const staged = await store.stageBlob(tee(), { size: h.size, what: `${name} in ${this.label}` });
+          const staged = await store.stageBlob(tee(), { size: entry.size, what: `${showName(name)} in ${this.label}` });
           await this.files.get(name)?.staged.discard(); // a later member of the same name wins, as in tar
           this.files.set(name, { staged, ...(kept.chunks ? { bytes: Buffer.concat(kept.chunks) } : {}) });
-        } else {
-          if ((h.type === 'symlink' || h.type === 'link') && h.linkname) {
-            // Symlinks are relative to their directory, hard links to the archive root.
-            const target = h.type === 'symlink' ? posix.join(posix.dirname(name), h.linkname) : h.linkname;
-            this.links.set(name, cleanName(target, this.label));
-          }
-          entry.resume();
+        } else if ((entry.type === 'symlink' || entry.type === 'hardlink') && entry.linkname) {
+          // Symlinks are relative to their directory, hard links to the archive root.
+          const target = entry.type === 'symlink' ? posix.join(posix.dirname(name), entry.linkname) : entry.linkname;
+          this.links.set(name, cleanName(target, this.label));
         }
       }
-      await feeding;
     } catch (e) {
-      extract.destroy();
+      source.destroy();
+      file.destroy();
       const msg = (e as Error).message;
-      if (e instanceof StoreError) throw e;
+      // a full store is not the tar's fault
+      if (e instanceof StoreError || e instanceof DiskFullError) throw e;
       throw new StoreError('EFORMAT', `${this.label} is not a readable tar archive: ${msg}`, { cause: e });
     }
   }
@@ -182,7 +177,7 @@ export class TarSource implements ImportSource {
       if (next === undefined) return undefined;
       n = next;
     }
-    throw new StoreError('EFORMAT', `${this.label}: too many links resolving ${name}`);
+    throw new StoreError('EFORMAT', `${this.label}: too many links resolving ${showName(name)}`);
   }
 
   has(name: string): boolean {
@@ -195,7 +190,7 @@ export class TarSource implements ImportSource {
     if (f.bytes) return f.bytes;
     // Not kept in memory (large, or not JSON): read the staged copy back, bounded.
     if (f.staged.descriptor.size > SMALL_MAX) {
-      throw new StoreError('EFORMAT', `${name} in ${this.label} is ${f.staged.descriptor.size} bytes, too large for a metadata document`);
+      throw new StoreError('EFORMAT', `${showName(name)} in ${this.label} is ${f.staged.descriptor.size} bytes, too large for a metadata document`);
     }
     const chunks: Buffer[] = [];
     for await (const c of f.staged.open()) chunks.push(Buffer.from(c));
@@ -207,7 +202,7 @@ export class TarSource implements ImportSource {
     if (!f) return undefined;
     const actual = f.staged.descriptor;
     if ((expect.digest !== undefined && actual.digest !== expect.digest) || (expect.size !== undefined && actual.size !== expect.size)) {
-      throw mismatch(expect.what ?? `${name} in ${this.label}`, expect, actual);
+      throw mismatch(expect.what ?? `${showName(name)} in ${this.label}`, expect, actual);
     }
     this.taken.add(f.staged);
     return { ...f.staged, descriptor: { ...actual, mediaType: expect.mediaType ?? actual.mediaType } };

@@ -11,10 +11,11 @@ import { z } from 'zod';
 import { canonicalJSON, mismatch, sha256Digest } from './digest.js';
 import { manifestDocument, parseJsonDocument } from './documents.js';
 import { StoreError } from './errors.js';
+import { showName } from '../formats/names.js';
 import { cleanName, DirectorySource, TarSource, type ImportSource } from './import-source.js';
 import { documentKind } from './media.js';
 import { hasExplicitVersion, isBareTag, normalizeRef, parseRef } from './ref.js';
-import type { StagedBlob, Store } from './store.js';
+import { shellWord, type StagedBlob, type Store } from './store.js';
 import {
   ImageConfig as ImageConfigSchema,
   Index as IndexSchema,
@@ -108,7 +109,7 @@ export function nameLayoutEntries(entries: Descriptor[], opts: { ref?: string },
     else if (refName !== undefined && !isBareTag(refName)) ref = normalizeRef(refName);
     else if (opts.ref !== undefined) ref = normalizeRef(`${opts.ref}:${refName ?? 'latest'}`);
     else {
-      const which = refName !== undefined ? `tagged ${JSON.stringify(refName)} only` : 'without a name';
+      const which = refName !== undefined ? `tagged "${showName(refName)}" only` : 'without a name';
       throw new StoreError('EFORMAT', `${label}: image ${entry.digest} is ${which}; give a repository to name it (e.g. --ref osbuild/init)`);
     }
     out.set(ref, { ref, descriptor: entry });
@@ -133,9 +134,9 @@ class Importer {
   }
 
   private async stage(name: string, expect: { digest?: string; size?: number; mediaType?: string }, what: string): Promise<StagedBlob> {
-    const staged = await this.source.stage(name, { ...expect, what: `${what} (${name} in ${this.label})` }, true);
+    const staged = await this.source.stage(name, { ...expect, what: `${what} (${showName(name)} in ${this.label})` }, true);
     if (!staged) {
-      throw new StoreError('ENOBLOB', `${what} ${expect.digest ?? ''} is missing from ${this.label} (expected at ${name})`.replace('  ', ' '));
+      throw new StoreError('ENOBLOB', `${what} ${expect.digest ?? ''} is missing from ${this.label} (expected at ${showName(name)})`.replace('  ', ' '));
     }
     this.opts.onBlob?.({ digest: staged.descriptor.digest, size: staged.descriptor.size, what });
     await this.plan.add(staged);
@@ -146,9 +147,9 @@ class Importer {
   private async document(desc: Descriptor, what: string): Promise<Buffer> {
     const name = blobName(desc.digest);
     const bytes = await this.source.readSmall(name);
-    if (!bytes) throw new StoreError('ENOBLOB', `${what} ${desc.digest} is missing from ${this.label} (expected at ${name})`);
+    if (!bytes) throw new StoreError('ENOBLOB', `${what} ${desc.digest} is missing from ${this.label} (expected at ${showName(name)})`);
     const actual = { digest: sha256Digest(bytes), size: bytes.length };
-    if (actual.digest !== desc.digest || actual.size !== desc.size) throw mismatch(`${what} (${name} in ${this.label})`, desc, actual);
+    if (actual.digest !== desc.digest || actual.size !== desc.size) throw mismatch(`${what} (${showName(name)} in ${this.label})`, desc, actual);
     return bytes;
   }
 
@@ -187,14 +188,14 @@ class Importer {
       `oci-layout in ${this.label}`,
     );
     if (layout.imageLayoutVersion !== '1.0.0') {
-      throw new StoreError('EFORMAT', `${this.label}: OCI layout version ${layout.imageLayoutVersion} is not supported (expected 1.0.0)`);
+      throw new StoreError('EFORMAT', `${this.label}: OCI layout version ${showName(layout.imageLayoutVersion)} is not supported (expected 1.0.0)`);
     }
     const index = parseJSON((await this.source.readSmall('index.json'))!, IndexSchema, `index.json in ${this.label}`);
     if (index.manifests.length === 0) throw new StoreError('EFORMAT', `${this.label}: index.json lists no images`);
     const named = nameLayoutEntries(index.manifests, this.opts, this.label);
     for (const entry of index.manifests) {
       if (documentKind(entry.mediaType, undefined) === 'unknown') {
-        throw new StoreError('EMEDIATYPE', `${this.label}: index.json entry ${entry.digest} has media type ${JSON.stringify(entry.mediaType)}, not an image manifest or index`);
+        throw new StoreError('EMEDIATYPE', `${this.label}: index.json entry ${showName(String(entry.digest))} has media type "${showName(String(entry.mediaType))}", not an image manifest or index`);
       }
       await this.walk(entry, 'image');
     }
@@ -213,8 +214,8 @@ class Importer {
       const image = `image ${i + 1} of manifest.json`;
       const configName = cleanName(item.Config, this.label);
       const configBytes = await this.source.readSmall(configName);
-      if (!configBytes) throw new StoreError('ENOBLOB', `config ${configName} of ${image} is missing from ${this.label}`);
-      const config = parseJSON(configBytes, ImageConfigSchema, `${configName} in ${this.label}`);
+      if (!configBytes) throw new StoreError('ENOBLOB', `config ${showName(configName)} of ${image} is missing from ${this.label}`);
+      const config = parseJSON(configBytes, ImageConfigSchema, `${showName(configName)} in ${this.label}`);
       const configDesc = (await this.stage(configName, { digest: nameDigest(configName), mediaType: MediaType.ociConfig }, `config of ${image}`)).descriptor;
       const diffIds = config.rootfs.diff_ids;
       if (diffIds.length !== item.Layers.length) {
@@ -225,7 +226,7 @@ class Importer {
         const name = cleanName(layerPath, this.label);
         const what = `layer ${j + 1} of ${image}`;
         const staged = await this.stage(name, { digest: nameDigest(name) }, what);
-        layers.push({ mediaType: await layerMediaType(staged, diffIds[j], `${what} (${name} in ${this.label})`), digest: staged.descriptor.digest, size: staged.descriptor.size });
+        layers.push({ mediaType: await layerMediaType(staged, diffIds[j], `${what} (${showName(name)} in ${this.label})`), digest: staged.descriptor.digest, size: staged.descriptor.size });
       }
       const manifestBytes = canonicalJSON(manifestDocument({ ...configDesc, mediaType: MediaType.ociConfig }, layers));
       const manifest = await store.stageBlob(manifestBytes, { mediaType: MediaType.ociManifest });
@@ -297,7 +298,8 @@ export async function importLayout(store: Store, path: string, opts: ImportOptio
       throw new StoreError('EFORMAT', `${abs} is neither an OCI image layout (oci-layout + index.json) nor a docker-archive (manifest.json)`);
     }
     await importer.plan.commit();
-    for (const n of named) await store.tag(n.ref, n.descriptor);
+    const origin = `osbuild cache import${opts.ref !== undefined ? ` --ref ${shellWord(opts.ref)}` : ''} ${shellWord(abs)}`;
+    for (const n of named) await store.tag(n.ref, n.descriptor, { origin });
     return [...named].sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
   } catch (e) {
     await importer.plan.discard();

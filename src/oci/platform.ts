@@ -1,17 +1,19 @@
 // Which manifest of an index serves linux/<arch>. Pure functions.
-import type { Arch, Descriptor, Platform } from './types.js';
+import { ARCHES, type Arch } from '../arch.js';
+import type { Descriptor, Platform } from './types.js';
 
 /** The platform osbuild writes for an architecture (docker's spelling: arm64 carries variant v8). */
 export function platformFor(arch: Arch): Platform {
-  return arch === 'arm64' ? { architecture: 'arm64', os: 'linux', variant: 'v8' } : { architecture: 'amd64', os: 'linux' };
+  const { architecture, variant } = ARCHES[arch].oci;
+  // no variant key at all when there is none: these bytes go into index digests
+  return variant ? { architecture, os: 'linux', variant } : { architecture, os: 'linux' };
 }
 
-// The variants that mean "the baseline of this architecture": none, or its first level.
-const BASELINE_VARIANT: Record<Arch, string> = { amd64: 'v1', arm64: 'v8' };
-
+/** Whether `p` is linux/<arch>: with no variant, or the one that means its baseline (arm64/v8, amd64/v1). */
 export function platformMatches(p: Pick<Platform, 'os' | 'architecture' | 'variant'> | undefined, arch: Arch): boolean {
-  if (!p || p.os !== 'linux' || p.architecture !== arch) return false;
-  return p.variant === undefined || p.variant === '' || p.variant === BASELINE_VARIANT[arch];
+  const oci = ARCHES[arch].oci;
+  if (!p || p.os !== 'linux' || p.architecture !== oci.architecture) return false;
+  return p.variant === undefined || p.variant === '' || p.variant === oci.baselineVariant;
 }
 
 export function formatPlatform(p: Pick<Platform, 'os' | 'architecture' | 'variant'> | undefined): string {

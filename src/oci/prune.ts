@@ -1,9 +1,11 @@
 // Garbage collection of the store: blobs no tag reaches (through indexes, manifests, configs and
-// layers) are removed, with the data derived from removed layers (derived/<kind>/<digest>…).
+// layers) are removed, with the data derived from removed layers (derived/<kind>/sha256-<hex>…,
+// see derived.ts).
 // Blobs younger than a grace period are kept: a pull or build running now commits its blobs
 // before it tags them, and must not lose them in between (git gc's --prune=<date> idea).
-import { readdir, rm, stat, unlink } from 'node:fs/promises';
+import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pruneDerived } from './derived.js';
 import { documentKind } from './media.js';
 import type { Store } from './store.js';
 import { Index as IndexSchema, Manifest as ManifestSchema } from './types.js';
@@ -67,18 +69,10 @@ export async function prune(store: Store, opts: PruneOptions = {}): Promise<Prun
     result.removedBlobs++;
     result.removedBytes += st.size;
   }
-  // derived files are named after the layer they come from: <algorithm>-<hex>[-…].json
+  // derived files are named after the blob they come from (derived.ts); they go with it
   const derivedRoot = join(store.derivedDir('toc'), '..');
   const kinds = opts.derivedKinds ?? (await readdir(derivedRoot).catch(() => [] as string[]));
-  for (const kind of kinds) {
-    const kdir = store.derivedDir(kind);
-    for (const name of await readdir(kdir).catch(() => [] as string[])) {
-      const m = /^sha256-([a-f0-9]{64})/.exec(name);
-      if (!m || (await store.hasBlob(`sha256:${m[1]}`))) continue;
-      await rm(join(kdir, name), { force: true, recursive: true });
-      result.removedDerived++;
-    }
-  }
+  for (const kind of kinds) result.removedDerived += await pruneDerived(store.derivedDir(kind), (d) => store.hasBlob(d));
   await store.cleanTemp();
   return result;
 }

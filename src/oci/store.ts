@@ -2,17 +2,23 @@
 // Every blob is verified against its digest when written and when read; a blob appears only
 // complete (temp file in the layout's .tmp/, fsync, rename); index.json changes under an
 // inter-process lock so concurrent builds never lose a tag. Tools (skopeo, umoci) can read the
-// layout: refs are index.json entries annotated with the full normalized reference.
+// layout: refs are index.json entries annotated with the full normalized reference. A blob that
+// is missing or corrupt when read is reported with the image that needs it and the command that
+// gets it back (each tag records the one that brought it: ORIGIN_ANNOTATION).
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import type { z } from 'zod';
+import { showName } from '../formats/names.js';
+import { DerivedCache } from './derived.js';
 import { canonicalJSON, digestHex, mismatch } from './digest.js';
 import { imageConfigDocument, indexDocument, manifestDocument, parseJsonDocument, zodSummary } from './documents.js';
 import { StoreError } from './errors.js';
 import { withLock } from './lock.js';
+import { OWNER_TOKEN_RE, ownerState, ownerToken } from './owner.js';
+import { diskFullError, isNoSpace } from './space.js';
 import { documentKind, mediaTypeFor, SCHEMA1_TYPES } from './media.js';
 import { formatPlatform, listPlatforms, platformFor, platformMatches, selectManifest } from './platform.js';
 import { formatRef, parseRef, type ImageRef } from './ref.js';
@@ -24,7 +30,8 @@ import {
   MediaType,
   REF_NAME_ANNOTATION,
 } from './types.js';
-import type { Arch, Descriptor, ImageConfig, ImageRuntimeConfig, Index, Manifest } from './types.js';
+import type { Arch } from '../arch.js';
+import type { Descriptor, ImageConfig, ImageRuntimeConfig, Index, Manifest } from './types.js';
 
 /** What a writer knows about a blob in advance; every given field is checked. */
 export interface BlobExpect {
@@ -68,7 +75,17 @@ export interface StoreOptions {
   missingImageHint?: (ref: string) => string;
 }
 
+/**
+ * Annotation on a tag (index.json entry): the osbuild command that put the image there, e.g.
+ * `osbuild pull docker.io/library/alpine:3.20`. Messages about a missing or corrupt blob quote it
+ * as the way to get the image back.
+ */
+export const ORIGIN_ANNOTATION = 'org.osbuild.origin';
+
 const OCI_LAYOUT_VERSION = '1.0.0';
+// index.json holds only the tags: without it the blobs stay, and each image comes back by the
+// way it came (a build pulls or builds its own)
+const INDEX_FIX = '; mend it by hand, or delete it: every ref is then forgotten (blobs stay until `osbuild cache prune`) and images come back by pull, import or build';
 const TEMP_MAX_AGE_MS = 60 * 60 * 1000;
 const MAX_INDEX_DEPTH = 4;
 // Names a fresh store may already contain (a concurrent process creating the same store).
@@ -88,7 +105,7 @@ function refNameOf(d: Descriptor): string | undefined {
 function withoutRefName(d: Descriptor): Descriptor {
   const { annotations, ...rest } = d;
   if (!annotations) return { ...rest };
-  const { [REF_NAME_ANNOTATION]: _drop, ...others } = annotations;
+  const { [REF_NAME_ANNOTATION]: _drop, [ORIGIN_ANNOTATION]: _origin, ...others } = annotations;
   return Object.keys(others).length > 0 ? { ...rest, annotations: others } : { ...rest };
 }
 
@@ -98,6 +115,11 @@ function sortEntries(ms: Descriptor[]): Descriptor[] {
   const named = ms.filter((m) => refNameOf(m) !== undefined);
   named.sort((a, b) => (refNameOf(a)! < refNameOf(b)! ? -1 : refNameOf(a)! > refNameOf(b)! ? 1 : 0));
   return [...unnamed, ...named];
+}
+
+/** A word of a shell command line, quoted when it needs to be (origins are commands to copy). */
+export function shellWord(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
 }
 
 function isErrno(e: unknown, code: string): boolean {
@@ -175,22 +197,30 @@ export class Store {
 
   // ---- temp files ----------------------------------------------------------------------------
 
+  // the owner token lets cleanTemp remove a killed process's files at once, and never a live one's
   private tempPath(): string {
-    return join(this.tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}`);
+    return join(this.tmpDir, `${ownerToken()}-${randomBytes(8).toString('hex')}`);
+  }
+
+  /** A full disk under the store, described (mount, free space, what was needed). */
+  private async noSpace(e: unknown, what: string, needed?: number): Promise<unknown> {
+    if (!isNoSpace(e)) return e;
+    return diskFullError(this.dir, { what: `${what} into the store`, needed, remedy: 'use another cache directory (--cache DIR)', cause: e });
   }
 
   private async writeTemp(bytes: Uint8Array): Promise<string> {
     const path = this.tempPath();
-    const fh = await open(path, 'wx', 0o644);
+    let fh: FileHandle | undefined;
     try {
+      fh = await open(path, 'wx', 0o644);
       await writeAll(fh, bytes);
       await fh.sync();
+      await fh.close();
     } catch (e) {
-      await fh.close().catch(() => undefined);
+      await fh?.close().catch(() => undefined);
       await unlink(path).catch(() => undefined);
-      throw e;
+      throw await this.noSpace(e, `${bytes.byteLength} bytes of store metadata`, bytes.byteLength);
     }
-    await fh.close();
     return path;
   }
 
@@ -207,16 +237,20 @@ export class Store {
   }
 
   /**
-   * Removes temp files older than `maxAgeMs` (left by killed processes); younger ones may belong
-   * to a build in progress. Returns how many were removed.
+   * Removes temp files left by killed processes: at once when the name says whose they were and
+   * that process is gone, else once older than `maxAgeMs` (files of a live process are kept
+   * whatever their age). Returns how many were removed.
    */
   async cleanTemp(maxAgeMs: number = TEMP_MAX_AGE_MS): Promise<number> {
     let removed = 0;
     const names = await readdir(this.tmpDir).catch(() => [] as string[]);
     for (const name of names) {
       const path = join(this.tmpDir, name);
+      const token = new RegExp(`^${OWNER_TOKEN_RE.source}-`).exec(name)?.[0].slice(0, -1);
+      const owner = token ? ownerState(token) : 'unknown';
+      if (owner === 'alive') continue;
       try {
-        if (Date.now() - (await stat(path)).mtimeMs > maxAgeMs) {
+        if (owner === 'dead' || Date.now() - (await stat(path)).mtimeMs > maxAgeMs) {
           await rm(path, { recursive: true, force: true });
           removed++;
         }
@@ -253,7 +287,7 @@ export class Store {
     // Content we already hold still has to match, but need not be written again.
     const present = expected.digest !== undefined && (await this.hasBlob(expected.digest));
     const tmp = this.tempPath();
-    const fh = present ? undefined : await open(tmp, 'wx', 0o644);
+    const fh = present ? undefined : await open(tmp, 'wx', 0o644).catch(async (e: unknown) => { throw await this.noSpace(e, what, expected.size); });
     const hash = createHash('sha256');
     let size = 0;
     try {
@@ -267,12 +301,12 @@ export class Store {
         if (fh) await writeAll(fh, chunk);
       }
       if (fh) await fh.sync();
+      await fh?.close();
     } catch (e) {
       await fh?.close().catch(() => undefined);
       if (fh) await unlink(tmp).catch(() => undefined);
-      throw e;
+      throw await this.noSpace(e, what, expected.size);
     }
-    await fh?.close();
     const digest = `sha256:${hash.digest('hex')}`;
     if ((expected.digest !== undefined && digest !== expected.digest) || (expected.size !== undefined && size !== expected.size)) {
       if (fh) await unlink(tmp).catch(() => undefined);
@@ -308,17 +342,107 @@ export class Store {
     return this.putBlob(canonicalJSON(obj), { mediaType });
   }
 
-  private missing(digest: string, ctx: BlobContext): StoreError {
-    const what = ctx.what ? ` (${ctx.what})` : '';
-    const who = ctx.ref ? `; image ${ctx.ref} needs it: pull or import that image again` : '';
-    return new StoreError('ENOBLOB', `blob ${digest}${what} is not in the store (${this.dir})${who}`);
+  // Blobs of the images resolved through this Store object, so that a failure reading one (from
+  // code that has only the descriptor: a layer reader) can name the image and how to get it back.
+  private readonly owners = new Map<string, { ref: string; what: string }>();
+
+  private whose(digest: string, ctx: BlobContext): { ref?: string; what?: string } {
+    const o = this.owners.get(digest);
+    return { ref: ctx.ref ?? o?.ref, what: ctx.what ?? (ctx.ref === undefined || ctx.ref === o?.ref ? o?.what : undefined) };
   }
 
-  private corrupt(digest: string, ctx: BlobContext, actual: { digest: string; size: number }): StoreError {
-    const err = mismatch(`blob ${digest} in the store (${this.blobPath(digest)})`, { digest, size: ctx.size }, actual);
-    const who = ctx.ref ? ` pull or import ${ctx.ref} again` : ' import the image again';
-    err.message += `: the file is corrupt; delete it and${who}`;
+  /**
+   * The command that gets `ref` back into the store: the one recorded when it was tagged (pull,
+   * cache import, pkg build), else the three ways an image can come.
+   */
+  async originOf(ref: string): Promise<string | undefined> {
+    const entry = (await this.readIndex().catch(() => undefined))?.manifests.find((m) => refNameOf(m) === ref);
+    return entry?.annotations?.[ORIGIN_ANNOTATION];
+  }
+
+  async howToGet(ref: string): Promise<string> {
+    const origin = await this.originOf(ref);
+    if (origin) return `\`${showName(origin)}\``;
+    return `\`osbuild pull ${ref}\`, \`osbuild cache import PATH\` or \`osbuild pkg build DIR\`, whichever it came from (a build gets images from a registry or a component folder by itself)`;
+  }
+
+  private async missing(digest: string, ctx: BlobContext): Promise<StoreError> {
+    const { ref, what } = this.whose(digest, ctx);
+    const about = what ? ` (${what}${ref ? ` of image ${ref}` : ''})` : ref ? ` (of image ${ref})` : '';
+    const fix = ref ? `; get the image back with ${await this.howToGet(ref)}` : '; run `osbuild cache verify` to see which images need it';
+    return new StoreError('ENOBLOB', `blob ${digest}${about} is not in the store (${showName(this.dir)})${fix}`);
+  }
+
+  private async corrupt(digest: string, ctx: BlobContext, actual: { digest: string; size: number }): Promise<StoreError> {
+    const { ref, what } = this.whose(digest, ctx);
+    const about = what ? ` (${what}${ref ? ` of image ${ref}` : ''})` : ref ? ` (of image ${ref})` : '';
+    const err = mismatch(`blob ${digest}${about} is corrupt in the store: its file ${showName(this.blobPath(digest))}`, { digest, size: ctx.size }, actual);
+    const back = ref ? `, then get ${ref} back with ${await this.howToGet(ref)}` : ', then get those images back as it says';
+    err.message += `. Repair: \`osbuild cache verify --repair\` removes the corrupt blob and the refs that reach it${back}`;
     return err;
+  }
+
+  /**
+   * A blob read through a parser (a decompressor, a tar reader) that may give up on the way.
+   * Garbage makes parsers fail before the digest check at the end could speak, with messages
+   * that name nothing (zlib's "incorrect header check"); so when `parse` fails or stops early,
+   * the rest of the blob is read and hashed, and a corrupt blob is reported as such (EDIGEST,
+   * naming the digest, the image and the repair). A parse error on an intact blob is rethrown.
+   */
+  async *readThrough<T>(digest: string, ctx: BlobContext, parse: (bytes: AsyncIterable<Buffer>) => AsyncIterable<T>): AsyncGenerator<T, void, undefined> {
+    const raw = this.openBlob(digest, ctx);
+    let ended = false;
+    // the blob's own verdict; a parser that read ahead may have met it and dropped it (a
+    // destroyed stream swallows later errors), so it is kept here
+    let verdict: unknown;
+    const drain = async (failure: unknown): Promise<void> => {
+      if (!ended) {
+        ended = true;
+        try {
+          while (!(await raw.next()).done) { /* openBlob hashes what passes */ }
+        } catch (d) {
+          verdict = d;
+        }
+      }
+      if (verdict === undefined) return;
+      // what the parser made of the garbage is no news to the user, but may be to a developer
+      if (verdict instanceof Error && verdict.cause === undefined && failure !== undefined && failure !== verdict) verdict.cause = failure;
+      throw verdict;
+    };
+    // pulled by hand: a parser closing its source must not close the blob before it is hashed
+    const bytes: AsyncIterable<Buffer> = {
+      [Symbol.asyncIterator]: () => ({
+        next: async (): Promise<IteratorResult<Buffer>> => {
+          if (ended) return { done: true, value: undefined };
+          try {
+            const r = await raw.next();
+            if (r.done) ended = true;
+            return r;
+          } catch (e) {
+            ended = true;
+            verdict = e;
+            throw e;
+          }
+        },
+        return: async (): Promise<IteratorResult<Buffer>> => ({ done: true, value: undefined }),
+      }),
+    };
+    try {
+      yield* parse(bytes);
+    } catch (e) {
+      if (e instanceof StoreError) throw e;
+      await drain(e);
+      const { ref, what } = this.whose(digest, ctx);
+      const about = what ? ` (${what}${ref ? ` of image ${ref}` : ''})` : ref ? ` (of image ${ref})` : '';
+      throw new StoreError(
+        'EINVALID',
+        `blob ${digest}${about} cannot be read: ${(e as Error).message}; its content matches its digest, so the image itself is broken: build, pull or import a good one`,
+        { cause: e },
+      );
+    } finally {
+      // stopped early (a consumer done, or one that failed on what we gave it): verify the rest
+      await drain(undefined);
+    }
   }
 
   /**
@@ -332,16 +456,16 @@ export class Store {
     try {
       for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
         size += chunk.byteLength;
-        if (ctx.size !== undefined && size > ctx.size) throw this.corrupt(digest, ctx, { digest: 'unknown (too long)', size });
+        if (ctx.size !== undefined && size > ctx.size) throw await this.corrupt(digest, ctx, { digest: 'unknown (too long)', size });
         hash.update(chunk);
         yield chunk;
       }
     } catch (e) {
-      if (isErrno(e, 'ENOENT')) throw this.missing(digest, ctx);
+      if (isErrno(e, 'ENOENT')) throw await this.missing(digest, ctx);
       throw e;
     }
     const actual = `sha256:${hash.digest('hex')}`;
-    if (actual !== digest || (ctx.size !== undefined && size !== ctx.size)) throw this.corrupt(digest, ctx, { digest: actual, size });
+    if (actual !== digest || (ctx.size !== undefined && size !== ctx.size)) throw await this.corrupt(digest, ctx, { digest: actual, size });
   }
 
   /** Reads a (small) blob whole, verified before it is returned. */
@@ -350,12 +474,12 @@ export class Store {
     try {
       bytes = await readFile(this.blobPath(digest));
     } catch (e) {
-      if (isErrno(e, 'ENOENT')) throw this.missing(digest, ctx);
+      if (isErrno(e, 'ENOENT')) throw await this.missing(digest, ctx);
       throw e;
     }
     const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
     if (actual !== digest || (ctx.size !== undefined && bytes.length !== ctx.size)) {
-      throw this.corrupt(digest, ctx, { digest: actual, size: bytes.length });
+      throw await this.corrupt(digest, ctx, { digest: actual, size: bytes.length });
     }
     return bytes;
   }
@@ -385,10 +509,10 @@ export class Store {
     try {
       data = JSON.parse(text);
     } catch (e) {
-      throw new StoreError('EINVALID', `${this.indexPath} is not valid JSON: ${(e as Error).message}`);
+      throw new StoreError('EINVALID', `${this.indexPath} is not valid JSON: ${(e as Error).message}${INDEX_FIX}`);
     }
     const parsed = IndexSchema.safeParse(data);
-    if (!parsed.success) throw new StoreError('EINVALID', `${this.indexPath} is not a valid OCI index: ${zodSummary(parsed.error)}`);
+    if (!parsed.success) throw new StoreError('EINVALID', `${this.indexPath} is not a valid OCI index: ${zodSummary(parsed.error)}${INDEX_FIX}`);
     return parsed.data;
   }
 
@@ -411,15 +535,22 @@ export class Store {
     );
   }
 
-  /** Names `desc` (a manifest or index in the store) by the full normalized form of `ref`. */
-  async tag(ref: string | ImageRef, desc: Descriptor): Promise<void> {
+  /**
+   * Names `desc` (a manifest or index in the store) by the full normalized form of `ref`.
+   * `origin`: the osbuild command that got it (see ORIGIN_ANNOTATION).
+   */
+  async tag(ref: string | ImageRef, desc: Descriptor, opts: { origin?: string } = {}): Promise<void> {
     const name = formatRef(toRef(ref));
     const checked = DescriptorSchema.safeParse(desc);
     if (!checked.success) throw new StoreError('EINVALID', `cannot tag ${name}: invalid descriptor: ${zodSummary(checked.error)}`);
-    if (!(await this.hasBlob(desc.digest))) throw this.missing(desc.digest, { ref: name, what: 'the document to tag' });
+    if (!(await this.hasBlob(desc.digest))) throw await this.missing(desc.digest, { ref: name, what: 'the document to tag' });
     const entry: Descriptor = {
       ...withoutRefName(checked.data),
-      annotations: { ...withoutRefName(checked.data).annotations, [REF_NAME_ANNOTATION]: name },
+      annotations: {
+        ...withoutRefName(checked.data).annotations,
+        ...(opts.origin !== undefined ? { [ORIGIN_ANNOTATION]: opts.origin } : {}),
+        [REF_NAME_ANNOTATION]: name,
+      },
     };
     await this.updateIndex((ms) => [...ms.filter((m) => refNameOf(m) !== name), entry]);
   }
@@ -522,6 +653,9 @@ export class Store {
         throw new StoreError('EMEDIATYPE', `image ${name}: blob ${current.digest} has media type ${JSON.stringify(current.mediaType)}, not an image manifest or index`);
       }
       const manifest = this.parseDocument(bytes, current.digest, ManifestSchema, { ref: name, what: 'manifest' });
+      this.owners.set(current.digest, { ref: name, what: 'manifest' });
+      this.owners.set(manifest.config.digest, { ref: name, what: 'image config' });
+      for (const [i, l] of manifest.layers.entries()) this.owners.set(l.digest, { ref: name, what: `layer ${i + 1}` });
       const config = await this.readJSON(manifest.config.digest, ImageConfigSchema, { ref: name, size: manifest.config.size, what: 'image config' });
       if (!platformMatches(config, arch)) {
         const where = viaPlatform ? 'its index lists it for that platform but its config says' : 'its config says';
@@ -557,7 +691,7 @@ export class Store {
       throw new RangeError(`putImage: ${opts.layers.length} layers but ${opts.diffIds.length} diffIds`);
     }
     for (const [i, layer] of opts.layers.entries()) {
-      if (!(await this.hasBlob(layer.digest))) throw this.missing(layer.digest, { what: `layer ${i + 1} of the new image` });
+      if (!(await this.hasBlob(layer.digest))) throw await this.missing(layer.digest, { what: `layer ${i + 1} of the new image` });
       digestHex(opts.diffIds[i]);
     }
     const configDesc = await this.putJSON(imageConfigDocument(opts), MediaType.ociConfig);
@@ -568,12 +702,17 @@ export class Store {
   /** Writes an index over per-architecture manifests (ordered by architecture). */
   async putIndex(manifests: { descriptor: Descriptor; arch: Arch }[]): Promise<Descriptor> {
     for (const { descriptor } of manifests) {
-      if (!(await this.hasBlob(descriptor.digest))) throw this.missing(descriptor.digest, { what: 'a manifest of the new index' });
+      if (!(await this.hasBlob(descriptor.digest))) throw await this.missing(descriptor.digest, { what: 'a manifest of the new index' });
     }
     return this.putJSON(indexDocument(manifests), MediaType.ociIndex);
   }
 
   // ---- beside the layout ---------------------------------------------------------------------
+
+  /** The cache of data of one kind computed from blobs (layer TOCs, kernel module lists). */
+  derived(kind: string): DerivedCache {
+    return new DerivedCache(this.derivedDir(kind), kind, (e, what, needed) => this.noSpace(e, what, needed));
+  }
 
   /** `<parent of the layout>/derived/<kind>`: data computed from blobs, kept out of the OCI layout. */
   derivedDir(kind: string): string {

@@ -85,6 +85,3 @@ export const MOBY_CONFIG_LABEL = 'org.mobyproject.config';
 /** Annotation naming a reference in an OCI layout's index.json. */
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
 
-/** Our architecture names are Go's (OCI platform.architecture): amd64 and arm64. */
-export const Arch = z.enum(['amd64', 'arm64']);
-export type Arch = z.infer<typeof Arch>;

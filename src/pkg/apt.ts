@@ -6,7 +6,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
-import type { Arch } from '../oci/types.js';
+import { ARCHES, type Arch } from '../arch.js';
 import { PkgError } from './errors.js';
 import type { PkgEvent } from './events.js';
 import { withLock } from '../oci/lock.js';
@@ -91,8 +91,8 @@ export class AptRepo {
   private options(): string[] {
     const opts = [
       '-q',
-      `-oAPT::Architecture=${this.arch}`,
-      `-oAPT::Architectures=${this.arch}`,
+      `-oAPT::Architecture=${ARCHES[this.arch].debian}`,
+      `-oAPT::Architectures=${ARCHES[this.arch].debian}`,
       `-oDir::State::Lists=${this.lists}`,
       `-oDir::Cache=${path.join(this.root, 'cache')}`,
       // an empty dpkg status: what the host has installed must not influence candidates

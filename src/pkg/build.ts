@@ -7,9 +7,10 @@ import { gzipParallel } from '../formats/gzip.js';
 import { writeTar } from '../formats/tar-write.js';
 import { createdFromEpoch } from '../oci/documents.js';
 import { normalizeRef } from '../oci/ref.js';
-import type { Store } from '../oci/store.js';
+import { shellWord, type Store } from '../oci/store.js';
 import { COMPONENT_SOURCE_LABEL, componentSourceDigest } from './source.js';
-import { MediaType, MOBY_CONFIG_LABEL, type Arch, type Descriptor, type ImageRuntimeConfig } from '../oci/types.js';
+import type { Arch } from '../arch.js';
+import { MediaType, MOBY_CONFIG_LABEL, type Descriptor, type ImageRuntimeConfig } from '../oci/types.js';
 import { AptRepo } from './apt.js';
 import { expandArch } from './arch.js';
 import { readDebData } from './deb.js';
@@ -140,7 +141,7 @@ export async function buildComponent(dir: string, opts: BuildComponentOptions): 
     }
   }
   const index = await opts.store.putIndex(manifests);
-  await opts.store.tag(ref, index);
+  await opts.store.tag(ref, index, { origin: `osbuild pkg build ${shellWord(path.resolve(spec.dir))}` });
   opts.onProgress?.({ type: 'index', ref, descriptor: index });
   return { ref, index, manifests };
 }

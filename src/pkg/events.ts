@@ -1,5 +1,6 @@
 // Progress events of `osbuild pkg build`, for the CLI (or a test) to show as it likes.
-import type { Arch, Descriptor } from '../oci/types.js';
+import type { Arch } from '../arch.js';
+import type { Descriptor } from '../oci/types.js';
 
 export type PkgEvent =
   | { type: 'apt-update'; arch: Arch }

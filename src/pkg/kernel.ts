@@ -14,6 +14,7 @@ import { pathMatcher } from './glob.js';
 import { isModulePath, modulesDep, withDependencies, type ModuleInfo } from './moddep.js';
 import type { Spool, SpoolRef } from './spool.js';
 import { Tree, treeStream } from './tree.js';
+import { showName } from '../formats/names.js';
 
 async function collect(content: AsyncIterable<Uint8Array> | undefined): Promise<Buffer> {
   const chunks: Uint8Array[] = [];
@@ -68,13 +69,13 @@ export async function kernelFiles(
     const mod = /^lib\/modules\/([^/]+)(?:\/(.*))?$/.exec(p);
     if (!mod) continue;
     modulesRoot ??= mod[1];
-    if (mod[1] !== modulesRoot) throw new PkgError('KERNEL_LAYOUT', `${opts.where}: modules of two kernels (${modulesRoot}, ${mod[1]}) in one package`);
+    if (mod[1] !== modulesRoot) throw new PkgError('KERNEL_LAYOUT', `${opts.where}: modules of two kernels (${showName(modulesRoot)}, ${showName(mod[1])}) in one package`);
     const rel = mod[2] ?? '';
     if (entry.type === 'file') {
       let ref: SpoolRef;
       if (isModulePath(rel)) {
         const bytes = await collect(content);
-        modules.push({ path: rel, depends: moduleDepends(await moduleElf(rel, bytes), `${opts.where}: /${p}`) });
+        modules.push({ path: rel, depends: moduleDepends(await moduleElf(rel, bytes), `${opts.where}: /${showName(p)}`) });
         ref = await spool.put(bytes);
       } else {
         ref = await spool.put(content ?? new Uint8Array(0));
@@ -87,7 +88,7 @@ export async function kernelFiles(
   }
   if (!kernel) throw new PkgError('KERNEL_LAYOUT', `${opts.where}: the package has no /boot/vmlinuz-<version>: is it a linux-image package?`);
   if (modulesRoot !== undefined && modulesRoot !== kernel.kver) {
-    throw new PkgError('KERNEL_LAYOUT', `${opts.where}: kernel ${kernel.kver} but modules for ${modulesRoot}`);
+    throw new PkgError('KERNEL_LAYOUT', `${opts.where}: kernel ${showName(kernel.kver)} but modules for ${showName(modulesRoot)}`);
   }
   const base = `lib/modules/${kernel.kver}`;
 
@@ -96,7 +97,7 @@ export async function kernelFiles(
     const match = pathMatcher(opts.moduleGlobs);
     const keep = withDependencies(modules, (m) => match.matches(m));
     const missed = match.unmatched();
-    if (missed.length > 0) throw new PkgError('PATH_NOT_MATCHED', `${opts.where}: kernel.modules ${missed.map((m) => JSON.stringify(m)).join(', ')} matched no module under /${base}`);
+    if (missed.length > 0) throw new PkgError('PATH_NOT_MATCHED', `${opts.where}: kernel.modules ${missed.map((m) => `"${showName(m)}"`).join(', ')} matched no module under /${showName(base)}`);
     kept = modules.filter((m) => keep.has(m.path));
     const drop = new Set(modules.filter((m) => !keep.has(m.path)).map((m) => `${base}/${m.path}`));
     const pruned = new Tree();

@@ -4,6 +4,7 @@
 // that a module comes before the modules it needs (modprobe loads the list back to front).
 import { PkgError } from './errors.js';
 import { isModulePath, moduleName } from '../rootfs/modules.js';
+import { showName } from '../formats/names.js';
 
 export interface ModuleInfo {
   /** Relative to lib/modules/<kver>/, e.g. kernel/fs/overlayfs/overlay.ko */
@@ -35,7 +36,7 @@ function graph(modules: ModuleInfo[], order: string[]): Node[] {
   for (const n of nodes) {
     for (const name of n.mod.depends) {
       const dep = byName.get(name.replaceAll('-', '_'));
-      if (!dep) throw new PkgError('KERNEL_LAYOUT', `module ${n.mod.path} depends on "${name}", which is not among the modules`);
+      if (!dep) throw new PkgError('KERNEL_LAYOUT', `module ${showName(n.mod.path)} depends on "${showName(name)}", which is not among the modules`);
       if (!n.deps.includes(dep)) {
         n.deps.push(dep);
         dep.users++;
@@ -53,7 +54,7 @@ function graph(modules: ModuleInfo[], order: string[]): Node[] {
   }
   const cyclic = nodes.filter((n) => n.sortIdx < 0);
   if (cyclic.length > 0) {
-    throw new PkgError('KERNEL_LAYOUT', `dependency cycle among modules: ${cyclic.map((n) => moduleName(n.mod.path)).join(', ')}`);
+    throw new PkgError('KERNEL_LAYOUT', `dependency cycle among modules: ${cyclic.map((n) => showName(moduleName(n.mod.path))).join(', ')}`);
   }
   return nodes;
 }

@@ -9,6 +9,7 @@ import { pathMatcher } from './glob.js';
 import type { FileItem } from './spec.js';
 import type { Spool, SpoolRef } from './spool.js';
 import type { Tree } from './tree.js';
+import { showName } from '../formats/names.js';
 
 /**
  * Adds the entries of a package's data stream that match `patterns` (all when undefined).
@@ -39,7 +40,7 @@ export async function addPackage(
         if (!ref) {
           throw new PkgError(
             'PATH_NOT_MATCHED',
-            `${opts.where}: /${p} in ${opts.name} is a hard link to /${entry.linkname}, which is not selected: add it to paths`,
+            `${opts.where}: /${showName(p)} in ${opts.name} is a hard link to /${showName(entry.linkname ?? '')}, which is not selected: add it to paths`,
           );
         }
         tree.add(p, { type: 'file', mode: entry.mode, content: ref, origin });
@@ -60,7 +61,7 @@ export async function addPackage(
   if (missed.length > 0) {
     throw new PkgError(
       'PATH_NOT_MATCHED',
-      `${opts.where}: ${missed.map((m) => JSON.stringify(m)).join(', ')} matched nothing in ${opts.name} (list its files with dpkg-deb -c)`,
+      `${opts.where}: ${missed.map((m) => `"${showName(m)}"`).join(', ')} matched nothing in ${opts.name} (list its files with dpkg-deb -c)`,
     );
   }
 }
@@ -81,11 +82,11 @@ export async function addFiles(tree: Tree, spool: Spool, files: FileItem[], dir:
     } else if (f.source !== undefined) {
       const src = path.resolve(dir, f.source);
       if (path.relative(dir, src).startsWith('..')) {
-        throw new PkgError('SOURCE_MISSING', `${origin}: source ${f.source} lies outside the component folder ${dir}`);
+        throw new PkgError('SOURCE_MISSING', `${origin}: source ${showName(f.source)} lies outside the component folder ${showName(dir)}`);
       }
       const st = await stat(src).catch(() => undefined);
       if (!st?.isFile()) {
-        throw new PkgError('SOURCE_MISSING', `${origin}: source ${f.source} is not a file in ${dir}`);
+        throw new PkgError('SOURCE_MISSING', `${origin}: source ${showName(f.source)} is not a file in ${showName(dir)}`);
       }
       // Mode from the spec, not the host file: git and umask must not change the image.
       const content = await spool.put(await readFile(src));

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { z } from 'zod';
-import { Arch } from '../oci/types.js';
+import { ARCH_NAMES } from '../arch.js';
 import { PkgError } from './errors.js';
 
 export const SPEC_FILE = 'build.yml';
@@ -83,7 +83,7 @@ export type KernelSection = z.infer<typeof KernelSection>;
 export const ComponentSpecSchema = z.strictObject({
   image: z.string().regex(/^[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9._-]+)*$/, 'expected a repository such as osbuild/runc'),
   tag: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'expected a tag such as "0.1.0" (quote it in YAML)'),
-  arches: z.array(Arch).min(1).default(['amd64', 'arm64']),
+  arches: z.array(z.enum(ARCH_NAMES)).min(1).default([...ARCH_NAMES]),
   packages: z.array(PackageSelection).default([]),
   files: z.array(FileItem).default([]),
   config: RuntimeConfig.default({}),

@@ -5,6 +5,7 @@ import type { Entry, EntryStream, EntryType } from '../formats/entry.js';
 import { ancestors } from '../rootfs/paths.js';
 import { PkgError } from './errors.js';
 import type { Spool, SpoolRef } from './spool.js';
+import { showName } from '../formats/names.js';
 
 export interface TreeItem {
   type: Exclude<EntryType, 'hardlink'>;
@@ -54,7 +55,7 @@ export class Tree {
       if (!sameLink) {
         throw new PkgError(
           'PATH_CONFLICT',
-          `/${path} comes from both ${old.origin} (${old.type}) and ${item.origin} (${item.type}): select it from one source only, or set it in the files section (which overrides packages)`,
+          `/${showName(path)} comes from both ${old.origin} (${old.type}) and ${item.origin} (${item.type}): select it from one source only, or set it in the files section (which overrides packages)`,
         );
       }
       return;
@@ -67,9 +68,9 @@ export class Tree {
     for (const path of [...this.items.keys()]) {
       for (const dir of ancestors(path)) {
         const have = this.items.get(dir);
-        if (!have) this.items.set(dir, { type: 'dir', mode: 0o755, origin: `parent of /${path}`, implicit: true });
+        if (!have) this.items.set(dir, { type: 'dir', mode: 0o755, origin: `parent of /${showName(path)}`, implicit: true });
         else if (have.type !== 'dir') {
-          throw new PkgError('PATH_CONFLICT', `/${dir} is a ${have.type} from ${have.origin}, but /${path} lies below it`);
+          throw new PkgError('PATH_CONFLICT', `/${showName(dir)} is a ${have.type} from ${have.origin}, but /${showName(path)} lies below it`);
         }
       }
     }

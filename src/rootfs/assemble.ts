@@ -4,10 +4,13 @@
 import { createReadStream } from 'node:fs';
 import type { Store } from '../oci/store.js';
 import { readTar } from '../formats/tar-read.js';
-import type { Entry, EntryStream, EntryWithContent } from '../formats/entry.js';
+import type { Entry, EntryStream } from '../formats/entry.js';
+import type { FlattenWarning } from './flatten.js';
+import { showName } from '../formats/names.js';
+import { guardRoot } from './guard.js';
 import { layerEntries } from './layer.js';
-import { ancestors, cleanPath } from './paths.js';
-import { dirEntry, placeEntry, type Content, type RootPlan, type RootSection } from './plan.js';
+import { cleanPath, resolveParentsInRoot } from './paths.js';
+import type { Content, RootPlan, RootSection } from './plan.js';
 
 export class AssembleError extends Error {
   readonly code = 'EASSEMBLE';
@@ -17,12 +20,20 @@ export class AssembleError extends Error {
   }
 }
 
-export function assembleRoot(store: Store, plan: RootPlan): EntryStream {
-  return withParents(sections(store, plan), plan.epoch);
+export interface AssembleOptions {
+  /** Entries to add after the root (the tar output's boot/), kept to the same rules. */
+  extra?: EntryStream;
+  /** What the last checks on the stream dropped (see guard.ts); a settled plan gives none. */
+  onWarning?: (w: FlattenWarning) => void;
 }
 
-async function* sections(store: Store, plan: RootPlan): EntryStream {
+export function assembleRoot(store: Store, plan: RootPlan, opts: AssembleOptions = {}): EntryStream {
+  return guardRoot(sections(store, plan, opts.extra), plan.epoch, opts.onWarning);
+}
+
+async function* sections(store: Store, plan: RootPlan, extra: EntryStream | undefined): EntryStream {
   for (const s of plan.sections) yield* section(store, s, plan.epoch);
+  if (extra) yield* extra;
 }
 
 function section(store: Store, s: RootSection, epoch: number): EntryStream {
@@ -35,7 +46,8 @@ function section(store: Store, s: RootSection, epoch: number): EntryStream {
 
 async function* tree(store: Store, s: Extract<RootSection, { kind: 'tree' }>): EntryStream {
   for (let l = 0; l < s.layers.length; l++) {
-    const decisions = s.plan.decisions[l];
+    const decisions = s.emit[l];
+    const before = s.before[l];
     let i = 0;
     for await (const { entry, content } of layerEntries(store, s.layers[l])) {
       if (i >= decisions.length) break;
@@ -43,10 +55,12 @@ async function* tree(store: Store, s: Extract<RootSection, { kind: 'tree' }>): E
       // The plan was made from this layer's TOC; a mismatch means the cached TOC is stale.
       const expected = s.tocs[l][i - 1];
       if (entry.path !== expected.path || entry.type !== expected.type) {
-        throw new AssembleError(`${s.what}: layer ${s.layers[l].digest} differs from its table of contents at ${entry.path}: remove the derived cache and retry`);
+        throw new AssembleError(`${s.what}: layer ${s.layers[l].digest} differs from its table of contents at ${showName(entry.path)}: remove the derived cache and retry`);
       }
+      const dirs = before.get(i - 1);
+      if (dirs) for (const entry of dirs) yield { entry };
       if (!d) continue;
-      yield { entry: placeEntry(d, s.prefix), content: d.type === 'file' ? content : undefined };
+      yield { entry: d, content: d.type === 'file' ? content : undefined };
     }
     if (i !== decisions.length) {
       throw new AssembleError(`${s.what}: layer ${s.layers[l].digest} has ${i} entries, its table of contents ${decisions.length}: remove the derived cache and retry`);
@@ -56,6 +70,15 @@ async function* tree(store: Store, s: Extract<RootSection, { kind: 'tree' }>): E
 
 async function* modules(store: Store, s: Extract<RootSection, { kind: 'modules' }>): EntryStream {
   const base = `lib/modules/${s.kver}`;
+  // The tarball's names are the system's (lib/modules/...): they go where the init's symlinks
+  // (lib -> usr/lib) and the tarball's own lead, inside the root.
+  const links = new Map(s.links);
+  const place = (e: Entry): Entry | undefined => {
+    const path = resolveParentsInRoot(e.path, (p) => links.get(p));
+    if (path === undefined || path === '') return undefined;
+    if (e.type === 'symlink') links.set(path, e.linkname ?? '');
+    return path === e.path ? e : { ...e, path };
+  };
   let found = false;
   for await (const { entry, content } of layerEntries(store, s.layer)) {
     if (cleanPath(entry.path) !== cleanPath(s.tarName) || !content) continue;
@@ -66,7 +89,8 @@ async function* modules(store: Store, s: Extract<RootSection, { kind: 'modules' 
       if (s.selection) {
         if (p === `${base}/modules.dep`) {
           const data = Buffer.from(s.selection.modulesDep);
-          yield { entry: { ...inner.entry, path: p, size: data.length }, content: once(data) };
+          const entry = place({ ...inner.entry, path: p, size: data.length });
+          if (entry) yield { entry, content: once(data) };
           continue;
         }
         const rel = p.startsWith(base + '/') ? p.slice(base.length + 1) : undefined;
@@ -74,7 +98,8 @@ async function* modules(store: Store, s: Extract<RootSection, { kind: 'modules' 
         if (!keep) continue;
       }
       if (inner.entry.type === 'hardlink' || inner.entry.type === 'char' || inner.entry.type === 'block') continue;
-      yield { entry: { ...inner.entry, path: p }, content: inner.content };
+      const entry = place({ ...inner.entry, path: p });
+      if (entry) yield { entry, content: inner.content };
     }
   }
   if (!found) throw new AssembleError(`kernel image layer ${s.layer.digest} has no ${s.tarName}`);
@@ -90,28 +115,4 @@ function contentOf(c: Content): AsyncIterable<Uint8Array> {
 
 async function* once(data: Uint8Array): AsyncIterable<Uint8Array> {
   yield data;
-}
-
-/**
- * Every entry's parent directories come first: the kernel's initramfs unpacker (and tar) need
- * them. Directories no layer declares are made with mode 0755, owned by root.
- */
-export async function* withParents(source: EntryStream, epoch: number): EntryStream {
-  const dirs = new Set<string>();
-  for await (const item of source) {
-    for (const a of ancestors(item.entry.path)) {
-      if (dirs.has(a)) continue;
-      dirs.add(a);
-      yield { entry: dirEntry(a, epoch) };
-    }
-    if (item.entry.type === 'dir') {
-      if (dirs.has(item.entry.path) && isDefaultDir(item.entry, epoch)) continue;
-      dirs.add(item.entry.path);
-    }
-    yield item as EntryWithContent;
-  }
-}
-
-function isDefaultDir(e: Entry, epoch: number): boolean {
-  return e.mode === 0o755 && e.uid === 0 && e.gid === 0 && e.mtime === epoch && !e.xattrs;
 }

@@ -4,9 +4,17 @@
 // top, streaming: every entry is either emitted (possibly rewritten) or skipped, decided here.
 // This is the pure part of root assembly; it is where whiteouts, opaque directories, hostile
 // paths and hard-link counts are dealt with.
+//
+// The layers are applied in order on a simulated tree (tree.ts), as containerd applies them to
+// a directory: each entry's parent is resolved through the symlinks present at that moment,
+// chroot-style, so that its stored path has no symlink above it, whatever links sit below links;
+// an entry replaces what was at its path (a directory keeps its children only when replaced by
+// a directory); whiteouts remove what lower layers made. What is left at the end is emitted.
 
 import type { Entry } from '../formats/entry.js';
-import { ancestors, baseOf, cleanPath, isUnder, parentOf, resolveInRoot, resolveParentsInRoot } from './paths.js';
+import { showName } from '../formats/names.js';
+import { baseOf, cleanPath, parentOf } from './paths.js';
+import { Tree, descendants, type Node, type NodeKind } from './tree.js';
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_WHITEOUT = '.wh..wh..opq';
@@ -20,14 +28,17 @@ export interface LayerToc {
 export interface FlattenOptions {
   /** Keep device nodes? Container roots get a fresh /dev from runc: nodes there are only a risk. */
   allowDevices: boolean;
-  /** Paths (clean) that something later in the root provides: the image's entries there are skipped. */
-  shadowed?: ReadonlySet<string>;
   /** Where the tree goes, for messages: "init", "onboot 000-hello", ... */
   what: string;
 }
 
+export type WarningCode =
+  | 'ESCAPE' | 'SYMLINK_PARENT' | 'DEVICE_DROPPED' | 'LINK_LOOP' | 'NOT_A_DIR' | 'EMPTY_SYMLINK'
+  | 'DUPLICATE' | 'TYPE_CONFLICT' | 'HARDLINK' | 'UNSAFE_NAME' | 'MORE';
+
 export interface FlattenWarning {
-  code: 'ESCAPE' | 'SYMLINK_PARENT' | 'DEVICE_DROPPED' | 'LINK_LOOP';
+  code: WarningCode;
+  /** The layer's digest, or '' for what does not come from a layer. */
   layer: string;
   path: string;
   message: string;
@@ -53,165 +64,175 @@ export class FlattenError extends Error {
   }
 }
 
-interface Winner {
+/**
+ * Warnings, at most `perKind` of each code per place, then one line saying how many more: a
+ * hostile image can hold a million bad entries, and a terminal need not show them all.
+ */
+export class Warnings {
+  readonly list: FlattenWarning[] = [];
+  private readonly counts = new Map<string, number>();
+  constructor(private readonly perKind = 20) {}
+
+  add(w: FlattenWarning, place: string): void {
+    const key = `${place}\0${w.code}`;
+    const n = (this.counts.get(key) ?? 0) + 1;
+    this.counts.set(key, n);
+    if (n <= this.perKind) this.list.push(w);
+  }
+
+  /** The list, with a summary line per (place, code) that went over the limit. */
+  done(): FlattenWarning[] {
+    const out = [...this.list];
+    for (const [key, n] of this.counts) {
+      if (n <= this.perKind) continue;
+      const [place, code] = key.split('\0');
+      out.push({ code: 'MORE', layer: '', path: '', message: `${place}: ${n - this.perKind} more ${code} warnings like the above` });
+    }
+    return out;
+  }
+}
+
+interface Slot {
   layer: number;
   index: number;
-  entry: Entry;
-  /** For directories: the lowest visible occurrence, where it must be emitted so children follow it. */
-  emitLayer: number;
-  emitIndex: number;
+  entry?: Entry;
+  /** Hard links: the file they are a link to. */
+  hardTarget?: Node<Slot>;
+  /** Still in the tree at the end. */
+  live?: boolean;
+}
+
+function kindOf(e: Entry): NodeKind {
+  switch (e.type) {
+    case 'dir': return 'dir';
+    case 'symlink': return 'symlink';
+    case 'file': case 'hardlink': return 'file';
+    default: return 'other';
+  }
 }
 
 /** Plan the flattening of `layers` (bottom first). */
 export function planFlatten(layers: LayerToc[], opts: FlattenOptions): FlattenPlan {
-  const warnings: FlattenWarning[] = [];
-  // First find the symlinks of the merged tree without resolving paths, then decide again with
-  // every path resolved through them: an entry below a symlink lands where the link points
-  // inside the root, never outside it, and never makes the unpacker traverse a link.
-  const first = decide(layers, opts, undefined, []);
-  const symlinks = new Map<string, string>();
-  for (const [p, w] of first) if (w.entry.type === 'symlink') symlinks.set(p, w.entry.linkname ?? '');
-  const winners = decide(layers, opts, symlinks, warnings);
+  const warnings = new Warnings();
+  const tree = new Tree<Slot>({ layer: -1, index: -1 });
+  const warn = (code: WarningCode, l: number, path: string, message: string) =>
+    warnings.add({ code, layer: layers[l].digest, path, message: `${opts.what}: ${message}` }, opts.what);
 
-  const decisions: (Entry | null)[][] = layers.map((l) => new Array(l.entries.length).fill(null));
-  for (const w of winners.values()) decisions[w.emitLayer][w.emitIndex] = w.entry;
-
-  // Hard links: the target must be emitted earlier, as a regular file; cpio needs its link count.
-  const linkCount = new Map<string, number>();
-  const emittedBefore = new Set<string>();
-  let count = 0;
-  let bytes = 0;
   for (let l = 0; l < layers.length; l++) {
-    for (let i = 0; i < decisions[l].length; i++) {
-      const e = decisions[l][i];
-      if (!e) continue;
-      if (e.type === 'hardlink') {
-        const target = e.linkname ?? '';
-        const t = winners.get(target);
-        if (!t || t.entry.type !== 'file' || !emittedBefore.has(target)) {
+    const entries = layers[l].entries;
+    const implicit = () => ({ layer: l, index: -1 });
+    // A layer's whiteouts apply to the layers below it only, wherever they sit in its tar.
+    for (const raw of entries) {
+      const path = cleanPath(raw.path);
+      if (baseOf(path).startsWith(WHITEOUT_PREFIX)) whiteout(tree, path);
+    }
+    for (let i = 0; i < entries.length; i++) {
+      const raw = entries[i];
+      const path = cleanPath(raw.path);
+      if (path === '' || baseOf(path).startsWith(WHITEOUT_PREFIX)) continue;
+      const show = showName(path);
+      if (raw.path.split('/').includes('..')) warn('ESCAPE', l, path, `entry ${showName(raw.path)} climbs out of its root; kept inside as ${show}`);
+      if ((raw.type === 'char' || raw.type === 'block') && !opts.allowDevices) {
+        warn('DEVICE_DROPPED', l, path, `device node ${show} dropped (containers get their devices from the runtime)`);
+        continue;
+      }
+      if (raw.type === 'symlink' && !raw.linkname) {
+        warn('EMPTY_SYMLINK', l, path, `symlink ${show} has no target; dropped`);
+        continue;
+      }
+      const r = tree.resolveParent(path, true, implicit);
+      if (!r.ok) {
+        if (r.reason === 'loop') warn('LINK_LOOP', l, path, `${show} lies below a symlink loop (${showName(r.at)}); dropped`);
+        else warn('NOT_A_DIR', l, path, `${show} lies below ${showName(r.at)}, which is not a directory; dropped`);
+        continue;
+      }
+      if (r.path !== path) warn('SYMLINK_PARENT', l, path, `${show} lies below a symlink; placed at ${showName(r.path)}, inside the root`);
+      const existing = r.parent.children!.get(r.name);
+      if (existing && existing.kind === 'dir' && raw.type === 'dir') {
+        // A directory met again keeps its children and takes the later metadata; it is emitted
+        // where it first appeared, so that what was put below it still follows it.
+        existing.data.entry = raw;
+        if (!existing.explicit) {
+          existing.explicit = true;
+          existing.data.index = i;
+          existing.data.layer = l;
+        }
+        continue;
+      }
+      let hardTarget: Node<Slot> | undefined;
+      if (raw.type === 'hardlink') {
+        hardTarget = tree.lookup(cleanPath(raw.linkname ?? ''));
+        if (hardTarget?.data.hardTarget) hardTarget = hardTarget.data.hardTarget;
+        if (!hardTarget || hardTarget.kind !== 'file') {
           throw new FlattenError(
-            `${opts.what}: layer ${layers[l].digest}: ${e.path} is a hard link to ${target || '(nothing)'}, ` +
+            `${opts.what}: layer ${layers[l].digest}: ${show} is a hard link to ${showName(raw.linkname || '(nothing)')}, ` +
               `which is not a regular file earlier in the image`,
           );
         }
-        linkCount.set(target, (linkCount.get(target) ?? 1) + 1);
       }
-      emittedBefore.add(e.path);
-      count++;
-      bytes += e.size;
+      if (existing) tree.remove(existing);
+      const node = tree.add(r.parent, r.name, kindOf(raw), { layer: l, index: i, entry: raw, hardTarget });
+      if (node.kind === 'symlink') node.target = raw.linkname;
     }
   }
-  // Link counts go on copies: TOC objects are shared with other plans of the same image.
-  if (linkCount.size) {
-    for (let l = 0; l < layers.length; l++) {
-      const d = decisions[l];
-      for (let i = 0; i < d.length; i++) {
-        const e = d[i];
-        if (!e) continue;
-        const n = e.type === 'hardlink' ? linkCount.get(e.linkname ?? '') : e.type === 'file' ? linkCount.get(e.path) : undefined;
-        if (n !== undefined) d[i] = { ...e, nlink: n };
-      }
-    }
-  }
-  const resolvedLinks = new Map<string, string>();
-  for (const [p, w] of winners) if (w.entry.type === 'symlink') resolvedLinks.set(p, w.entry.linkname ?? '');
-  return { decisions, warnings, count, bytes, symlinks: resolvedLinks };
+  return emit(layers, tree, opts, warnings);
 }
 
-function decide(
-  layers: LayerToc[],
-  opts: FlattenOptions,
-  symlinks: Map<string, string> | undefined,
-  warnings: FlattenWarning[],
-): Map<string, Winner> {
-  const winners = new Map<string, Winner>();
-  // Whiteouts of the layers above the one being read: deleted paths hide themselves and what is
-  // below them; opaque directories hide what is below them but not themselves.
-  const deleted = new Set<string>();
-  const opaque = new Set<string>();
-  const linkOf = symlinks ? (p: string) => symlinks.get(p) : undefined;
-
-  for (let l = layers.length - 1; l >= 0; l--) {
-    const layer = layers[l];
-    const layerDeleted: string[] = [];
-    const layerOpaque: string[] = [];
-    // Later entries of one tar overwrite earlier ones: walk each layer backwards too.
-    for (let i = layer.entries.length - 1; i >= 0; i--) {
-      const raw = layer.entries[i];
-      let path = cleanPath(raw.path);
-      if (path === '') continue;
-      const base = baseOf(path);
-      if (base.startsWith(WHITEOUT_PREFIX)) {
-        if (base === OPAQUE_WHITEOUT) layerOpaque.push(parentOf(path));
-        else layerDeleted.push(joinParent(parentOf(path), base.slice(WHITEOUT_PREFIX.length)));
-        continue;
-      }
-      const report = warnings.length < 1000 && symlinks !== undefined;
-      if (raw.path.split('/').includes('..') && report) {
-        warnings.push({ code: 'ESCAPE', layer: layer.digest, path: raw.path, message: `${opts.what}: entry ${raw.path} climbs out of its root; kept inside as ${path}` });
-      }
-      if (linkOf) {
-        const resolved = resolveParentsInRoot(path, linkOf);
-        if (resolved === undefined) {
-          if (report) warnings.push({ code: 'LINK_LOOP', layer: layer.digest, path, message: `${opts.what}: ${path} lies below a symlink loop; dropped` });
-          continue;
-        }
-        if (resolved !== path) {
-          if (report) warnings.push({ code: 'SYMLINK_PARENT', layer: layer.digest, path, message: `${opts.what}: ${path} lies below a symlink; placed at ${resolved}, inside the root` });
-          path = resolved;
-        }
-      }
-      if (hidden(path, deleted, opaque, winners)) continue;
-      if (opts.shadowed?.has(path) && raw.type !== 'dir') continue;
-      if ((raw.type === 'char' || raw.type === 'block') && !opts.allowDevices) {
-        if (report) warnings.push({ code: 'DEVICE_DROPPED', layer: layer.digest, path, message: `${opts.what}: device node ${path} dropped (containers get their devices from the runtime)` });
-        continue;
-      }
-      const prev = winners.get(path);
-      if (prev) {
-        // A directory present in several layers keeps the top one's metadata but is emitted at
-        // its lowest occurrence, so that lower children still come after their parent.
-        if (prev.entry.type === 'dir' && raw.type === 'dir') {
-          prev.emitLayer = l;
-          prev.emitIndex = i;
-        }
-        continue;
-      }
-      // Most entries are emitted as the TOC has them: share the object rather than copy it, so a
-      // plan costs one pointer per entry (a big image has hundreds of thousands).
-      let entry = path === raw.path ? raw : { ...raw, path };
-      if (entry.type === 'hardlink' && entry.linkname !== undefined) {
-        const target = cleanPath(entry.linkname);
-        entry = { ...entry, linkname: linkOf ? (resolveParentsInRoot(target, linkOf) ?? target) : target };
-      }
-      winners.set(path, { layer: l, index: i, entry, emitLayer: l, emitIndex: i });
-    }
-    for (const d of layerDeleted) deleted.add(d);
-    for (const d of layerOpaque) opaque.add(d);
+function whiteout(tree: Tree<Slot>, path: string): void {
+  const base = baseOf(path);
+  if (base === OPAQUE_WHITEOUT) {
+    const dir = tree.lookupDir(parentOf(path));
+    if (dir) for (const c of [...dir.children!.values()]) tree.remove(c);
+    return;
   }
-  return winners;
+  const gone = tree.lookup(joinParent(parentOf(path), base.slice(WHITEOUT_PREFIX.length)));
+  if (gone) tree.remove(gone);
+}
+
+function emit(layers: LayerToc[], tree: Tree<Slot>, opts: FlattenOptions, warnings: Warnings): FlattenPlan {
+  const decisions: (Entry | null)[][] = layers.map((l) => new Array(l.entries.length).fill(null));
+  const links: Node<Slot>[] = [];
+  const symlinks = new Map<string, string>();
+  let count = 0;
+  let bytes = 0;
+  for (const n of descendants(tree.root)) {
+    n.data.live = true;
+    const e = n.data.entry;
+    if (!n.explicit || !e) continue;
+    if (n.data.hardTarget) links.push(n);
+    if (n.kind === 'symlink') symlinks.set(n.path, e.linkname ?? '');
+    // Most entries are emitted as the TOC has them: share the object rather than copy it, so a
+    // plan costs one pointer per entry (a big image has hundreds of thousands).
+    decisions[n.data.layer][n.data.index] = e.path === n.path ? e : { ...e, path: n.path };
+    count++;
+    bytes += e.type === 'file' ? e.size : 0;
+  }
+  // Hard links: the target must still be there, emitted earlier, as a regular file; cpio needs its link count.
+  const linkCount = new Map<Node<Slot>, number>();
+  for (const h of links) {
+    const t = h.data.hardTarget!;
+    if (!t.data.live) {
+      throw new FlattenError(
+        `${opts.what}: layer ${layers[h.data.layer].digest}: ${showName(h.path)} is a hard link to ${showName(t.path)}, ` +
+          `which a later layer removed or replaced`,
+      );
+    }
+    linkCount.set(t, (linkCount.get(t) ?? 1) + 1);
+  }
+  // Link counts and targets go on copies: TOC objects are shared with other plans of the same image.
+  for (const h of links) {
+    const t = h.data.hardTarget!;
+    const n = linkCount.get(t)!;
+    const d = decisions[h.data.layer];
+    d[h.data.index] = { ...d[h.data.index]!, linkname: t.path, nlink: n };
+  }
+  for (const [t, n] of linkCount) {
+    const d = decisions[t.data.layer];
+    d[t.data.index] = { ...d[t.data.index]!, nlink: n };
+  }
+  return { decisions, warnings: warnings.done(), count, bytes, symlinks };
 }
 
 function joinParent(dir: string, name: string): string {
   return dir === '' ? name : `${dir}/${name}`;
 }
-
-function hidden(path: string, deleted: Set<string>, opaque: Set<string>, winners: Map<string, Winner>): boolean {
-  if (deleted.has(path)) return true;
-  for (const a of ancestors(path)) {
-    if (deleted.has(a) || opaque.has(a)) return true;
-    const w = winners.get(a);
-    // A higher layer put a file or symlink where this entry needs a directory.
-    if (w && w.entry.type !== 'dir') return true;
-  }
-  if (opaque.has('') && path !== '') return true;
-  return false;
-}
-
-/** True when `path` is inside any of `dirs` (used for shadowing whole subtrees). */
-export function underAny(path: string, dirs: Iterable<string>): boolean {
-  for (const d of dirs) if (isUnder(path, d)) return true;
-  return false;
-}
-
-export { resolveInRoot };

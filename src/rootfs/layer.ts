@@ -1,12 +1,9 @@
 // Reading a layer blob from the store as a stream of entries, and its table of contents.
 //
 // The TOC (every entry's header, no content) is what root assembly plans from. It is derived
-// data, computed once per layer digest and kept beside the store; it is only a cache, so a
-// missing or unreadable one is simply computed again.
+// data, computed once per layer digest and kept beside the store (store.derived: a file that
+// does not check out is computed again).
 
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import type { Descriptor } from '../oci/types.js';
 import { MediaType } from '../oci/types.js';
 import type { Store } from '../oci/store.js';
@@ -15,7 +12,7 @@ import { readTar } from '../formats/tar-read.js';
 import type { Entry, EntryStream } from '../formats/entry.js';
 import { cleanPath } from './paths.js';
 
-const TOC_VERSION = 1;
+const TOC_VERSION = 2; // 2: the self-checking derived-file format
 
 export class LayerError extends Error {
   readonly code = 'ELAYER';
@@ -27,7 +24,8 @@ export class LayerError extends Error {
 
 /** The uncompressed tar bytes of a layer, verified against its digest as they stream. */
 export function layerTar(store: Store, layer: Descriptor): AsyncIterable<Uint8Array> {
-  return decompress(layer, store.openBlob(layer.digest, { size: layer.size }));
+  // readThrough: a corrupt blob is reported as corrupt, not as whatever the inflater makes of it
+  return store.readThrough(layer.digest, { size: layer.size }, (blob) => decompress(layer, blob));
 }
 
 function decompress(layer: Descriptor, blob: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
@@ -65,28 +63,16 @@ async function* zstdDecompress(source: AsyncIterable<Uint8Array>): AsyncIterable
  * hashed, so a corrupted layer is refused all the same.
  */
 export async function* layerFile(store: Store, layer: Descriptor, path: string): AsyncIterable<Uint8Array> {
-  const raw = store.openBlob(layer.digest, { size: layer.size });
-  let stopped = false;
-  // pulled by hand, not with for-await, so that stopping the inflater does not close the blob
-  const feed = (async function* () {
-    while (!stopped) {
-      const r = await raw.next();
-      if (r.done) return;
-      yield r.value;
-    }
-  })();
   let found = false;
-  try {
-    for await (const { entry, content } of readTar(decompress(layer, feed))) {
+  // readThrough hashes what the inflater did not read, and reports a corrupt blob as corrupt
+  yield* store.readThrough(layer.digest, { size: layer.size }, async function* (blob) {
+    for await (const { entry, content } of readTar(decompress(layer, blob))) {
       if (!content || cleanPath(entry.path) !== path) continue;
       found = true;
       yield* content;
-      break;
+      return;
     }
-  } finally {
-    stopped = true;
-  }
-  while (!(await raw.next()).done) { /* hash the rest: the digest check happens at the end */ }
+  });
   if (!found) throw new LayerError(`layer ${layer.digest} has no ${path}`);
 }
 
@@ -96,24 +82,15 @@ export function layerEntries(store: Store, layer: Descriptor): EntryStream {
 
 /** The TOC of a layer: from the cache beside the store, or computed by reading the layer once. */
 export async function layerToc(store: Store, layer: Descriptor): Promise<Entry[]> {
-  const dir = store.derivedDir('toc');
-  const file = join(dir, `${layer.digest.replace(':', '-')}.json`);
-  try {
-    const parsed = JSON.parse(await readFile(file, 'utf8')) as { v: number; entries: SerializedEntry[] };
-    if (parsed.v === TOC_VERSION) return parsed.entries.map(deserialize);
-  } catch {
-    // absent or damaged: compute it again
-  }
-  const entries: Entry[] = [];
-  for await (const { entry, content } of layerEntries(store, layer)) {
-    if (content) for await (const _ of content) { /* drain: the TOC needs headers only */ }
-    entries.push(entry);
-  }
-  await mkdir(dir, { recursive: true });
-  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-  await writeFile(tmp, JSON.stringify({ v: TOC_VERSION, entries: entries.map(serialize) }));
-  await rename(tmp, file);
-  return entries;
+  const stored = await store.derived('toc').get(layer.digest, TOC_VERSION, async () => {
+    const entries: SerializedEntry[] = [];
+    for await (const { entry, content } of layerEntries(store, layer)) {
+      if (content) for await (const _ of content) { /* drain: the TOC needs headers only */ }
+      entries.push(serialize(entry));
+    }
+    return entries;
+  });
+  return stored!.map(deserialize);
 }
 
 type SerializedEntry = Omit<Entry, 'xattrs'> & { xattrs?: Record<string, string> };

@@ -5,9 +5,6 @@
 // dependencies come along, resolved from modules.dep, so a small system does not carry the
 // whole 90 MB modules tree.
 
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import type { Descriptor } from '../oci/types.js';
 import type { Store } from '../oci/store.js';
 import { readTar } from '../formats/tar-read.js';
@@ -95,14 +92,12 @@ export function selectModules(info: KernelModulesInfo, names: string[], where: s
 
 /** Find modules.dep inside a kernel layer's kernel.tar (cached beside the store, per layer digest). */
 export async function kernelModulesInfo(store: Store, layer: Descriptor, tarName: string): Promise<KernelModulesInfo | undefined> {
-  const dir = store.derivedDir('kmod');
-  // v2: with modules.builtin
-  const file = join(dir, `v2-${layer.digest.replace(':', '-')}-${tarName.replace(/[^a-zA-Z0-9._-]/g, '_')}.json`);
-  try {
-    return JSON.parse(await readFile(file, 'utf8')) as KernelModulesInfo;
-  } catch {
-    // not cached yet
-  }
+  // v3: with modules.builtin (v2), in the self-checking derived-file format
+  const key = tarName.replace(/[^a-zA-Z0-9_-]/g, '_');
+  return store.derived('kmod').get(layer.digest, 3, () => readModulesInfo(store, layer, tarName), { key });
+}
+
+async function readModulesInfo(store: Store, layer: Descriptor, tarName: string): Promise<KernelModulesInfo | undefined> {
   let info: KernelModulesInfo | undefined;
   let builtin: string[] | undefined;
   for await (const { entry, content } of layerEntries(store, layer)) {
@@ -119,9 +114,5 @@ export async function kernelModulesInfo(store: Store, layer: Descriptor, tarName
   }
   if (!info) return undefined;
   if (builtin) info.builtin = builtin;
-  await mkdir(dir, { recursive: true });
-  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-  await writeFile(tmp, JSON.stringify(info));
-  await rename(tmp, file);
   return info;
 }

@@ -2,8 +2,6 @@
 // resolved the way a chroot would resolve it: `..` never climbs above the root and symlinks are
 // followed inside it. That is what keeps a hostile layer inside the image.
 
-import { posix } from 'node:path';
-
 /** Lexically clean a layer path: drop '.', '' and leading '/', apply '..' clamped at the root. */
 export function cleanPath(p: string): string {
   const out: string[] = [];
@@ -77,9 +75,19 @@ function cleanPathKeepDots(p: string): string[] {
   return p.split('/').filter((s) => s !== '' && s !== '.');
 }
 
-/** Join a prefix (e.g. 'containers/onboot/000-x/rootfs') and a clean relative path. */
+/** Join a prefix (e.g. 'containers/onboot/000-x/rootfs') and a clean relative path; both are clean, so no normalizing. */
 export function joinPath(prefix: string, p: string): string {
   if (prefix === '') return p;
   if (p === '') return prefix;
-  return posix.join(prefix, p);
+  return `${prefix}/${p}`;
+}
+
+/**
+ * Whether `p` is a name every unpacker puts inside its target directory as it is: relative,
+ * not empty, no empty, `.` or `..` component, no NUL.
+ */
+export function isCleanName(p: string): boolean {
+  if (p === '' || p.includes('\0')) return false;
+  for (const seg of p.split('/')) if (seg === '' || seg === '.' || seg === '..') return false;
+  return true;
 }

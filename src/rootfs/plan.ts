@@ -4,9 +4,11 @@
 
 import type { Descriptor } from '../oci/types.js';
 import type { Entry } from '../formats/entry.js';
-import { planFlatten, type FlattenPlan, type FlattenWarning } from './flatten.js';
+import { planFlatten, Warnings, type FlattenPlan, type FlattenWarning } from './flatten.js';
 import type { ModuleSelection } from './modules.js';
-import { joinPath } from './paths.js';
+import { showName } from '../formats/names.js';
+import { isCleanName, joinPath } from './paths.js';
+import { settle, type Item, type Probe } from './settle.js';
 
 /** Content that is not read from a layer. */
 export type Content = { kind: 'bytes'; data: Buffer } | { kind: 'host'; path: string };
@@ -25,8 +27,21 @@ export type RootSection =
       kver: string;
       /** Only these files (relative to lib/modules/<kver>) and modules.dep rewritten; all when absent. */
       selection?: ModuleSelection;
+      /** The symlinks emitted before this section (clean path -> target): its entries are resolved through them as they stream. */
+      links: Map<string, string>;
     }
-  | { kind: 'tree'; what: string; prefix: string; layers: Descriptor[]; tocs: Entry[][]; plan: FlattenPlan }
+  | {
+      kind: 'tree';
+      what: string;
+      prefix: string;
+      layers: Descriptor[];
+      tocs: Entry[][];
+      plan: FlattenPlan;
+      /** What to emit for each TOC entry, placed in the whole root (settled); null: skip it. */
+      emit: (Entry | null)[][];
+      /** Directories to emit before the TOC entry at that index of that layer (declared later, needed there). */
+      before: Map<number, Entry[]>[];
+    }
   | { kind: 'entries'; what: string; entries: PlainEntry[] };
 
 export interface RootPlan {
@@ -91,20 +106,37 @@ export function containerDirName(kind: ContainerKind, index: number, name: strin
   return kind === 'services' ? name : `${String(index).padStart(3, '0')}-${name}`;
 }
 
+export class RootPlanError extends Error {
+  readonly code = 'EROOTPLAN';
+  constructor(message: string) {
+    super(message);
+    this.name = 'RootPlanError';
+  }
+}
+
+/**
+ * The root in emission order: the init tree, the kernel modules (after the init, so that they
+ * go where its links lead: lib -> usr/lib), each container's bundle and root, the files
+ * section. Then the whole is settled (settle.ts): what a section has below another's symlink
+ * goes where the link leads, a later entry replaces an earlier one at its path (LinuxKit's
+ * order; not a directory, nor a file hard links name), and what cannot be placed is dropped,
+ * with a warning.
+ */
 export function planRoot(inputs: RootInputs): RootPlan {
   const warnings: FlattenWarning[] = [];
   const sections: RootSection[] = [];
-  if (inputs.modules) sections.push({ kind: 'modules', ...inputs.modules });
 
-  // What the files section provides replaces what the init images had at that path.
-  const shadowed = new Set(inputs.files.filter((f) => f.entry.type !== 'dir').map((f) => f.entry.path));
-  const init = planFlatten(stack(inputs.init), { allowDevices: true, shadowed, what: 'init' });
+  const init = planFlatten(stack(inputs.init), { allowDevices: true, what: 'init' });
   warnings.push(...init.warnings);
-  sections.push({ kind: 'tree', what: 'init', prefix: '', layers: inputs.init.layers, tocs: inputs.init.tocs, plan: init });
+  sections.push(treeSection('init', '', inputs.init, init));
+  if (inputs.modules) sections.push({ kind: 'modules', ...inputs.modules, links: new Map() });
 
   for (const c of inputs.containers) {
     const base = `containers/${c.kind}/${c.dirName}`;
-    const what = `${c.kind} ${c.dirName}`;
+    if (!isCleanName(base) || c.dirName.includes('/')) {
+      throw new RootPlanError(`${c.kind} "${showName(c.dirName)}": a container's name must be one plain path component`);
+    }
+    const what = `${c.kind} ${showName(c.dirName)}`;
     sections.push({
       kind: 'entries',
       what,
@@ -117,11 +149,64 @@ export function planRoot(inputs: RootInputs): RootPlan {
     });
     const plan = planFlatten(stack(c.image), { allowDevices: false, what });
     warnings.push(...plan.warnings);
-    sections.push({ kind: 'tree', what, prefix: `${base}/rootfs`, layers: c.image.layers, tocs: c.image.tocs, plan });
+    sections.push(treeSection(what, `${base}/rootfs`, c.image, plan));
   }
 
   if (inputs.files.length) sections.push({ kind: 'entries', what: 'files', entries: inputs.files });
+  const settled = new Warnings();
+  settleSections(sections, settled);
+  warnings.push(...settled.done());
   return { sections, epoch: inputs.epoch, warnings };
+}
+
+function treeSection(what: string, prefix: string, s: LayerStack, plan: FlattenPlan): RootSection {
+  return { kind: 'tree', what, prefix, layers: s.layers, tocs: s.tocs, plan, emit: [], before: [] };
+}
+
+/** Run the settle pass over the sections and write its outcome back into them. */
+function settleSections(sections: RootSection[], warnings: Warnings): void {
+  const writeBack: (() => void)[] = [];
+  function* items(): Generator<Item | Probe> {
+    for (const s of sections) {
+      if (s.kind === 'modules') {
+        yield { probe: (links) => { s.links = links; } };
+        continue;
+      }
+      if (s.kind === 'entries') {
+        const list: Item<PlainEntry['content']>[] = s.entries.map((p) => ({ entry: p.entry, content: p.content, what: s.what, layer: '' }));
+        yield* list;
+        writeBack.push(() => {
+          s.entries = list.flatMap((it) => [...(it.before ?? []), it]).filter((it) => it.entry).map((it) => ({ entry: it.entry!, ...(it.content ? { content: it.content } : {}) }));
+        });
+        continue;
+      }
+      const decisions = s.plan.decisions;
+      const placed: { it: Item; i: number }[][] = [];
+      for (let l = 0; l < decisions.length; l++) {
+        const row: { it: Item; i: number }[] = (placed[l] = []);
+        for (let i = 0; i < decisions[l].length; i++) {
+          const d = decisions[l][i];
+          if (!d) continue;
+          const it: Item = { entry: placeEntry(d, s.prefix), what: s.what, layer: s.layers[l].digest, base: s.prefix };
+          row.push({ it, i });
+          yield it;
+        }
+      }
+      writeBack.push(() => {
+        s.emit = decisions.map((row) => new Array<Entry | null>(row.length).fill(null));
+        s.before = decisions.map(() => new Map());
+        for (let l = 0; l < placed.length; l++) {
+          for (const { it, i } of placed[l]) {
+            s.emit[l][i] = it.entry;
+            const before = it.before?.map((b) => b.entry).filter((e): e is Entry => e !== null);
+            if (before?.length) s.before[l].set(i, before);
+          }
+        }
+      });
+    }
+  }
+  settle(items(), warnings);
+  for (const w of writeBack) w();
 }
 
 function stack(s: LayerStack) {

@@ -4,7 +4,7 @@
 // kernel hangs at entry: that one counts as unusable.
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import type { Arch } from '../oci/types.js';
+import { ARCHES, hostArch, type Arch } from '../arch.js';
 import { RunError } from './errors.js';
 import type { Accel } from './qemu.js';
 
@@ -13,29 +13,27 @@ export interface HostKvm {
   devKvm: boolean;
   /** loaded modules among kvm, kvm_intel, kvm_amd, kvm_pvm (from /sys/module) */
   modules: string[];
-  /** the cpu flags of /proc/cpuinfo that matter: vmx, svm */
+  /** the cpu flags of /proc/cpuinfo that matter (the table's kvmHardware: vmx, svm) */
   cpuFlags: string[];
 }
 
-export function hostArch(nodeArch: string = process.arch): Arch | undefined {
-  return nodeArch === 'x64' ? 'amd64' : nodeArch === 'arm64' ? 'arm64' : undefined;
-}
+// The hardware KVM modules and cpu flags of every architecture, for the probe.
+const HARDWARE = Object.values(ARCHES).flatMap((a) => a.kvmHardware);
 
 /** Whether KVM can run an `arch` guest on this host, and why not. Pure. */
 export function kvmUsable(host: HostKvm, arch: Arch): { usable: boolean; reason: string } {
   if (!host.devKvm) return { usable: false, reason: 'no /dev/kvm' };
   if (host.hostArch !== arch) return { usable: false, reason: `guest ${arch} on a ${host.hostArch ?? 'unknown'} host` };
   if (host.modules.includes('kvm_pvm')) return { usable: false, reason: '/dev/kvm is kvm_pvm (paravirtual, guests hang)' };
-  if (arch === 'amd64') {
-    const intel = host.modules.includes('kvm_intel') && host.cpuFlags.includes('vmx');
-    const amd = host.modules.includes('kvm_amd') && host.cpuFlags.includes('svm');
-    if (!intel && !amd) return { usable: false, reason: 'neither kvm_intel+vmx nor kvm_amd+svm' };
+  const hw = ARCHES[arch].kvmHardware;
+  if (hw.length > 0 && !hw.some((h) => host.modules.includes(h.module) && host.cpuFlags.includes(h.cpuFlag))) {
+    return { usable: false, reason: `neither ${hw.map((h) => `${h.module}+${h.cpuFlag}`).join(' nor ')}` };
   }
   return { usable: true, reason: 'hardware KVM' };
 }
 
 export async function probeHostKvm(): Promise<HostKvm> {
-  const modules = ['kvm', 'kvm_intel', 'kvm_amd', 'kvm_pvm'].filter((m) => existsSync(`/sys/module/${m}`));
+  const modules = ['kvm', ...HARDWARE.map((h) => h.module), 'kvm_pvm'].filter((m) => existsSync(`/sys/module/${m}`));
   const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
   const flags = new Set(
     cpuinfo
@@ -43,7 +41,7 @@ export async function probeHostKvm(): Promise<HostKvm> {
       .filter((l) => /^(flags|Features)\s*:/.test(l))
       .flatMap((l) => l.split(':')[1].trim().split(/\s+/)),
   );
-  return { hostArch: hostArch(), devKvm: existsSync('/dev/kvm'), modules, cpuFlags: ['vmx', 'svm'].filter((f) => flags.has(f)) };
+  return { hostArch: hostArch(), devKvm: existsSync('/dev/kvm'), modules, cpuFlags: HARDWARE.map((h) => h.cpuFlag).filter((f) => flags.has(f)) };
 }
 
 /** The accelerator for an `arch` guest: OSBUILD_ACCEL=tcg|kvm decides if set, else KVM when usable. */

@@ -5,7 +5,7 @@
 import { createReadStream, existsSync } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
-import type { Arch } from '../oci/types.js';
+import { ARCH_NAMES, findArch, isKernelImage, type Arch } from '../arch.js';
 import { RunError } from './errors.js';
 
 export interface BootArtifacts {
@@ -31,12 +31,11 @@ export function artifactPrefix(path: string): string {
  * bzImage ("HdrS" at 0x202), arm64 Image ("ARM\x64" at 0x38), or an ELF vmlinux. Pure.
  */
 export function kernelArchFromHeader(head: Buffer): Arch | undefined {
-  if (head.length >= 0x206 && head.toString('latin1', 0x202, 0x206) === 'HdrS') return 'amd64';
-  if (head.length >= 0x3c && head.readUInt32LE(0x38) === 0x644d5241) return 'arm64';
+  const image = ARCH_NAMES.find((a) => isKernelImage(a, head));
+  if (image) return image;
   if (head.length >= 20 && head.readUInt32BE(0) === 0x7f454c46) {
     const machine = head.readUInt16LE(18);
-    if (machine === 0x3e) return 'amd64';
-    if (machine === 0xb7) return 'arm64';
+    return findArch((a) => a.kernel.elfMachine === machine);
   }
   return undefined;
 }
@@ -111,7 +110,7 @@ export async function findArtifacts(path: string, opts: { arch?: Arch } = {}): P
   const squashfs = (await isFile(prefix + '-squashfs.img')) ? prefix + '-squashfs.img' : undefined;
   const arch = opts.arch ?? (await detectKernelArch(kernel));
   if (!arch) {
-    throw new RunError('ARCH_UNKNOWN', `${kernel}: not an x86 bzImage nor an arm64 Image (plain or gzip'd); give the architecture with --arch amd64|arm64`);
+    throw new RunError('ARCH_UNKNOWN', `${kernel}: not an x86 bzImage nor an arm64 Image (plain or gzip'd); give the architecture with --arch ${ARCH_NAMES.join('|')}`);
   }
   return { kernel, initrd, cmdline, arch, squashfs };
 }

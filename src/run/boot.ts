@@ -1,12 +1,12 @@
 // Boot an image under QEMU: interactively (the console is the terminal) or as a test that reads
 // the console line by line and checks that expected lines appear in order.
 import { execa, type ResultPromise } from 'execa';
-import type { Arch } from '../oci/types.js';
+import { ARCH_NAMES, ARCHES, type Arch } from '../arch.js';
 import { detectAccel } from './accel.js';
 import { findArtifacts } from './artifacts.js';
 import { RunError } from './errors.js';
 import { existsSync } from 'node:fs';
-import { chooseFirmware, type Firmware, mediaType, probeMedia, UEFI_FIRMWARE } from './media.js';
+import { chooseFirmware, type Firmware, mediaType, probeMedia } from './media.js';
 import { type Accel, type QemuCommand, qemuCommand } from './qemu.js';
 
 export interface BootOptions {
@@ -86,12 +86,12 @@ async function mediaCommand(opts: BootOptions, interactive: boolean, type: NonNu
   }
   const probe = await probeMedia(opts.path, type);
   const arch = opts.arch ?? probe.arch;
-  if (!arch) throw new RunError('ARCH_UNKNOWN', `${opts.path}: cannot tell its architecture (no EFI boot file, no x86 boot code found): give it with --arch amd64|arm64`);
+  if (!arch) throw new RunError('ARCH_UNKNOWN', `${opts.path}: cannot tell its architecture (no EFI boot file, no x86 boot code found): give it with --arch ${ARCH_NAMES.join('|')}`);
   const firmware = type.kind === 'uki' ? chooseFirmware(opts.path, arch, probe, opts.firmware ?? 'uefi') : chooseFirmware(opts.path, arch, probe, opts.firmware);
   let firmwarePath = opts.firmwarePath;
   if (firmware === 'uefi' && !firmwarePath) {
-    const fw = UEFI_FIRMWARE[arch];
-    if (!existsSync(fw.path)) throw new RunError('FIRMWARE_MISSING', `UEFI firmware ${fw.path} is missing: apt-get install ${fw.pkg}, or give one with --firmware PATH`);
+    const fw = ARCHES[arch].efi.firmware;
+    if (!existsSync(fw.path)) throw new RunError('FIRMWARE_MISSING', `UEFI firmware ${fw.path} is missing: apt-get install ${fw.package}, or give one with --firmware PATH`);
     firmwarePath = fw.path;
   }
   if (firmwarePath && !existsSync(firmwarePath)) throw new RunError('FIRMWARE_MISSING', `no firmware image at ${firmwarePath}`);
@@ -111,7 +111,8 @@ async function mediaCommand(opts: BootOptions, interactive: boolean, type: NonNu
 
 function startFailure(cmd: QemuCommand, err: unknown): RunError {
   const e = err as NodeJS.ErrnoException;
-  const hint = e.code === 'ENOENT' ? ` (install it: apt-get install ${cmd.command.endsWith('x86_64') ? 'qemu-system-x86' : 'qemu-system-arm'})` : '';
+  const pkg = Object.values(ARCHES).find((a) => a.qemu.binary === cmd.command)?.qemu.package;
+  const hint = e.code === 'ENOENT' && pkg ? ` (install it: apt-get install ${pkg})` : '';
   return new RunError('QEMU_FAILED', `cannot start ${cmd.command}: ${e.message}${hint}`);
 }
 

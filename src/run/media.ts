@@ -6,7 +6,8 @@ import { execa } from 'execa';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Arch } from '../oci/types.js';
+import { ARCH_NAMES, ARCHES, BIOS_ARCHES, findArch, type Arch } from '../arch.js';
+import { exactShortName } from '../formats/fat-names.js';
 import { readHead } from './artifacts.js';
 import { RunError } from './errors.js';
 
@@ -46,14 +47,13 @@ export interface MediaProbe {
   uefi: boolean;
 }
 
-const PE_MACHINES: Record<number, Arch> = { 0x8664: 'amd64', 0xaa64: 'arm64' };
-
 /** What a UKI (a PE file) is for, from its COFF header. Pure. */
 export function probePe(head: Buffer): MediaProbe {
   if (head.length < 0x40 || head.toString('latin1', 0, 2) !== 'MZ') return { bios: false, uefi: false };
   const pe = head.readUInt32LE(0x3c);
   if (pe + 6 > head.length || head.toString('latin1', pe, pe + 4) !== 'PE\0\0') return { bios: false, uefi: false };
-  const arch = PE_MACHINES[head.readUInt16LE(pe + 4)];
+  const machine = head.readUInt16LE(pe + 4);
+  const arch = findArch((a) => a.efi.peMachine === machine);
   return { arch, bios: false, uefi: arch !== undefined };
 }
 
@@ -79,15 +79,21 @@ export function elToritoPlatforms(head: Buffer): number[] {
   return platforms;
 }
 
-/** Architecture and firmware of an ISO or disk image from its first bytes (raw). Pure. */
+// Each arch's removable-media boot file as its FAT directory entry spells it ("BOOTX64 EFI").
+const EFI_BOOT_ENTRIES = ARCH_NAMES.map((arch) => ({ arch, entry: exactShortName(ARCHES[arch].efi.bootFile)! }));
+
+/**
+ * Architecture and firmware of an ISO or disk image from its first bytes (raw). The arch is the
+ * first (in the table's order) whose EFI boot file is there, else the BIOS arch if there is BIOS
+ * boot code. Pure.
+ */
 export function probeImage(head: Buffer): MediaProbe {
-  const x64 = head.includes('BOOTX64 EFI', 0, 'latin1');
-  const aa64 = head.includes('BOOTAA64EFI', 0, 'latin1');
+  const efiArches = EFI_BOOT_ENTRIES.filter((e) => head.includes(e.entry)).map((e) => e.arch);
   const platforms = elToritoPlatforms(head);
   const mbrCode = head.length >= 512 && head[510] === 0x55 && head[511] === 0xaa && head.subarray(0, 440).some((b) => b !== 0);
   const bios = platforms.includes(0) || mbrCode;
-  const uefi = platforms.includes(0xef) || x64 || aa64;
-  const arch: Arch | undefined = aa64 && !x64 ? 'arm64' : x64 || bios ? 'amd64' : undefined;
+  const uefi = platforms.includes(0xef) || efiArches.length > 0;
+  const arch: Arch | undefined = efiArches[0] ?? (bios ? BIOS_ARCHES[0] : undefined);
   return { arch, bios, uefi };
 }
 
@@ -114,16 +120,10 @@ export async function probeMedia(path: string, type: MediaType): Promise<MediaPr
   return probeImage(await virtualHead(path, type.format));
 }
 
-/** Default firmware images on Debian (packages ovmf and qemu-efi-aarch64). */
-export const UEFI_FIRMWARE: Record<Arch, { path: string; pkg: string }> = {
-  amd64: { path: '/usr/share/ovmf/OVMF.fd', pkg: 'ovmf' },
-  arm64: { path: '/usr/share/qemu-efi-aarch64/QEMU_EFI.fd', pkg: 'qemu-efi-aarch64' },
-};
-
 /** The firmware to boot with: the one asked for, else BIOS when the image boots that way (faster under TCG), else UEFI. Pure. */
 export function chooseFirmware(path: string, arch: Arch, probe: MediaProbe, wanted?: Firmware): Firmware {
   if (wanted === 'bios') {
-    if (arch !== 'amd64') throw new RunError('NO_BOOT_PATH', `${path}: ${arch} machines boot by UEFI only; drop --bios`);
+    if (!ARCHES[arch].bios) throw new RunError('NO_BOOT_PATH', `${path}: ${arch} machines boot by UEFI only; drop --bios`);
     if (!probe.bios) throw new RunError('NO_BOOT_PATH', `${path} has no BIOS boot code (no El Torito x86 entry, no MBR code): boot it with --uefi, or build a -bios format`);
     return 'bios';
   }
@@ -131,7 +131,7 @@ export function chooseFirmware(path: string, arch: Arch, probe: MediaProbe, want
     if (!probe.uefi) throw new RunError('NO_BOOT_PATH', `${path} has no UEFI boot path (no EFI El Torito entry, no \\EFI\\BOOT\\BOOT*.EFI): boot it with --bios, or build an -efi format`);
     return 'uefi';
   }
-  if (probe.bios && arch === 'amd64') return 'bios';
+  if (probe.bios && ARCHES[arch].bios) return 'bios';
   if (probe.uefi) return 'uefi';
   throw new RunError('NO_BOOT_PATH', `${path}: found neither BIOS boot code nor an EFI boot file for ${arch}: is it an osbuild image?`);
 }

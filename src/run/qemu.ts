@@ -1,6 +1,6 @@
 // The QEMU command line for booting a kernel + initramfs or boot media (ISO as a CD-ROM, disk
 // images as virtio drives, a UKI given to the firmware), x86_64 or aarch64. Pure: no I/O.
-import type { Arch } from '../oci/types.js';
+import { ARCHES, type Arch } from '../arch.js';
 import type { DiskFormat, MediaKind } from './media.js';
 
 export type Accel = 'tcg' | 'kvm';
@@ -36,11 +36,6 @@ export interface QemuCommand {
   args: string[];
 }
 
-/** Console device of the first serial port: 8250 on x86 (pc), PL011 on the arm virt machine. */
-export function serialConsole(arch: Arch): string {
-  return arch === 'amd64' ? 'ttyS0' : 'ttyAMA0';
-}
-
 function hasParam(cmdline: string, name: string): boolean {
   return cmdline.split(/\s+/).some((w) => w.startsWith(`${name}=`));
 }
@@ -48,7 +43,7 @@ function hasParam(cmdline: string, name: string): boolean {
 /** The cmdline with the serial console (unless one is chosen) and panic=-1 (a panic ends QEMU, thanks to -no-reboot). */
 export function bootCmdline(arch: Arch, cmdline: string): string {
   const words = cmdline.trim() === '' ? [] : [cmdline.trim()];
-  if (!hasParam(cmdline, 'console')) words.push(`console=${serialConsole(arch)}`);
+  if (!hasParam(cmdline, 'console')) words.push(`console=${ARCHES[arch].console}`);
   if (!hasParam(cmdline, 'panic')) words.push('panic=-1');
   return words.join(' ');
 }
@@ -56,18 +51,11 @@ export function bootCmdline(arch: Arch, cmdline: string): string {
 export function qemuCommand(opts: QemuOptions): QemuCommand {
   const accel = opts.accel ?? 'tcg';
   const args: string[] = [];
-  let command: string;
-  if (opts.arch === 'amd64') {
-    command = 'qemu-system-x86_64';
-    // pc (i440fx), not q35: Debian's cloud kernel has no AHCI driver for q35's disk controller
-    args.push('-machine', 'pc', '-accel', accel);
-    if (accel === 'kvm') args.push('-cpu', 'host');
-  } else {
-    command = 'qemu-system-aarch64';
-    args.push('-machine', 'virt', '-accel', accel);
-    // under TCG, max with the QARMA pointer-auth emulation is ~3x slower than with impdef
-    args.push('-cpu', accel === 'kvm' ? 'host' : 'max,pauth-impdef=on');
-  }
+  const q = ARCHES[opts.arch].qemu;
+  const command = q.binary;
+  args.push('-machine', q.machine, '-accel', accel);
+  const cpu = q.cpu[accel];
+  if (cpu) args.push('-cpu', cpu);
   args.push('-m', opts.mem ?? '1024M', '-smp', String(opts.cpus ?? 1));
   // a reboot or a panic (panic=-1) ends QEMU instead of booting again
   args.push('-no-reboot');
@@ -100,8 +88,8 @@ function optValue(s: string): string {
 }
 
 /**
- * The devices a medium is attached with. CD-ROM: on x86 the pc machine's IDE CD (Debian's cloud
- * kernel has no AHCI driver, so a q35 CD would be invisible to it), on arm64 a virtio-scsi CD.
+ * The devices a medium is attached with. CD-ROM: on the bus the arch table names (the pc
+ * machine's IDE CD on x86, whose cloud kernel lacks q35's AHCI driver; virtio-scsi on arm64).
  * Disks: virtio, snapshot=on so a run never modifies the image. A UKI: given to the firmware as
  * -kernel, which OVMF and AAVMF load and start as an EFI application.
  */
@@ -111,7 +99,7 @@ export function mediaArgs(arch: Arch, m: { kind: MediaKind; path: string; format
     case 'uki':
       return ['-kernel', m.path];
     case 'cdrom':
-      if (arch === 'amd64') return ['-drive', `file=${file},format=raw,media=cdrom,readonly=on,if=ide,index=2`];
+      if (ARCHES[arch].qemu.cdrom === 'ide') return ['-drive', `file=${file},format=raw,media=cdrom,readonly=on,if=ide,index=2`];
       return ['-device', 'virtio-scsi-pci,id=scsi0', '-drive', `file=${file},format=raw,if=none,id=cd0,media=cdrom,readonly=on`, '-device', 'scsi-cd,drive=cd0,bus=scsi0.0'];
     case 'disk':
       return ['-drive', `file=${file},format=${m.format},if=virtio,snapshot=on`];

@@ -202,7 +202,7 @@ describe('errors are located at file:line:column', () => {
 
   test('duplicate keys', () => {
     const err = parseError(yaml('services:', '  - name: a', '    image: a:1', '    name: b'));
-    expect(located(err)).toEqual(['4:5: duplicate key `name` in the same mapping; each key may appear once; remove or merge one of them']);
+    expect(located(err)).toEqual(['4:5: duplicate key `name` in the same mapping (first at line 2 column 5); each key may appear once; remove or merge one of them']);
   });
 
   test('YAML syntax errors', () => {
@@ -215,7 +215,9 @@ describe('errors are located at file:line:column', () => {
     expect(located(parseError(yaml('kernel: image: k:1')))).toEqual([
       '1:9: YAML syntax: Nested mappings are not allowed in compact mappings',
     ]);
-    expect(located(parseError(yaml('kernel:', '  image: k:1', '---', 'init: []')))[0]).toMatch(/^3:1: YAML syntax: Source contains multiple documents/);
+    expect(located(parseError(yaml('kernel:', '  image: k:1', '---', 'init: []')))).toEqual([
+      '3:1: YAML syntax: a second document in the file; a blueprint file is one YAML document: remove the `---` line, or put the rest in a file of its own',
+    ]);
   });
 
   test('every problem of a file is reported at once, in file order, under the file name given', () => {

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { build } from '../../src/build/build.js';
 import { testImage } from '../../src/run/boot.js';
-import type { Arch } from '../../src/oci/types.js';
+import type { Arch } from '../../src/arch.js';
 import { componentCache, REPO } from '../helpers/components.js';
 import { freePort, httpGet, type HttpReply } from '../helpers/net.js';
 import { ntpServer } from '../helpers/ntp.js';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from '../../src/build/build.js';
-import type { Arch } from '../../src/oci/types.js';
+import type { Arch } from '../../src/arch.js';
 import { testImage } from '../../src/run/boot.js';
 import type { Firmware } from '../../src/run/media.js';
 import { componentCache, REPO } from '../helpers/components.js';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from '../../src/build/build.js';
-import type { Arch } from '../../src/oci/types.js';
+import type { Arch } from '../../src/arch.js';
 import { bootCommand } from '../../src/run/boot.js';
 import { componentCache, REPO } from '../helpers/components.js';
 

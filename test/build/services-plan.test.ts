@@ -7,7 +7,8 @@ import { planBuild } from '../../src/build/plan.js';
 import type { ResolvedImage } from '../../src/build/resolve.js';
 import type { Entry } from '../../src/formats/entry.js';
 import { serviceConfText, type RootSection } from '../../src/rootfs/plan.js';
-import { runtimeConfig, runtimeConfText, RuntimeSpecError } from '../../src/rootfs/runtime-spec.js';
+import { runtimeConfig, runtimeConfText } from '../../src/rootfs/runtime-conf.js';
+import { RuntimeSpecError } from '../../src/rootfs/runtime-spec-error.js';
 import { located, parseError, yaml } from '../blueprint/helpers.js';
 
 /** An image as the resolver would return it: one layer with /bin/busybox, a Cmd and maybe a label. */

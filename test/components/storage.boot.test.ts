@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from '../../src/build/build.js';
 import { testImage, type TestResult } from '../../src/run/boot.js';
-import type { Arch } from '../../src/oci/types.js';
+import type { Arch } from '../../src/arch.js';
 import { componentCache } from '../helpers/components.js';
 
 const STORAGE = ['sysfs', 'modprobe', 'format', 'mount', 'extend', 'swap', 'dm-crypt'].map((c) => `components/${c}`);

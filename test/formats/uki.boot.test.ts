@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeUki } from '../../src/formats/uki.js';
-import type { Arch } from '../../src/oci/types.js';
+import type { Arch } from '../../src/arch.js';
 import { debianPackage } from '../helpers/debian-kernel.js';
 import { busyboxImage, removeTempDirs, tempDir } from '../run/fixtures.js';
 

@@ -8,7 +8,7 @@ import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeUki, planUki, UkiError } from '../../src/formats/uki.js';
 import { parsePe, PeError } from '../../src/formats/pe.js';
-import type { Arch } from '../../src/oci/types.js';
+import type { Arch } from '../../src/arch.js';
 import { debianKernel, debianPackage } from '../helpers/debian-kernel.js';
 import { pseudoRandom, tempDir } from './helpers.js';
 

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { Arch } from '../../src/oci/types.js';
+import type { Arch } from '../../src/arch.js';
 
 export function testCacheDir(): string {
   return process.env.OSBUILD_TEST_CACHE ?? join(homedir(), '.cache', 'osbuild-test');

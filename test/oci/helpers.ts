@@ -87,23 +87,24 @@ export async function listFiles(dir: string): Promise<string[]> {
 }
 
 /**
- * src/oci compiled to plain ESM in a temp dir (node 20 cannot run .ts), for tests that need the
- * store in real child processes. Imports resolve through a node_modules symlink to the repo's.
+ * src compiled to plain ESM in a temp dir (node 20 cannot run .ts), for tests that need the
+ * store in real child processes. All of src, since src/oci imports a few modules beside it
+ * (formats/names, arch). Imports resolve through a node_modules symlink to the repo's.
  */
 export async function compileOciForChildren(): Promise<{ dir: string; storeModule: string }> {
   const ts = (await import('typescript')).default;
   const dir = await tempDir('osbuild-oci-js-');
   await symlink(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'));
   await writeFile(join(dir, 'package.json'), '{"type":"module"}');
-  const srcDir = join(REPO_ROOT, 'src', 'oci');
-  await mkdir(join(dir, 'oci'));
-  for (const name of await readdir(srcDir)) {
-    if (!name.endsWith('.ts')) continue;
-    const source = await readFile(join(srcDir, name), 'utf8');
+  const srcRoot = join(REPO_ROOT, 'src');
+  for (const rel of await listFiles(srcRoot)) {
+    if (!rel.endsWith('.ts') || rel.endsWith('.d.ts')) continue;
+    const source = await readFile(join(srcRoot, rel), 'utf8');
     const out = ts.transpileModule(source, {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false },
     });
-    await writeFile(join(dir, 'oci', name.replace(/\.ts$/, '.js')), out.outputText);
+    await mkdir(dirname(join(dir, rel)), { recursive: true });
+    await writeFile(join(dir, rel.replace(/\.ts$/, '.js')), out.outputText);
   }
   return { dir, storeModule: join(dir, 'oci', 'store.js') };
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreError } from '../../src/oci/errors.js';
 import { defaultStoreDir, Store } from '../../src/oci/store.js';
+import { ownerToken } from '../../src/oci/owner.js';
 import { z } from 'zod';
 import { Manifest, MediaType, REF_NAME_ANNOTATION } from '../../src/oci/types.js';
 import { corrupt, listFiles, removeDir, run, sha256, tempDir } from './helpers.js';
@@ -169,6 +170,23 @@ describe('blobs', () => {
     await Store.open(store.dir);
     expect(await listFiles(tmp)).toEqual(['running-build']);
     expect(await store.cleanTemp(0)).toBe(1);
+  });
+
+  it('removes a killed process\'s temp files at once, and never a live one\'s, however old', async () => {
+    const tmp = join(store.dir, '.tmp');
+    // a process that has exited: its pid names nobody now (or someone started later)
+    const gone = await run('sh', ['-c', 'echo $$']);
+    const [ns, , start] = ownerToken().split('.');
+    const dead = `${ns}.${gone.trim()}.${start}-00112233aabbccdd`;
+    const live = `${ownerToken()}-44556677aabbccdd`;
+    await writeFile(join(tmp, dead), 'left by kill -9');
+    await writeFile(join(tmp, live), 'being written');
+    const old = new Date(Date.now() - 2 * 3600_000);
+    await utimes(join(tmp, live), old, old);
+    await Store.open(store.dir);
+    expect(await listFiles(tmp)).toEqual([live]);
+    await store.cleanTemp(0);
+    expect(await listFiles(tmp)).toEqual([live]);
   });
 });
 

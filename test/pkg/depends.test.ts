@@ -6,7 +6,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { Arch } from '../../src/oci/types.js';
+import type { Arch } from '../../src/arch.js';
 import { AptRepo } from '../../src/pkg/apt.js';
 import { buildComponent } from '../../src/pkg/build.js';
 import { CLOSURE_EXCLUDED, dependencyClosure } from '../../src/pkg/closure.js';

@@ -4,7 +4,7 @@ import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { Arch } from '../../src/oci/types.js';
+import type { Arch } from '../../src/arch.js';
 import { buildComponent, type BuiltComponent } from '../../src/pkg/build.js';
 import { CACHE_DIR, REPO_ROOT, sh, tempDir, tempStore } from './helpers.js';
 

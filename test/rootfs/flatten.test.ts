@@ -10,8 +10,8 @@ const hard = (path: string, target: string): Entry => ({ path, type: 'hardlink',
 const layer = (...entries: Entry[]): LayerToc => ({ digest: `sha256:${'0'.repeat(63)}${entries.length % 10}`, entries });
 
 /** The emitted paths, in emission order. */
-function emitted(layers: LayerToc[], shadowed?: Set<string>, allowDevices = true) {
-  const plan = planFlatten(layers, { allowDevices, what: 'test', shadowed });
+function emitted(layers: LayerToc[], allowDevices = true) {
+  const plan = planFlatten(layers, { allowDevices, what: 'test' });
   return { paths: plan.decisions.flat().filter((e): e is Entry => e !== null).map((e) => e.path), plan };
 }
 
@@ -100,11 +100,67 @@ describe('planFlatten', () => {
 
   it('drops device nodes from container roots, keeps them elsewhere', () => {
     const dev: Entry = { path: 'dev/sda', type: 'block', mode: 0o660, uid: 0, gid: 0, mtime: 0, size: 0, devmajor: 8, devminor: 0 };
-    expect(emitted([layer(dir('dev'), dev)], undefined, false).paths).toEqual(['dev']);
-    expect(emitted([layer(dir('dev'), dev)], undefined, true).paths).toEqual(['dev', 'dev/sda']);
+    expect(emitted([layer(dir('dev'), dev)], false).paths).toEqual(['dev']);
+    expect(emitted([layer(dir('dev'), dev)], true).paths).toEqual(['dev', 'dev/sda']);
   });
 
-  it('skips what the files section shadows', () => {
-    expect(emitted([layer(dir('etc'), file('etc/hostname'), file('etc/x'))], new Set(['etc/hostname'])).paths).toEqual(['etc', 'etc/x']);
+  // issue 9: the classes of escapes through symlinks
+
+  it('resolves a symlink that sits below a symlink, to a fixed point (c1 -> /tmp, c1/c2 -> ../../tmp/X, c1/c2/f)', () => {
+    const { paths, plan } = emitted([layer(link('c1', '/tmp'), link('c1/c2', '../../../../../../tmp/X'), file('c1/c2/f'))]);
+    expect(paths).toEqual(['c1', 'tmp/c2', 'tmp/X/f']);
+    expect(plan.symlinks).toEqual(new Map([['c1', '/tmp'], ['tmp/c2', '../../../../../../tmp/X']]));
+    expect(plan.warnings.filter((w) => w.code === 'SYMLINK_PARENT').map((w) => w.path)).toEqual(['c1/c2', 'c1/c2/f']);
+  });
+
+  it('drops what a lower layer had below a directory that a higher layer turned into a symlink', () => {
+    const { paths } = emitted([layer(dir('d'), file('d/keep'), dir('x')), layer(link('d', 'x'))]);
+    expect(paths).toEqual(['x', 'd']);
+  });
+
+  it('keeps what a higher layer puts below its own symlink, where the link leads', () => {
+    const { paths } = emitted([layer(dir('d'), file('d/old')), layer(link('d', 'x'), file('d/new'))]);
+    expect(paths).toEqual(['d', 'x/new']);
+  });
+
+  it('a symlink replaced by a directory in a higher layer holds that layer\'s entries itself', () => {
+    const { paths } = emitted([layer(link('l', '/etc'), dir('etc'), file('etc/a')), layer(dir('l'), file('l/f'))]);
+    expect(paths).toEqual(['etc', 'etc/a', 'l', 'l/f']);
+  });
+
+  it('drops entries below a file, and below a symlink replaced by a file', () => {
+    const { paths, plan } = emitted([layer(link('l', '/etc'), file('f')), layer(file('l'), file('l/x'), file('f/y'))]);
+    expect(paths).toEqual(['f', 'l']);
+    expect(plan.warnings.filter((w) => w.code === 'NOT_A_DIR').map((w) => w.path)).toEqual(['l/x', 'f/y']);
+  });
+
+  it('drops entries below a symlink loop, and survives long chains', () => {
+    const chain = Array.from({ length: 30 }, (_, i) => link(`l${i}`, `l${i + 1}`));
+    const { paths, plan } = emitted([layer(link('a', 'b/x'), link('b', '/a'), file('a/f'), ...chain, dir('l30'), file('l0/ok'))]);
+    expect(paths).not.toContain('a/f');
+    expect(paths).toContain('l30/ok');
+    expect(plan.warnings.map((w) => w.code)).toContain('LINK_LOOP');
+  });
+
+  it('resolves a hard link\'s target through symlinks, and ..-names clamp at the root', () => {
+    const { plan, paths } = emitted([layer(link('evil', '/etc'), dir('etc'), file('etc/passwd', 3), hard('../../bin/pw', 'evil/../evil/passwd'))]);
+    expect(paths).toEqual(['evil', 'etc', 'etc/passwd', 'bin/pw']);
+    expect(plan.decisions[0][3]).toMatchObject({ linkname: 'etc/passwd', nlink: 2 });
+    expect(plan.decisions[0][2]?.nlink).toBe(2);
+  });
+
+  it('refuses a hard link whose target a later layer replaced', () => {
+    expect(() => planFlatten([layer(file('t'), hard('h', 't')), layer(file('t', 5))], { allowDevices: true, what: 'test' })).toThrow(/which a later layer removed or replaced/);
+  });
+
+  it('applies a whiteout to lower layers only, wherever it sits in its layer', () => {
+    const { paths } = emitted([layer(dir('d'), file('d/a'), file('d/b')), layer(file('d/a'), file('d/.wh.a'), file('d/.wh.b'))]);
+    expect(paths).toEqual(['d', 'd/a']);
+  });
+
+  it('drops symlinks with no target', () => {
+    const { paths, plan } = emitted([layer(link('x', ''), file('y'))]);
+    expect(paths).toEqual(['y']);
+    expect(plan.warnings.map((w) => w.code)).toEqual(['EMPTY_SYMLINK']);
   });
 });

@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runtimeSpec, runtimeSpecJson, type ImageOptions, type RuntimeSpecInput } from '../../src/rootfs/runtime-spec.js';
+import type { ImageOptions } from '../../src/blueprint/schema.js';
+import { runtimeSpec, type RuntimeSpecInput } from '../../src/rootfs/runtime-spec.js';
+import { runtimeSpecJson } from '../../src/rootfs/runtime-spec-json.js';
 
 const BUSYBOX = '/bin/busybox';
 const APPLETS = ['sh', 'echo', 'cat', 'id', 'ip', 'touch', 'chown', 'pwd', 'grep', 'sleep', 'ls', 'true', 'hostname', 'stat'];
@@ -50,7 +52,7 @@ async function run(overrides: ImageOptions, extra: Partial<RuntimeSpecInput> = {
   linkSync(BUSYBOX, join(root, 'bin/busybox'));
   for (const a of APPLETS) symlinkSync('busybox', join(root, 'bin', a));
   for (const [path, text] of Object.entries(files)) writeFileSync(join(root, path), text);
-  const spec = runtimeSpec({ name: id, arch: 'amd64', imageConfig: { Env: ['PATH=/bin'] }, overrides, ...extra });
+  const spec = runtimeSpec({ name: id, imageConfig: { Env: ['PATH=/bin'] }, overrides, ...extra });
   writeFileSync(join(bundle, 'config.json'), runtimeSpecJson(spec));
   created.push(id);
   try {

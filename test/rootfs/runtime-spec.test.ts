@@ -1,19 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import {
-  containerIds,
-  parseMobyLabel,
-  runtimeConfig,
-  runtimeSpec,
-  runtimeSpecJson,
-  RuntimeSpecError,
-  type ImageOptions,
-  type RuntimeSpecInput,
-} from '../../src/rootfs/runtime-spec.js';
-import { ALL_CAPABILITIES } from '../../src/rootfs/runtime-defaults.js';
+import { ALL_CAPABILITIES } from '../../src/blueprint/image-options.js';
+import type { ImageOptions } from '../../src/blueprint/schema.js';
+import { containerIds } from '../../src/rootfs/container-ids.js';
+import { parseMobyLabel } from '../../src/rootfs/moby-label.js';
+import { runtimeConfig } from '../../src/rootfs/runtime-conf.js';
+import { runtimeSpec, type RuntimeSpecInput } from '../../src/rootfs/runtime-spec.js';
+import { RuntimeSpecError } from '../../src/rootfs/runtime-spec-error.js';
+import { runtimeSpecJson } from '../../src/rootfs/runtime-spec-json.js';
 
 const base = (extra: Partial<RuntimeSpecInput> = {}): RuntimeSpecInput => ({
   name: 'test',
-  arch: 'amd64',
   imageConfig: { Entrypoint: ['/bin/app'] },
   ...extra,
 });
@@ -150,12 +146,13 @@ describe('mounts, binds and tmpfs', () => {
     expect(mount(s, '/proc')?.options).toEqual(['ro']);
   });
 
+  // The words are validation's (src/blueprint/image-options.ts), after the container's name.
   it('rejects malformed binds, tmpfs and mounts, naming the container', () => {
-    expect(errorOf(() => spec(undefined, { binds: ['/only'] })).message).toMatch(/container "test": bind "\/only"/);
+    expect(errorOf(() => spec(undefined, { binds: ['/only'] })).message).toBe('container "test": bind `/only` is not `source:destination[:options]`');
     expect(errorOf(() => spec(undefined, { binds: ['/a:/b:ro:x'] })).code).toBe('BAD_MOUNT');
     expect(errorOf(() => spec(undefined, { tmpfs: ['/a:b:c'] })).code).toBe('BAD_MOUNT');
-    expect(errorOf(() => spec(undefined, { mounts: [{ destination: '/x', source: '/y' }] })).message).toMatch(/missing type/);
-    expect(errorOf(() => spec(undefined, { mounts: [{ type: 'tmpfs' }] })).message).toMatch(/missing destination/);
+    expect(errorOf(() => spec(undefined, { mounts: [{ destination: '/x', source: '/y' }] })).message).toMatch(/container "test": mount on \/x has no type; add `type:`/);
+    expect(errorOf(() => spec(undefined, { mounts: [{ type: 'tmpfs' }] })).message).toMatch(/container "test": tmpfs mount has no destination/);
   });
 });
 
@@ -192,7 +189,9 @@ describe('capabilities', () => {
   it('rejects an unknown capability name', () => {
     const e = errorOf(() => spec({ capabilities: ['NOT_A_CAP'] }));
     expect(e.code).toBe('BAD_CAPABILITY');
-    expect(e.message).toMatch(/NOT_A_CAP/);
+    expect(e.message).toBe('container "test": unknown capability `NOT_A_CAP`');
+    expect(errorOf(() => spec(undefined, { capabilities: ['SYS_ADMIN'] })).message).toMatch(/did you mean `CAP_SYS_ADMIN`\?$/);
+    expect(errorOf(() => spec(undefined, { capabilities: ['all', 'CAP_CHOWN'] })).message).toMatch(/`all` must be the only entry of capabilities/);
     expect(errorOf(() => spec(undefined, { capabilities: ['sys_admin'] })).code).toBe('BAD_CAPABILITY');
   });
 });
@@ -208,7 +207,7 @@ describe('rlimits', () => {
   });
 
   it('rejects unknown names, bad numbers and missing parts', () => {
-    expect(errorOf(() => spec(undefined, { rlimits: ['files,1,2'] })).message).toMatch(/unknown limit "files"/);
+    expect(errorOf(() => spec(undefined, { rlimits: ['files,1,2'] })).message).toMatch(/container "test": unknown rlimit `files`; write `name,soft,hard`/);
     expect(errorOf(() => spec(undefined, { rlimits: ['nofile,1'] })).code).toBe('BAD_RLIMIT');
     expect(errorOf(() => spec(undefined, { rlimits: ['nofile,-1,2'] })).code).toBe('BAD_RLIMIT');
     expect(errorOf(() => spec(undefined, { rlimits: ['nofile,1,2,3'] })).code).toBe('BAD_RLIMIT');
@@ -246,7 +245,7 @@ describe('uid and gid', () => {
 describe('devices, resources and the remaining keys', () => {
   it('creates device nodes and allows them (and whole classes) in the device cgroup', () => {
     const s = spec(undefined, {
-      devices: [{ path: '/dev/console', type: 'c', major: 5, minor: 1, mode: '0666' }, { path: 'all', type: 'b' }, { path: '/dev/tty0', type: 'c', major: 4, minor: 0, mode: 620 }],
+      devices: [{ path: '/dev/console', type: 'c', major: 5, minor: 1, mode: '0666' }, { path: 'all', type: 'b' }, { path: '/dev/tty0', type: 'c', major: 4, minor: 0, mode: '620' }],
       resources: { pids: { limit: 10 }, devices: [{ allow: false, access: 'rwm' }] },
     });
     expect(s.linux.devices).toEqual([
@@ -264,6 +263,9 @@ describe('devices, resources and the remaining keys', () => {
     });
     expect(errorOf(() => spec(undefined, { devices: [{ path: '/dev/x', type: 'c', major: 1, minor: 1 }] })).code).toBe('BAD_DEVICE');
     expect(errorOf(() => spec(undefined, { devices: [{ path: '/dev/x', type: 'c', mode: '0o666' }] })).code).toBe('BAD_DEVICE');
+    // A label's devices are not checked in detail: a number as mode means its text, in octal.
+    const label = parseMobyLabel('{"devices":[{"path":"/dev/tty0","type":"c","major":4,"minor":0,"mode":620}]}', 'label');
+    expect(spec(label).linux.devices).toEqual([{ path: '/dev/tty0', type: 'c', major: 4, minor: 0, fileMode: 0o620 }]);
   });
 
   it('replaces resources whole and never mutates its input', () => {
@@ -279,7 +281,7 @@ describe('devices, resources and the remaining keys', () => {
       { hostname: 'label-host', sysctl: { 'net.ipv4.ip_forward': '0' }, oomScoreAdj: 100 },
       {
         hostname: 'bp-host', noNewPrivileges: true, oomScoreAdj: -500, rootfsPropagation: 'shared', cgroupsPath: '/svc/x',
-        sysctl: { 'net.ipv4.ip_forward': 1, 'kernel.shmmax': '1000' }, annotations: { 'b': 'x', 'a': 'y' },
+        sysctl: { 'net.ipv4.ip_forward': '1', 'kernel.shmmax': '1000' }, annotations: { 'b': 'x', 'a': 'y' },
         maskedPaths: ['/proc/kcore'], readonlyPaths: ['/proc/sys'],
         uidMappings: [{ containerID: 0, hostID: 1000, size: 1 }], gidMappings: [{ containerID: 0, hostID: 1000, size: 1 }],
       },
@@ -316,6 +318,10 @@ describe('parseMobyLabel', () => {
     const json = '{"capabilities":["CAP_SYS_ADMIN"],"binds":["/dev:/dev"],"uid":"web","readonly":true,"sysctl":{"a":"1"},"net":null}';
     expect(parseMobyLabel(json, 'docker.io/linuxkit/x@sha256:1')).toEqual({
       capabilities: ['CAP_SYS_ADMIN'], binds: ['/dev:/dev'], uid: 'web', readonly: true, sysctl: { a: '1' },
+    });
+    // Numbers and booleans in a map mean their text, so the spec's string maps hold strings.
+    expect(parseMobyLabel('{"sysctl":{"net.ipv4.ip_forward":1,"b":true},"annotations":{"n":2}}', 'x')).toEqual({
+      sysctl: { 'net.ipv4.ip_forward': '1', b: 'true' }, annotations: { n: '2' },
     });
   });
 

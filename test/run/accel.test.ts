@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { detectAccel, type HostKvm, hostArch, kvmUsable, probeHostKvm } from '../../src/run/accel.js';
+import { hostArch } from '../../src/arch.js';
+import { detectAccel, type HostKvm, kvmUsable, probeHostKvm } from '../../src/run/accel.js';
 import { RunError } from '../../src/run/errors.js';
 
 const intel: HostKvm = { hostArch: 'amd64', devKvm: true, modules: ['kvm', 'kvm_intel'], cpuFlags: ['vmx'] };

@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { Arch } from '../../src/oci/types.js';
+import type { Arch } from '../../src/arch.js';
 import { debianKernel, debianPackage } from '../helpers/debian-kernel.js';
 
 const made: string[] = [];

@@ -9,7 +9,7 @@ import { chmod, copyFile, link, mkdir, readdir, readFile, symlink, writeFile } f
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import type { Arch } from '../../src/oci/types.js';
+import type { Arch } from '../../src/arch.js';
 import { debianKernel, debianPackage } from '../helpers/debian-kernel.js';
 import { cpioGz, tempDir } from './fixtures.js';
 

@@ -1,7 +1,7 @@
 // The osbuild init (components/init) as PID 1 of a hand-made root, booted on Debian's cloud
 // kernel: modules, onboot containers, supervised services with backoff, clean poweroff.
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Arch } from '../../src/oci/types.js';
+import type { Arch } from '../../src/arch.js';
 import { testImage } from '../../src/run/boot.js';
 import { debianKernel } from '../helpers/debian-kernel.js';
 import { initImage } from './init-root.js';

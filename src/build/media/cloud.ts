@@ -5,13 +5,13 @@
 //   aws                      the EFI disk, raw (EC2 imports raw; UEFI boot mode)
 //   gcp                      the EFI disk as disk.raw (whole GiB) in a gzip'd tar
 //   azure                    the EFI disk as a fixed VHD of a whole number of MiB (Gen2 VM)
-// vhd, dynamic-vhd and vmdk wrap `raw` on amd64 (boots by BIOS or UEFI, whichever the VM
-// offers) and the EFI disk on arm64, where firmware is always UEFI.
+// vhd, dynamic-vhd and vmdk wrap `raw` where BIOS exists (amd64: boots by BIOS or UEFI, whichever
+// the VM offers) and the EFI disk elsewhere (arm64), where firmware is always UEFI.
 
 import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Arch } from '../../oci/types.js';
+import { ARCHES, type Arch } from '../../arch.js';
 import { gzipParallel } from '../../formats/gzip.js';
 import { writeQcow2 } from '../../formats/qcow2.js';
 import { writeTar } from '../../formats/tar-write.js';
@@ -23,7 +23,7 @@ import { subSeed, type MediaInputs, type Sized } from './sources.js';
 
 /** The disk a hypervisor format wraps when the format itself does not say BIOS or EFI. */
 export function anyFirmwareDisk(arch: Arch): DiskKind {
-  return arch === 'amd64' ? 'hybrid' : 'efi';
+  return ARCHES[arch].bios ? 'hybrid' : 'efi';
 }
 
 const once = (s: Sized) => ({ size: s.size, stream: s.open() });

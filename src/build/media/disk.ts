@@ -15,6 +15,7 @@
 // as an 0xEF partition and a GPT entry): one image that boots by BIOS or UEFI, from a disk or
 // a CD. The partition table is an MBR with a GPT beside it, as a hybrid ISO's is.
 
+import { ARCHES, BIOS_ARCHES } from '../../arch.js';
 import { writeDisk, type DiskPartition } from '../../formats/disk.js';
 import { espSource } from './esp.js';
 import { isoSource } from './iso.js';
@@ -34,7 +35,7 @@ export interface DiskSourceOptions {
 export async function diskSource(m: MediaInputs, kind: DiskKind, opts: DiskSourceOptions = {}): Promise<Sized> {
   const align = opts.sizeAlign ?? MiB;
   if (kind !== 'efi') {
-    if (m.arch !== 'amd64') throw new MediaError(`a BIOS-bootable disk is for amd64 only (isolinux is x86 code); for ${m.arch} use raw-efi`);
+    if (!ARCHES[m.arch].bios) throw new MediaError(`a BIOS-bootable disk is for ${BIOS_ARCHES.join(' and ')} only (isolinux is x86 code); for ${m.arch} use raw-efi`);
     const iso = await isoSource(m, { bios: true, efi: kind === 'hybrid' });
     // the isohybrid writer pads to whole MiB and puts the backup GPT in the last blocks: it
     // cannot be padded further
@@ -43,7 +44,7 @@ export async function diskSource(m: MediaInputs, kind: DiskKind, opts: DiskSourc
   }
   const esp = await espSource(m, { label: 'ESP', fatType: 32, hiddenSectors: MiB / 512 });
   const parts: DiskPartition[] = [{ name: 'ESP', type: 'esp', size: esp.size, content: esp.open }];
-  if (m.root) parts.push({ name: 'root', type: m.arch === 'amd64' ? 'linux-root-x86-64' : 'linux-root-arm64', size: m.root.size, content: m.root.open, attributes: { readOnly: true } });
+  if (m.root) parts.push({ name: 'root', type: ARCHES[m.arch].gptRootType, size: m.root.size, content: m.root.open, attributes: { readOnly: true } });
   const seed = subSeed(m, 'disk-efi');
   const auto = writeDisk({ scheme: 'gpt', partitions: parts, seed });
   const size = Math.ceil(auto.size / align) * align;

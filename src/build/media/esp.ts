@@ -2,7 +2,8 @@
 // (\EFI\BOOT\BOOTX64.EFI or BOOTAA64.EFI), so firmware boots it with no boot entry configured.
 
 import { writeFat, type FatType } from '../../formats/fat.js';
-import { efiBootFile, subSeed, type MediaInputs, type Sized } from './sources.js';
+import { ARCHES } from '../../arch.js';
+import { subSeed, type MediaInputs, type Sized } from './sources.js';
 import { ukiSource } from './uki.js';
 
 export interface EspOptions {
@@ -15,7 +16,7 @@ export interface EspOptions {
 
 export async function espSource(m: MediaInputs, opts: EspOptions): Promise<Sized> {
   const uki = await ukiSource(m);
-  const fat = writeFat([{ path: `EFI/BOOT/${efiBootFile(m.arch)}`, size: uki.size, content: uki.open }], {
+  const fat = writeFat([{ path: `EFI/BOOT/${ARCHES[m.arch].efi.bootFile}`, size: uki.size, content: uki.open }], {
     size: 'auto',
     fatType: opts.fatType,
     label: opts.label,

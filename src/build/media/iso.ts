@@ -9,6 +9,7 @@
 // into RAM. Squashfs layout: the root is the file /osbuild/root.sqfs, which the init finds on
 // the CD (or on the disk the ISO was written to) and loop-mounts.
 
+import { ARCHES, BIOS_ARCHES } from '../../arch.js';
 import { writeIso, type IsoFile } from '../../formats/iso9660.js';
 import { espSource } from './esp.js';
 import { ISO_ROOT_FILE } from '../layout.js';
@@ -33,7 +34,7 @@ export function isolinuxConfig(cmdline: string): string {
 }
 
 export async function isoSource(m: MediaInputs, f: IsoFlavour): Promise<Sized> {
-  if (f.bios && m.arch !== 'amd64') throw new MediaError(`a BIOS-bootable ISO is for amd64 only (isolinux is x86 code); for ${m.arch} use iso-efi`);
+  if (f.bios && !ARCHES[m.arch].bios) throw new MediaError(`a BIOS-bootable ISO is for ${BIOS_ARCHES.join(' and ')} only (isolinux is x86 code); for ${m.arch} use iso-efi`);
   const files: IsoFile[] = [];
   let mbrCode: Buffer | undefined;
   if (f.bios) {

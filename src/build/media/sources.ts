@@ -5,7 +5,7 @@
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import type { Arch } from '../../oci/types.js';
+import type { Arch } from '../../arch.js';
 import type { Store } from '../../oci/store.js';
 import { formatRef, parseRef } from '../../oci/ref.js';
 import { layerFile, layerToc } from '../../rootfs/layer.js';
@@ -96,11 +96,6 @@ async function readBootFile(store: Store, ref: string, arch: Arch, path: string)
 /** A name-derived sub-seed, so each format family's identifiers differ from the others'. */
 export function subSeed(m: MediaInputs, what: string): string {
   return createHash('sha256').update(`${m.seed}:${what}`).digest('hex');
-}
-
-/** The removable-media boot file UEFI firmware looks for (UEFI spec 3.5.1.1). */
-export function efiBootFile(arch: Arch): string {
-  return arch === 'amd64' ? 'BOOTX64.EFI' : 'BOOTAA64.EFI';
 }
 
 /** An ISO 9660 volume id from the system's name: A-Z 0-9 _, at most 32 characters. */

@@ -2,13 +2,13 @@
 // component, for the target arch) with the kernel, the initrd, the command line and an
 // os-release as PE sections. Firmware runs it directly; no boot loader, no config file.
 
-import type { Arch } from '../../oci/types.js';
+import { ARCHES, type Arch } from '../../arch.js';
 import { makeUki, planUki } from '../../formats/uki.js';
 import { BOOT_EFI_IMAGE, type MediaInputs, type Sized } from './sources.js';
 import { writeSized } from './write.js';
 
 export function stubPath(arch: Arch): string {
-  return `usr/lib/systemd/boot/efi/${arch === 'amd64' ? 'linuxx64' : 'linuxaa64'}.efi.stub`;
+  return `usr/lib/systemd/boot/efi/${ARCHES[arch].efi.stub}`;
 }
 
 /** /etc/os-release of the booted system as boot menus show it: the blueprint's name. */

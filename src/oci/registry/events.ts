@@ -1,6 +1,6 @@
 // What pulls and pushes report while they run. The library never prints: the CLI turns these
 // into one line per layer on a terminal, nothing in quiet mode, JSON lines for tools.
-import type { Arch } from '../types.js';
+import type { Arch } from '../../arch.js';
 
 export type PullEvent =
   | { type: 'pull-start'; ref: string }

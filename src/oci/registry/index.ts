@@ -1,5 +1,5 @@
 // The registry as a source and a target of images: pull into the store, push from it.
-export { pull, SUPPORTED_ARCHES, type PullOptions, type PullResult } from './pull.js';
+export { pull, type PullOptions, type PullResult } from './pull.js';
 export { push, type PushOptions, type PushResult } from './push.js';
 export { Registries, type RetryEvent } from './session.js';
 export { findCredential, dockerConfigDir } from './credentials.js';

@@ -10,15 +10,14 @@ import { formatPlatform, listPlatforms, platformFor, platformMatches, selectMani
 import { formatRef, parseRef, type ImageRef } from '../ref.js';
 import type { StagedBlob, Store } from '../store.js';
 import { ImageConfig as ImageConfigSchema, Index as IndexSchema, Manifest as ManifestSchema } from '../types.js';
-import type { Arch, Descriptor } from '../types.js';
+import { ARCH_NAMES, type Arch } from '../../arch.js';
+import type { Descriptor } from '../types.js';
 import { fetchBlob } from './blobs.js';
 import { progressThrottle, type PullEvent } from './events.js';
 import { runLimited } from './limit.js';
 import { getManifest, headManifest, type FetchedManifest } from './manifests.js';
 import type { RegistryOptions } from './options.js';
 import { Registries } from './session.js';
-
-export const SUPPORTED_ARCHES: Arch[] = ['amd64', 'arm64'];
 
 export interface PullOptions {
   /** Architectures to take from an index; default every one osbuild builds for that the image has. */
@@ -110,7 +109,7 @@ async function pullWith(store: Store, r: ImageRef, ref: string, registries: Regi
     const have = await complete(store, ref, wanted ?? (await storedArches(store, ref)));
     if (have && have.length > 0) {
       // a pinned ref found by its digest alone gets its own name, so that prune keeps it
-      if (!(await store.list()).some((e) => e.ref === ref)) await store.tag(ref, stored);
+      if (!(await store.list()).some((e) => e.ref === ref)) await store.tag(ref, stored, { origin: `osbuild pull ${ref}` });
       return { ref, descriptor: stored, manifests: have, downloaded: 0, upToDate: true };
     }
   }
@@ -138,9 +137,9 @@ async function pullWith(store: Store, r: ImageRef, ref: string, registries: Regi
     const where = `${ref} (${top.digest})`;
     if (top.kind === 'index') {
       const index = parseJsonDocument(top.bytes, IndexSchema, `index of ${where}`, 'EINVALID');
-      const arches = wanted ?? SUPPORTED_ARCHES.filter((a) => selectManifest(index.manifests, a));
+      const arches = wanted ?? ARCH_NAMES.filter((a) => selectManifest(index.manifests, a));
       if (arches.length === 0) {
-        throw new StoreError('EPLATFORM', `image ${ref} has no manifest for ${SUPPORTED_ARCHES.map((a) => formatPlatform(platformFor(a))).join(' or ')} (it has: ${listPlatforms(index.manifests)})`);
+        throw new StoreError('EPLATFORM', `image ${ref} has no manifest for ${ARCH_NAMES.map((a) => formatPlatform(platformFor(a))).join(' or ')} (it has: ${listPlatforms(index.manifests)})`);
       }
       for (const arch of arches) {
         const child = selectManifest(index.manifests, arch);
@@ -169,9 +168,9 @@ async function pullWith(store: Store, r: ImageRef, ref: string, registries: Regi
       }
       const config = parseJsonDocument(configBytes, ImageConfigSchema, `config ${img.config.digest} of ${ref}`, 'EINVALID');
       if (top.kind === 'manifest') {
-        const arch = SUPPORTED_ARCHES.find((a) => platformMatches(config, a));
+        const arch = ARCH_NAMES.find((a) => platformMatches(config, a));
         if (!arch || (wanted && !wanted.includes(arch))) {
-          throw new StoreError('EPLATFORM', `image ${ref} is for ${formatPlatform(config)}, not ${(wanted ?? SUPPORTED_ARCHES).map((a) => formatPlatform(platformFor(a))).join(' or ')}`);
+          throw new StoreError('EPLATFORM', `image ${ref} is for ${formatPlatform(config)}, not ${(wanted ?? ARCH_NAMES).map((a) => formatPlatform(platformFor(a))).join(' or ')}`);
         }
         img.arch = arch;
       } else if (!platformMatches(config, img.arch)) {
@@ -211,7 +210,7 @@ async function pullWith(store: Store, r: ImageRef, ref: string, registries: Regi
     if (top.kind === 'index') staged.add(await store.stageBlob(top.bytes, { digest: top.digest, mediaType: top.mediaType }));
     await staged.commit();
     const descriptor = descriptorOf(top);
-    await store.tag(ref, descriptor);
+    await store.tag(ref, descriptor, { origin: `osbuild pull ${ref}` });
     emit({ type: 'pull-done', ref, digest: top.digest, arches: pulledArches, downloaded, upToDate: false });
     return { ref, descriptor, manifests: images.map((i) => ({ arch: i.arch, digest: i.manifest.digest })), downloaded, upToDate: false };
   } catch (e) {
@@ -229,7 +228,7 @@ function planImage(m: FetchedManifest, arch: Arch | undefined, ref: string): Pla
 /** The arches a stored ref covers (its index's entries present in the store), for "up to date" checks. */
 async function storedArches(store: Store, ref: string): Promise<Arch[]> {
   const out: Arch[] = [];
-  for (const arch of SUPPORTED_ARCHES) {
+  for (const arch of ARCH_NAMES) {
     try {
       await store.resolveImage(ref, arch);
       out.push(arch);

@@ -1,0 +1,80 @@
+// The last line of defence: the rules that keep an output safe to unpack, checked on the stream
+// that the writers actually get. The plan (flatten.ts, settle.ts) already keeps them; this
+// catches what no plan sees (a kernel's modules tarball, a damaged table of contents) and drops
+// any entry that would break one, with a warning, rather than ever writing it:
+//
+//   - every name is clean and relative (no leading /, no `.` or `..`, no empty component);
+//   - no entry lies below something emitted before it that is not a directory (a symlink above
+//     it would make GNU tar, cpio or Python's tarfile write through the link);
+//   - each path appears once, so with one type;
+//   - a hard link names a regular file emitted before it, counted in its link count.
+//
+// Missing parent directories are made (mode 0755, root), before what needs them, as the
+// kernel's initramfs unpacker needs them.
+
+import type { Entry, EntryStream } from '../formats/entry.js';
+import { showName } from '../formats/names.js';
+import type { FlattenWarning } from './flatten.js';
+import { ancestors, isCleanName } from './paths.js';
+import { dirEntry } from './plan.js';
+
+type Kind = 'dir' | 'symlink' | 'file' | 'linked file' | 'other';
+
+const KIND_NAME: Record<Kind, string> = { dir: 'a directory', symlink: 'a symlink', file: 'a file', 'linked file': 'a file', other: 'not a directory' };
+
+export async function* guardRoot(source: EntryStream, epoch: number, onWarning?: (w: FlattenWarning) => void): EntryStream {
+  const seen = new Map<string, Kind>();
+  const drop = (e: Entry, code: FlattenWarning['code'], why: string) =>
+    onWarning?.({ code, layer: '', path: e.path, message: `${showName(e.path)} ${why}; dropped from the output` });
+
+  for await (const item of source) {
+    const e = item.entry;
+    if (!isCleanName(e.path)) {
+      drop(e, 'UNSAFE_NAME', 'is not a clean relative name');
+      continue;
+    }
+    const up = ancestors(e.path);
+    const blocked = up.find((a) => {
+      const k = seen.get(a);
+      return k !== undefined && k !== 'dir';
+    });
+    if (blocked !== undefined) {
+      drop(e, 'NOT_A_DIR', `lies below ${showName(blocked)}, which is ${KIND_NAME[seen.get(blocked)!]}`);
+      continue;
+    }
+    const there = seen.get(e.path);
+    if (there !== undefined) {
+      // a directory made as a parent and declared again with the same metadata is no news
+      if (!(there === 'dir' && e.type === 'dir' && isDefaultDir(e, epoch))) drop(e, 'DUPLICATE', `is already in the output as ${KIND_NAME[there]}`);
+      continue;
+    }
+    if (e.type === 'hardlink' && seen.get(e.linkname ?? '') !== 'linked file') {
+      drop(e, 'HARDLINK', `is a hard link to ${showName(e.linkname ?? '')}, which is not a linked file before it`);
+      continue;
+    }
+    if (e.type === 'symlink' && !e.linkname) {
+      drop(e, 'EMPTY_SYMLINK', 'is a symlink with no target');
+      continue;
+    }
+    for (const a of up) {
+      if (seen.has(a)) continue;
+      seen.set(a, 'dir');
+      yield { entry: dirEntry(a, epoch) };
+    }
+    seen.set(e.path, kindOf(e));
+    yield item;
+  }
+}
+
+function kindOf(e: Entry): Kind {
+  switch (e.type) {
+    case 'dir': return 'dir';
+    case 'symlink': return 'symlink';
+    case 'file': return (e.nlink ?? 1) >= 2 ? 'linked file' : 'file';
+    default: return 'other';
+  }
+}
+
+function isDefaultDir(e: Entry, epoch: number): boolean {
+  return e.mode === 0o755 && e.uid === 0 && e.gid === 0 && e.mtime === epoch && !e.xattrs;
+}

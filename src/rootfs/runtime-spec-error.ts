@@ -1,0 +1,33 @@
+// The one error of everything that turns an image's keys into a container bundle's files.
+import type { Parsed, Problem } from '../blueprint/image-options.js';
+
+export type RuntimeSpecErrorCode =
+  | 'BAD_LABEL'
+  | 'BAD_CAPABILITY'
+  | 'BAD_MOUNT'
+  | 'BAD_RLIMIT'
+  | 'BAD_ID'
+  | 'BAD_DEVICE'
+  | 'NO_COMMAND'
+  | 'UNSUPPORTED_RUNTIME';
+
+export class RuntimeSpecError extends Error {
+  constructor(
+    readonly code: RuntimeSpecErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RuntimeSpecError';
+  }
+
+  /** A problem found in the keys of the container `where` names, worded as validation words it. */
+  static of(code: RuntimeSpecErrorCode, where: string, problem: Problem): RuntimeSpecError {
+    return new RuntimeSpecError(code, `${where}: ${problem.message}${problem.hint ? `; ${problem.hint}` : ''}`);
+  }
+}
+
+/** The value of an entry read, or the RuntimeSpecError its problem makes. */
+export function valueOf<T>(parsed: Parsed<T>, code: RuntimeSpecErrorCode, where: string): T {
+  if (parsed.problem) throw RuntimeSpecError.of(code, where, parsed.problem);
+  return parsed.value;
+}
