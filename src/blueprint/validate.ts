@@ -39,7 +39,8 @@ export function validateTexts(inputs: readonly ({ file: string; text: string } |
       parsed.push(parseBlueprint(input.text, input.file));
     } catch (e) {
       if (!(e instanceof BlueprintError)) throw e;
-      issues.push(...e.issues);
+      // a loop, not push(...): a hostile file can have more issues than a call has arguments
+      for (const i of e.issues) issues.push(i);
     }
   }
   if (issues.length > 0) return { ok: false, error: new BlueprintError(issues) };

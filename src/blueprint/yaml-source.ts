@@ -153,7 +153,7 @@ export class YamlSource {
       for (const pair of (cur as YAMLMap).items as Pair[]) {
         if (this.isMergeKey(pair)) {
           const v = this.deref(pair.value as Node);
-          if (isSeq(v)) merges.push(...(v.items as Node[]));
+          if (isSeq(v)) for (const item of v.items as Node[]) merges.push(item);
           else if (v) merges.push(v);
           continue;
         }

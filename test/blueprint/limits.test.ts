@@ -88,6 +88,15 @@ describe('many keys: linear, every one reported at its place', () => {
     expectSafeLines(err);
   });
 
+  test('200,000 wrong values through validateTexts: more issues than a call has arguments', () => {
+    const n = 200_000;
+    const r = validateTexts([{ file: 'bp.yml', text: `init: [${'1,'.repeat(n)}]\n` }]);
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.error.issues).toHaveLength(n);
+    expect(r.error.issues[n - 1]).toMatchObject({ line: 1, column: 8 + 2 * (n - 1), message: `init[${n - 1}]: expected a string, got the number 1` });
+  });
+
   test('30,000 unknown keys in one service, each with the nearest known key when there is one', () => {
     const n = 30_000;
     const keys = Array.from({ length: n }, (_, i) => (i === 12_345 ? 'capabilites' : `x${i}`));
@@ -279,8 +288,14 @@ describe('size', () => {
     const n = 260_000;
     const err = parseError(`init: [${'a,'.repeat(n)}]\n`);
     expect(err.issues).toHaveLength(1);
-    expect(err.issues[0]).toMatchObject({ line: 1, message: 'more than 500000 YAML tokens (keys, values, list items)' });
+    expect(err.issues[0]).toMatchObject({ line: 1, message: 'more than 500000 YAML tokens (keys, values, list items, lines)' });
     // the 500,001st token: item 249,998's comma (items start at column 8)
     expect(err.issues[0].column).toBe(8 + 2 * 249_998 + 1);
+  });
+
+  test('line ends count: 600,000 blank lines are refused too', () => {
+    // `name`, `:` and `x` are 3 tokens; the 500,001st is the line end of line 499,998
+    const err = parseError(`name: x${'\n'.repeat(600_000)}`);
+    expect(located(err)).toEqual(['499998:1: more than 500000 YAML tokens (keys, values, list items, lines); a blueprint this large is not supported; split it into several files']);
   });
 });
