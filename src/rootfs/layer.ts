@@ -12,7 +12,7 @@ import { readTar } from '../formats/tar-read.js';
 import type { Entry, EntryStream } from '../formats/entry.js';
 import { cleanPath } from './paths.js';
 
-const TOC_VERSION = 2; // 2: the self-checking derived-file format
+export const TOC_VERSION = 2; // 2: the self-checking derived-file format
 
 export class LayerError extends Error {
   readonly code = 'ELAYER';
