@@ -16,6 +16,7 @@ import { availableParallelism } from 'node:os';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
+import { rechunk } from '../rechunk.js';
 
 export interface GzipOptions {
   /** zlib level 0-9; default 6 (gzip's and pigz's default). */
@@ -82,27 +83,6 @@ function job(p: Promise<Buffer>): Job {
   return j;
 }
 
-/** Fixed-size blocks from a stream of arbitrary chunks (copying only to fill a block). */
-async function* blocks(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Buffer> {
-  let cur = Buffer.allocUnsafe(size);
-  let fill = 0;
-  for await (const chunk of source) {
-    let off = 0;
-    while (off < chunk.length) {
-      const k = Math.min(size - fill, chunk.length - off);
-      cur.set(chunk.subarray(off, off + k), fill);
-      fill += k;
-      off += k;
-      if (fill === size) {
-        yield cur;
-        cur = Buffer.allocUnsafe(size);
-        fill = 0;
-      }
-    }
-  }
-  if (fill > 0) yield cur.subarray(0, fill);
-}
-
 /**
  * Compresses a byte stream to a single-member gzip, in parallel and deterministically.
  * The same input, level and blockSize give the same bytes on every run and machine
@@ -141,7 +121,7 @@ export async function* gzipParallel(
     dict = data.length >= DICT ? data.subarray(data.length - DICT) : undefined;
   };
 
-  for await (const block of blocks(source, blockSize)) {
+  for await (const block of rechunk(source, blockSize)) {
     crc = zlib.crc32(block, crc);
     isize = (isize + block.length) % 2 ** 32;
     if (held) submit(held, false);

@@ -5,6 +5,7 @@
 // returning a stream of a size known up front.
 
 import { open, type FileHandle } from 'node:fs/promises';
+import { rechunk } from '../rechunk.js';
 
 /** A byte stream whose length is known before it is read (also the UKI's inputs and output). */
 export interface SizedStream {
@@ -32,32 +33,21 @@ export async function* fixedBlocks(
   size: number,
   what: string,
 ): AsyncGenerator<Buffer> {
-  const cur = Buffer.alloc(size);
-  let fill = 0;
+  yield* rechunk(exactly(src, what), size, { pad: true, reuse: true });
+}
+
+/** The stream's chunks, checked to add up to its declared size. */
+async function* exactly(src: SizedStream, what: string): AsyncGenerator<Uint8Array> {
   let total = 0;
   for await (const chunk of src.stream) {
     total += chunk.length;
     if (total > src.size) {
       throw new DiskImageError('EDISKSTREAM', `${what}: the raw stream is longer than its declared size ${src.size}`);
     }
-    let off = 0;
-    while (off < chunk.length) {
-      const k = Math.min(size - fill, chunk.length - off);
-      cur.set(chunk.subarray(off, off + k), fill);
-      fill += k;
-      off += k;
-      if (fill === size) {
-        yield cur;
-        fill = 0;
-      }
-    }
+    yield chunk;
   }
   if (total !== src.size) {
     throw new DiskImageError('EDISKSTREAM', `${what}: the raw stream ended after ${total} of ${src.size} declared bytes`);
-  }
-  if (fill > 0) {
-    cur.fill(0, fill);
-    yield cur;
   }
 }
 
