@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
 const dist = process.env.OSBUILD_DIST ?? new URL('../dist', import.meta.url).pathname;
-const { gzipParallel } = await import(join(dist, 'formats/gzip.js'));
+const { gzipParallel } = await import(join(dist, 'formats/compress/gzip.js'));
 
 const dir = mkdtempSync(join(tmpdir(), 'osbuild-bench-gzip-'));
 try {

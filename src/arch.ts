@@ -57,7 +57,7 @@ export interface ArchInfo {
      */
     gzipForDirectBoot: boolean;
   };
-  /** Discoverable Partitions Specification root partition type, by formats/gpt.ts's short name. */
+  /** Discoverable Partitions Specification root partition type, by formats/disk/gpt.ts's short name. */
   gptRootType: string;
 }
 

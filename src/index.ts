@@ -47,11 +47,11 @@ export { RuntimeSpecError, type RuntimeSpecErrorCode } from './rootfs/runtime-sp
 export { serviceConfText, type Supervision } from './rootfs/plan.js';
 
 // formats: writers and readers of the entry stream
-export { readTar } from './formats/tar-read.js';
-export { writeTar } from './formats/tar-write.js';
-export { writeCpio } from './formats/cpio.js';
-export { gzipParallel, gunzip } from './formats/gzip.js';
-export { writeSquashfs, readSquashfsInfo, SquashfsError, type SquashfsOptions, type SquashfsResult } from './formats/squashfs.js';
+export { readTar } from './formats/tar/read.js';
+export { writeTar } from './formats/tar/write.js';
+export { writeCpio } from './formats/cpio/write.js';
+export { gzipParallel, gunzip } from './formats/compress/gzip.js';
+export { writeSquashfs, readSquashfsInfo, SquashfsError, type SquashfsOptions, type SquashfsResult } from './formats/squashfs/write.js';
 export { TarFormatError, TarWriteError, CpioError } from './formats/errors.js';
 
 // pkg: components from Debian packages

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ARCH_NAMES, ARCHES, archNamed, BIOS_ARCHES, defaultArch, hostArch, isKernelImage } from '../src/arch.js';
-import { exactShortName } from '../src/formats/fat-names.js';
-import { GPT_TYPES } from '../src/formats/gpt.js';
+import { exactShortName } from '../src/formats/fat/names.js';
+import { GPT_TYPES } from '../src/formats/disk/gpt.js';
 
 describe('the arch table', () => {
   it('names amd64 and arm64, and knows their other spellings', () => {

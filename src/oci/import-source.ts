@@ -5,7 +5,7 @@ import { createReadStream } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
 import { posix, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
-import { readTar } from '../formats/tar-read.js';
+import { readTar } from '../formats/tar/read.js';
 import { mismatch } from './digest.js';
 import { DiskFullError, StoreError } from './errors.js';
 import { showName } from '../formats/names.js';

@@ -3,8 +3,8 @@
 // read as streams, contents wait in a spool file until the layer is written in sorted order.
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { gzipParallel } from '../formats/gzip.js';
-import { writeTar } from '../formats/tar-write.js';
+import { gzipParallel } from '../formats/compress/gzip.js';
+import { writeTar } from '../formats/tar/write.js';
 import { createdFromEpoch } from '../oci/documents.js';
 import { normalizeRef } from '../oci/ref.js';
 import { shellWord, type Store } from '../oci/store.js';

@@ -2,7 +2,7 @@
 // xz/zstd unpacking (Node has no xz); our own tar reader turns the stream into entries, so
 // nothing is extracted onto the host.
 import { execa } from 'execa';
-import { readTar } from '../formats/tar-read.js';
+import { readTar } from '../formats/tar/read.js';
 import type { EntryStream } from '../formats/entry.js';
 import { showName } from '../formats/names.js';
 import { PkgError } from './errors.js';

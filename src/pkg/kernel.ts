@@ -5,7 +5,7 @@
 // Debian's /boot/System.map is a placeholder pointing at the -dbg package, so it is left out.
 import { execa } from 'execa';
 import { gunzipSync } from 'node:zlib';
-import { writeTar } from '../formats/tar-write.js';
+import { writeTar } from '../formats/tar/write.js';
 import type { EntryStream } from '../formats/entry.js';
 import { cleanPath } from '../rootfs/paths.js';
 import { moduleDepends } from './elf.js';

@@ -3,7 +3,7 @@
 
 import { createReadStream } from 'node:fs';
 import type { Store } from '../oci/store.js';
-import { readTar } from '../formats/tar-read.js';
+import { readTar } from '../formats/tar/read.js';
 import type { Entry, EntryStream } from '../formats/entry.js';
 import type { FlattenWarning } from './flatten.js';
 import { showName } from '../formats/names.js';

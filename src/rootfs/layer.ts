@@ -7,8 +7,8 @@
 import type { Descriptor } from '../oci/types.js';
 import { MediaType } from '../oci/types.js';
 import type { Store } from '../oci/store.js';
-import { gunzip } from '../formats/gzip.js';
-import { readTar } from '../formats/tar-read.js';
+import { gunzip } from '../formats/compress/gzip.js';
+import { readTar } from '../formats/tar/read.js';
 import type { Entry, EntryStream } from '../formats/entry.js';
 import { cleanPath } from './paths.js';
 

@@ -7,7 +7,7 @@
 
 import type { Descriptor } from '../oci/types.js';
 import type { Store } from '../oci/store.js';
-import { readTar } from '../formats/tar-read.js';
+import { readTar } from '../formats/tar/read.js';
 import { layerEntries } from './layer.js';
 import { cleanPath } from './paths.js';
 

@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ARCH_NAMES, ARCHES, BIOS_ARCHES, findArch, type Arch } from '../arch.js';
-import { exactShortName } from '../formats/fat-names.js';
+import { exactShortName } from '../formats/fat/names.js';
 import { readHead } from './artifacts.js';
 import { RunError } from './errors.js';
 

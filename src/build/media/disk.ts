@@ -16,7 +16,7 @@
 // a CD. The partition table is an MBR with a GPT beside it, as a hybrid ISO's is.
 
 import { ARCHES, BIOS_ARCHES } from '../../arch.js';
-import { writeDisk, type DiskPartition } from '../../formats/disk.js';
+import { writeDisk, type DiskPartition } from '../../formats/disk/write.js';
 import { espSource } from './esp.js';
 import { isoSource } from './iso.js';
 import { MediaError, subSeed, type MediaInputs, type Sized } from './sources.js';

@@ -1,7 +1,7 @@
 // The EFI system partition: a FAT volume holding the UKI as the removable-media boot file
 // (\EFI\BOOT\BOOTX64.EFI or BOOTAA64.EFI), so firmware boots it with no boot entry configured.
 
-import { writeFat, type FatType } from '../../formats/fat.js';
+import { writeFat, type FatType } from '../../formats/fat/write.js';
 import { ARCHES } from '../../arch.js';
 import { subSeed, type MediaInputs, type Sized } from './sources.js';
 import { ukiSource } from './uki.js';

@@ -10,7 +10,7 @@
 // the CD (or on the disk the ISO was written to) and loop-mounts.
 
 import { ARCHES, BIOS_ARCHES } from '../../arch.js';
-import { writeIso, type IsoFile } from '../../formats/iso9660.js';
+import { writeIso, type IsoFile } from '../../formats/iso/write.js';
 import { espSource } from './esp.js';
 import { ISO_ROOT_FILE } from '../layout.js';
 import { BOOT_BIOS_IMAGE, MediaError, streamOf, volumeId, type MediaInputs, type Sized } from './sources.js';

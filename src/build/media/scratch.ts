@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { InitrdFile } from './sources.js';
 import type { EntryStream } from '../../formats/entry.js';
-import { writeSquashfs, type SquashfsOptions, type SquashfsResult } from '../../formats/squashfs.js';
+import { writeSquashfs, type SquashfsOptions, type SquashfsResult } from '../../formats/squashfs/write.js';
 
 export class InitrdScratch {
   private file?: Promise<InitrdFile>;

@@ -3,7 +3,7 @@
 // os-release as PE sections. Firmware runs it directly; no boot loader, no config file.
 
 import { ARCHES, type Arch } from '../../arch.js';
-import { makeUki, planUki } from '../../formats/uki.js';
+import { makeUki, planUki } from '../../formats/efi/uki.js';
 import { BOOT_EFI_IMAGE, type MediaInputs, type Sized } from './sources.js';
 import { writeSized } from './write.js';
 
