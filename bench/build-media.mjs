@@ -32,7 +32,7 @@ const blueprint = 'blueprints/minimal.yml';
 const env = { SOURCE_DATE_EPOCH: '0' };
 
 const { FORMATS } = await import(join(DIST, 'build', 'outputs.js'));
-const { BOOT_BIOS_IMAGE, BOOT_EFI_IMAGE } = await import(join(DIST, 'build', 'media', 'sources.js'));
+const { BOOT_BIOS_IMAGE, BOOT_EFI_IMAGE } = await import(join(DIST, 'plan', 'formats.js'));
 const supports = (f) => !f.arches || f.arches.includes(o.arch);
 const byName = new Map(FORMATS.map((f) => [f.name, f]));
 const wanted = o.formats
@@ -67,7 +67,7 @@ async function storeWarm() {
   const { Store } = await import(join(DIST, 'oci', 'store.js'));
   const { formatRef, parseRef } = await import(join(DIST, 'oci', 'ref.js'));
   const { loadBlueprints } = await import(join(DIST, 'build', 'build.js'));
-  const { blueprintRefs } = await import(join(DIST, 'build', 'plan.js'));
+  const { blueprintRefs } = await import(join(DIST, 'plan', 'system.js'));
   const bp = await loadBlueprints([join(REPO, blueprint)]);
   const refs = [...blueprintRefs(bp), BOOT_EFI_IMAGE, ...(o.arch === 'amd64' ? [BOOT_BIOS_IMAGE] : [])];
   try {

@@ -88,7 +88,7 @@ export function timeShell(cmd) {
 /** The distinct layer blobs of every image a blueprint names, for one arch, through the store. */
 export async function blueprintLayers(blueprintFiles, cache, arch) {
   const { loadBlueprints } = await import(join(DIST, 'build', 'build.js'));
-  const { blueprintRefs } = await import(join(DIST, 'build', 'plan.js'));
+  const { blueprintRefs } = await import(join(DIST, 'plan', 'system.js'));
   const { formatRef, parseRef } = await import(join(DIST, 'oci', 'ref.js'));
   const { Store } = await import(join(DIST, 'oci', 'store.js'));
   const bp = await loadBlueprints(blueprintFiles.map((f) => resolve(REPO, f)));

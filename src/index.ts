@@ -8,11 +8,17 @@ export { ARCHES, ARCH_NAMES, BIOS_ARCHES, archNamed, defaultArch, hostArch, isAr
 // build: blueprint files -> outputs
 export { build, loadBlueprints, defaultCacheDir, defaultComponentDirs, type BuildOptions, type BuildResult } from './build/build.js';
 export type { BuildEvent } from './build/events.js';
-export { FORMATS, DEFAULT_FORMAT, findFormat, formatLayout, OutputError, type OutputFormat, type FormatLayout } from './build/outputs.js';
-export { squashfsLayout, writablePaths, layoutType, rootMarker, ROOT_TYPES, ROOT_MODULES, DEFAULT_WRITABLE, ISO_ROOT_FILE, type Layout, type RootType, type SquashfsLayout, type SquashfsCompression } from './build/layout.js';
-export { planBuild, blueprintRefs, PlanError, type BuildPlan, type KernelPlan } from './build/plan.js';
-export { resolveImages, ResolveError, type ResolvedImage as ResolvedBlueprintImage } from './build/resolve.js';
+export { FORMATS, findFormat, OutputError, type OutputFormat, type OutputContext } from './build/outputs.js';
+export { BuildSession, type BuildSessionOptions, type SharedScratch } from './build/session.js';
+export { resolveImages, ResolveError, type ResolveContext } from './build/resolve.js';
 export { filesEntries, FilesError } from './build/files.js';
+
+// plan: blueprint + resolved images -> everything a build will do (pure, no I/O)
+export { planBuild, planRefs, needsSquashfs, modulesInfoSources, type BuildPlan, type PlanInputs, type PlannedImage, type BootImage, type ImageUse } from './plan/plan.js';
+export { planSystem, blueprintRefs, kernelPaths, topmostLayerWith, PlanError, type SystemPlan, type SystemInputs, type KernelPlan } from './plan/system.js';
+export { DEFAULT_FORMAT, BOOT_BIOS_IMAGE, BOOT_EFI_IMAGE, formatLayout, sharedLayout, defaultFormats, planOutputs, type FormatLayout, type FormatSpec, type OutputPlan, type SharedFiles } from './plan/formats.js';
+export { squashfsLayout, writablePaths, layoutType, rootMarker, ROOT_TYPES, ROOT_MODULES, DEFAULT_WRITABLE, ISO_ROOT_FILE, type Layout, type RootType, type SquashfsLayout, type SquashfsCompression } from './plan/layout.js';
+export type { ResolvedImage as ResolvedBlueprintImage } from './plan/images.js';
 
 // blueprint: LinuxKit's YAML plus osbuild's keys
 export * from './blueprint/index.js';

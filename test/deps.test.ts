@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 
 const SRC = resolve(import.meta.dirname, '..', 'src');
 /** The library's top-level modules: the folders under src/, and src/arch.ts as 'arch'. */
-const MODULES = ['arch', 'blueprint', 'oci', 'rootfs', 'formats', 'run', 'pkg', 'build'] as const;
+const MODULES = ['arch', 'blueprint', 'oci', 'rootfs', 'formats', 'run', 'pkg', 'plan', 'build'] as const;
 
 interface Import {
   spec: string;
@@ -115,6 +115,30 @@ function never(from: string, to: string): Check {
       .flatMap((f) => f.imports.filter((i) => i.target && moduleOf(i.target) === to && moduleOf(join(SRC, f.rel)) !== to).map((i) => where(f, i)));
 }
 
+/**
+ * What plan/ must not load at run time: it is pure, so it reads no disk, runs no program and opens
+ * no connection (types from these are fine). Packages by name, src/ files by path.
+ */
+const IO_PACKAGES = [/^(node:)?(fs|fs\/promises|child_process|net|http|https|http2|dgram|worker_threads)$/, /^execa$/];
+const IO_FILES = [/^oci\/store\.ts$/, /^oci\/registry\//, /^oci\/(import|export|archive|prune|verify)\.ts$/, /^rootfs\/layer\.ts$/, /^run\//, /^pkg\//];
+
+/** Runtime imports of I/O (packages or src/ files) from module `from`. */
+function noIo(from: string): Check {
+  return (sources) =>
+    sources
+      .filter((f) => moduleOf(join(SRC, f.rel)) === from)
+      .flatMap((f) =>
+        f.imports
+          .filter((i) => !i.typeOnly)
+          .filter((i) =>
+            i.target
+              ? IO_FILES.some((re) => re.test(relative(SRC, i.target!).split(sep).join('/')))
+              : IO_PACKAGES.some((re) => re.test(i.spec)),
+          )
+          .map((i) => where(f, i)),
+      );
+}
+
 /** DESIGN.md's dependency directions. Each rule names what breaks it. */
 const RULES: { rule: string; check: Check }[] = [
   { rule: 'the library never imports the CLI', check: never('*', 'cli') },
@@ -122,6 +146,9 @@ const RULES: { rule: string; check: Check }[] = [
   { rule: 'writers (src/formats) never import blueprint', check: never('formats', 'blueprint') },
   { rule: 'run never imports oci: it boots files', check: never('run', 'oci') },
   { rule: 'blueprint never imports oci: a blueprint is read without the store', check: never('blueprint', 'oci') },
+  { rule: 'plan never imports build: plan, then do (build executes the plan)', check: never('plan', 'build') },
+  { rule: 'plan never imports cli', check: never('plan', 'cli') },
+  { rule: 'plan does no I/O: no node:fs, child processes, sockets, execa, store or registry at run time (types are fine)', check: noIo('plan') },
   {
     rule: 'src/arch.ts imports nothing (a leaf every module may read)',
     check: (sources) => sources.filter((f) => f.rel === 'arch.ts').flatMap((f) => f.imports.map((i) => where(f, i))),
@@ -284,6 +311,9 @@ describe('the rules catch what they forbid', () => {
     ['writers (src/formats) never import blueprint', { 'formats/x.ts': "export { parse } from '../blueprint/parse.js';" }],
     ['run never imports oci: it boots files', { 'run/x.ts': "const m = await import('../oci/store.js');" }],
     ['blueprint never imports oci: a blueprint is read without the store', { 'blueprint/x.ts': "import '../oci/index.js';" }],
+    ['plan never imports build: plan, then do (build executes the plan)', { 'plan/x.ts': "import type { BuildSession } from '../build/session.js';" }],
+    ['plan does no I/O: no node:fs, child processes, sockets, execa, store or registry at run time (types are fine)', { 'plan/x.ts': "import { readFile } from 'node:fs/promises';\nimport type { Store } from '../oci/store.js';" }],
+    ['plan does no I/O: no node:fs, child processes, sockets, execa, store or registry at run time (types are fine)', { 'plan/x.ts': "const { Store } = await import('../oci/store.js');" }],
     ['src/arch.ts imports nothing (a leaf every module may read)', { 'arch.ts': "import { z } from 'zod';\nexport type Arch = 'amd64';" }],
     ['the library never exits the process and never prints', { 'rootfs/x.ts': "// console.log('fine in a comment')\nconst s = 'process.exit()';\nprocess['stdout'].write(s);" }],
     ['src/index.ts re-exports every library module, nothing of the CLI, and adds no code', { 'index.ts': `${GOOD['index.ts']}\nexport const version = 1;` }],

@@ -149,7 +149,7 @@ export function checkServiceOrder(bp: Blueprint): BlueprintIssue[] {
 /** Warnings: accepted for LinuxKit compatibility, but without effect in osbuild. */
 export function blueprintWarnings(bp: Blueprint): BlueprintIssue[] {
   const out: BlueprintIssue[] = [];
-  // A LinuxKit file stays a valid blueprint, but the build refuses these (src/build/plan.ts).
+  // A LinuxKit file stays a valid blueprint, but the build refuses these (src/plan/system.ts).
   for (const section of IMAGE_SECTIONS) {
     for (const img of bp[section] ?? []) {
       for (const key of UNSUPPORTED_RUNTIME_KEYS) {

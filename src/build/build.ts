@@ -1,4 +1,5 @@
-// `osbuild build`: blueprint files -> outputs. Resolve (store, components), plan (pure), write.
+// `osbuild build`: blueprint files -> outputs. Resolve (store, components), plan (pure: src/plan/),
+// then do: write the plan's outputs in a build session, which owns the scratch files they share.
 
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
@@ -14,10 +15,12 @@ import type { BuildEvent } from './events.js';
 import { defaultCacheDir, epochFromEnv, PACKAGE_ROOT } from './defaults.js';
 export { defaultCacheDir, epochFromEnv, PACKAGE_ROOT };
 import { filesEntries } from './files.js';
-import { DEFAULT_FORMAT, findFormat, formatLayout, removeStalePartials, writeFormat } from './outputs.js';
-import { layoutType, squashfsLayout, type Layout, type RootType } from './layout.js';
-import { blueprintRefs, kernelPaths, planBuild, type BuildPlan } from './plan.js';
+import { findFormat, removeStalePartials, writeFormat } from './outputs.js';
+import { defaultFormats } from '../plan/formats.js';
+import { layoutType, type RootType } from '../plan/layout.js';
+import { modulesInfoSources, planBuild, planRefs, type BuildPlan } from '../plan/plan.js';
 import { resolveImages } from './resolve.js';
+import { BuildSession } from './session.js';
 
 export interface BuildOptions {
   /** Blueprint files, merged in order. */
@@ -73,18 +76,25 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const blueprint = await loadBlueprints(files);
   const rootType = layoutType(blueprint, opts.root);
   // a squashfs blueprint's default output is its kernel, small initrd and squashfs
-  const formats = (opts.formats?.length ? opts.formats : [rootType === 'squashfs' ? 'kernel+squashfs' : DEFAULT_FORMAT]).map(findFormat);
-  const needsSquashfs = formats.some((f) => formatLayout(f, rootType) === 'squashfs');
+  const formats = (opts.formats?.length ? opts.formats : defaultFormats(rootType)).map(findFormat);
   const name = opts.name ?? blueprint.name ?? basename(files[0], extname(files[0]));
   // a blueprint's `name:` was checked (located) when it was parsed
   if (opts.name !== undefined || blueprint.name === undefined) checkOutputName(name, opts.name !== undefined ? 'option' : 'file');
 
   const store = await Store.open(join(cacheDir, 'store'));
-  const images = await resolveImages([...blueprintRefs(blueprint), ...formats.flatMap((f) => f.images?.(arch) ?? [])], {
+  const componentDirs = opts.componentDirs ?? defaultComponentDirs(cwd, files);
+  const session = new BuildSession({
+    store,
+    outDir,
+    componentDirs,
+    onWarning: (w) => opts.onEvent?.({ type: 'warning', message: w.message }),
+  });
+  const images = await resolveImages(planRefs(blueprint, formats, arch), {
     store,
     arch,
     cacheDir,
-    componentDirs: opts.componentDirs ?? defaultComponentDirs(cwd, files),
+    componentDirs,
+    components: session.components(),
     sourceDateEpoch: epoch,
     onEvent: opts.onEvent,
     pull: opts.pull,
@@ -92,32 +102,29 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   });
 
   let modulesInfo;
-  const kpaths = kernelPaths(blueprint);
-  if (blueprint.kernel?.image && (blueprint.kernel.modules?.length || needsSquashfs) && kpaths.tar) {
-    const k = images.get(blueprint.kernel.image)!;
-    for (let l = k.layers.length - 1; l >= 0 && !modulesInfo; l--) {
-      if (k.tocs[l].some((e) => e.path === kpaths.tar)) modulesInfo = await kernelModulesInfo(store, k.layers[l], kpaths.tar);
-    }
+  const modules = modulesInfoSources(blueprint, images, formats, opts.root);
+  for (const layer of modules?.layers ?? []) {
+    modulesInfo = await kernelModulesInfo(store, layer, modules!.tarName);
+    if (modulesInfo) break;
   }
   const fileList = await filesEntries(blueprint.files ?? [], { epoch, cwd, blueprint });
-  const plan = planBuild({ name, arch, epoch, blueprint, images, files: fileList, modulesInfo });
+  const plan = planBuild({ name, arch, epoch, blueprint, images, files: fileList, modulesInfo, formats, root: opts.root });
   for (const w of plan.root.warnings) opts.onEvent?.({ type: 'warning', message: w.message });
-  plan.onStreamWarning = (w) => opts.onEvent?.({ type: 'warning', message: w.message });
-  const squashfs = needsSquashfs ? squashfsLayout({ blueprint, images, epoch, modulesInfo }) : undefined;
-  const layouts: { build: Layout; squashfs?: () => Layout } = {
-    build: rootType === 'squashfs' && squashfs ? squashfs : { type: 'initramfs' },
-    squashfs: squashfs && (() => squashfs),
-  };
 
   await mkdir(outDir, { recursive: true });
   await removeStalePartials(outDir);
   const outputs: BuildResult['outputs'] = [];
-  for (const f of formats) {
-    const started = Date.now();
-    opts.onEvent?.({ type: 'output-start', format: f.name, files: f.files(name).map((x) => join(outDir, x)) });
-    const written = await writeFormat(f, store, plan, outDir, formats, layouts);
-    opts.onEvent?.({ type: 'output-done', format: f.name, files: written, ms: Date.now() - started });
-    outputs.push({ format: f.name, files: written });
+  try {
+    for (const [i, f] of formats.entries()) {
+      const output = plan.outputs[i];
+      const started = Date.now();
+      opts.onEvent?.({ type: 'output-start', format: f.name, files: output.files.map((x) => join(outDir, x)) });
+      const written = await writeFormat(f, output, session, plan);
+      opts.onEvent?.({ type: 'output-done', format: f.name, files: written, ms: Date.now() - started });
+      outputs.push({ format: f.name, files: written });
+    }
+  } finally {
+    await session.close();
   }
   return { plan, outputs };
 }

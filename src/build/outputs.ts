@@ -1,5 +1,7 @@
 // Output formats: one row each (name, the files it makes, what writes them), as LinuxKit's
-// moby/build/output.go keeps them. Every file is written under a temporary name and renamed
+// moby/build/output.go keeps them. What a row means for the plan (files, layout, boot images,
+// shared files) is plan/formats.ts's FormatSpec; the row adds the writer, which executes the
+// plan's output in a build session. Every file is written under a temporary name and renamed
 // into place only when the whole format succeeded: a failed build leaves no half-written output.
 // Temporary names carry their writer's owner token (oci/owner.ts), so that the next build into
 // the directory removes what a killed one left, and never what a running one is writing.
@@ -11,29 +13,30 @@ import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { Store } from '../oci/store.js';
-import { OWNER_TOKEN_RE, ownerState, ownerToken } from '../oci/owner.js';
+import { OWNER_TOKEN_RE, ownerState } from '../oci/owner.js';
 import { diskFullError, isNoSpace } from '../oci/space.js';
 import { showName } from '../formats/names.js';
-import { writeCpio } from '../formats/cpio/write.js';
 import { writeTar } from '../formats/tar/write.js';
-import { gzipParallel } from '../formats/compress/gzip.js';
-import { assembleRoot } from '../rootfs/assemble.js';
-import type { EntryStream } from '../formats/entry.js';
-import { layerFile } from '../rootfs/layer.js';
-import type { BuildPlan } from './plan.js';
-import { ARCH_NAMES, ARCHES, BIOS_ARCHES, isKernelImage, type Arch } from '../arch.js';
-import { BOOT_BIOS_IMAGE, BOOT_EFI_IMAGE, mediaInputs, type MediaInputs } from './media/sources.js';
-import { InitrdScratch, SquashfsScratch, type SquashfsFile } from './media/scratch.js';
-import type { RootPlan } from '../rootfs/plan.js';
-import type { Layout, RootType } from './layout.js';
+import type { BuildPlan } from '../plan/plan.js';
+import type { OutputPlan } from '../plan/formats.js';
+import { BOOT_BIOS_IMAGE, BOOT_EFI_IMAGE, DEFAULT_FORMAT, formatLayout, type FormatLayout, type FormatSpec } from '../plan/formats.js';
+import { ARCH_NAMES, ARCHES, BIOS_ARCHES, type Arch } from '../arch.js';
+import { mediaInputs, type MediaInputs } from './media/sources.js';
+import type { SquashfsFile } from './media/scratch.js';
+import type { BuildSession } from './session.js';
+import { directBootKernel, initrd, rootWithBoot, type StreamWarnings } from './streams.js';
 import { writeUki } from './media/uki.js';
 import { writeIsoMedia } from './media/iso.js';
 import { writeRawDisk } from './media/disk.js';
 import { anyFirmwareDisk, writeGcp, writeQcow2Media, writeVhdMedia, writeVmdkMedia } from './media/cloud.js';
 
+export { DEFAULT_FORMAT, formatLayout, type FormatLayout };
+
 export interface OutputContext {
   store: Store;
   plan: BuildPlan;
+  /** Where the checks on the assembled stream report what they dropped. */
+  onWarning: StreamWarnings;
   /** Temporary path for each final file name (relative to the output dir). */
   tmp: (file: string) => string;
   /** Boot-media inputs: kernel, the build's initrd (written once, shared by its formats), the squashfs root in that layout, boot files, seed. */
@@ -44,29 +47,8 @@ export interface OutputContext {
   squashfs: () => Promise<{ root: SquashfsFile; initrd: { path: string; size: number } }>;
 }
 
-/**
- * Which layout a format writes: always the whole system in the initrd (kernel+initrd, uki, tar),
- * always the squashfs layout (kernel+squashfs), or the build's (boot media: the blueprint's
- * `root` or --root).
- */
-export type FormatLayout = RootType | 'build';
-
-export interface OutputFormat {
-  name: string;
-  description: string;
-  /** File names it makes for an output named `name`. */
-  files: (name: string) => string[];
-  needsKernel: boolean;
-  /** Target arches it supports; default both. */
-  arches?: Arch[];
-  /** Images it reads boot files from, for an arch (resolved with the blueprint's); throws for an unsupported arch. */
-  images?: (arch: Arch) => string[];
-  /** Reads ctx.media() (the build's shared initrd file). */
-  usesMedia?: boolean;
-  /** Default: initramfs. */
-  layout?: FormatLayout;
-  /** Writes the whole-system initrd: takes the build's shared copy when boot media formats make one. */
-  sharesInitrd?: boolean;
+/** A row of the format table: what it means for the plan, and the function that writes it. */
+export interface OutputFormat extends FormatSpec {
   write: (ctx: OutputContext) => Promise<void>;
 }
 
@@ -85,12 +67,12 @@ export const FORMATS: OutputFormat[] = [
     files: (n) => [`${n}-kernel`, `${n}-initrd.img`, `${n}-cmdline`],
     needsKernel: true,
     sharesInitrd: true,
-    write: async ({ store, plan, tmp, sharedInitrd }) => {
+    write: async ({ store, plan, onWarning, tmp, sharedInitrd }) => {
       const n = plan.name;
       await writeStream(directBootKernel(store, plan), tmp(`${n}-kernel`));
       const shared = await sharedInitrd();
       if (shared) await linkOrCopy(shared, tmp(`${n}-initrd.img`));
-      else await writeStream(initrd(store, plan, plan.root), tmp(`${n}-initrd.img`));
+      else await writeStream(initrd(store, plan, plan.root, onWarning), tmp(`${n}-initrd.img`));
       await writeFile(tmp(`${n}-cmdline`), plan.cmdline);
     },
   },
@@ -114,8 +96,8 @@ export const FORMATS: OutputFormat[] = [
     description: 'the root filesystem as a tar, with the kernel and command line under boot/',
     files: (n) => [`${n}.tar`],
     needsKernel: false,
-    write: async ({ store, plan, tmp }) => {
-      await writeStream(writeTar(rootWithBoot(store, plan)), tmp(`${plan.name}.tar`));
+    write: async ({ store, plan, onWarning, tmp }) => {
+      await writeStream(writeTar(rootWithBoot(store, plan, onWarning)), tmp(`${plan.name}.tar`));
     },
   },
 ];
@@ -195,103 +177,39 @@ function checkArch(format: string, arches: Arch[], arch: Arch): void {
   throw new OutputError(`format ${format} is for ${arches.join(' and ')} only, not ${arch} (BIOS boot is x86 code)${alt}`);
 }
 
-export const DEFAULT_FORMAT = 'kernel+initrd';
-
 export function findFormat(name: string): OutputFormat {
   const f = FORMATS.find((x) => x.name === name);
   if (!f) throw new OutputError(`unknown output format ${JSON.stringify(name)}: known formats are ${FORMATS.map((x) => x.name).join(', ')}`);
   return f;
 }
 
-// Scratch files per plan, output dir and layout, shared by the formats of one build.
-interface Scratch {
-  initrd: InitrdScratch;
-  squashfs?: SquashfsScratch;
-}
-const scratches = new WeakMap<BuildPlan, Map<string, Scratch>>();
-
-function scratchFor(store: Store, plan: BuildPlan, outDir: string, layout: Layout): Scratch {
-  let byKey = scratches.get(plan);
-  if (!byKey) scratches.set(plan, (byKey = new Map()));
-  const key = `${layout.type}:${outDir}`;
-  let s = byKey.get(key);
-  if (s) return s;
-  const base = join(outDir, `.${plan.name}.scratch-${ownerToken()}-${randomBytes(6).toString('hex')}`);
-  if (layout.type === 'squashfs') {
-    const squashfs = new SquashfsScratch(`${base}-root.sqfs`, () => assembleRoot(store, plan.root, { onWarning: plan.onStreamWarning }), {
-      epoch: plan.root.epoch,
-      compression: layout.compression,
-    });
-    const small = async function* () {
-      const root = await squashfs.get();
-      yield* initrd(store, plan, layout.initramfs(root.superblockSha256));
-    };
-    s = { initrd: new InitrdScratch(`${base}-initrd.img`, small), squashfs };
-  } else {
-    s = { initrd: new InitrdScratch(`${base}-initrd.img`, () => initrd(store, plan, plan.root)) };
-  }
-  byKey.set(key, s);
-  return s;
-}
-
-async function releaseScratch(plan: BuildPlan, outDir: string, layout: Layout, s: Scratch): Promise<void> {
-  scratches.get(plan)?.delete(`${layout.type}:${outDir}`);
-  await Promise.all([s.initrd.release(), s.squashfs?.release()]);
-}
-
-/** The layout a format writes in this build. */
-export function formatLayout(format: OutputFormat, buildLayout: RootType): RootType {
-  const l = format.layout ?? 'initramfs';
-  return l === 'build' ? buildLayout : l;
-}
-
-/** Whether a format reads the build's scratch files of a layout. */
-function usesScratch(f: OutputFormat, buildLayout: RootType, build: readonly OutputFormat[] = []): RootType | undefined {
-  const l = formatLayout(f, buildLayout);
-  if (f.usesMedia || l === 'squashfs') return l;
-  // kernel+initrd shares the initrd only with a format that makes it anyway
-  if (f.sharesInitrd && build.some((o) => o !== f && !o.sharesInitrd && usesScratch(o, buildLayout) === 'initramfs')) return 'initramfs';
-  return undefined;
-}
-
 /**
- * Write one format's files atomically into outDir; returns the final paths and sizes. `build`:
- * every format of this build, so that the initrd the media formats embed is made once (and
- * removed after the last of them) and two formats writing the same file are refused. `layouts`:
- * the build's layout, and the squashfs layout for formats that always use it.
+ * Write one output of the plan (format `format`, planned as `output`) atomically into the
+ * session's output dir; returns the final paths and sizes. The files it shares with other outputs
+ * (the initrd the media formats embed, the squashfs root) are made once by the session and
+ * removed after the last output that reads them, as the plan says; two outputs writing the same
+ * file are refused.
  */
-export async function writeFormat(
-  format: OutputFormat,
-  store: Store,
-  plan: BuildPlan,
-  outDir: string,
-  build?: readonly OutputFormat[],
-  layouts: { build: Layout; squashfs?: () => Layout } = { build: { type: 'initramfs' } },
-): Promise<{ path: string; bytes: number }[]> {
+export async function writeFormat(format: OutputFormat, output: OutputPlan, session: BuildSession, plan: BuildPlan): Promise<{ path: string; bytes: number }[]> {
+  const { store, outDir } = session;
   if (format.needsKernel && !plan.kernel) throw new OutputError(`format ${format.name} needs a kernel: the blueprint has no kernel.image`);
   if (format.arches) checkArch(format.name, format.arches, plan.arch);
-  const names = format.files(plan.name);
-  for (const other of build ?? []) {
-    const same = other !== format && other.files(plan.name).find((f) => names.includes(f));
-    if (same) throw new OutputError(`formats ${format.name} and ${other.name} both write ${same}: build them one at a time (or with --name)`);
+  const names = output.files;
+  for (const other of plan.outputs) {
+    const same = other.format !== format.name && other.files.find((f) => names.includes(f));
+    if (same) throw new OutputError(`formats ${format.name} and ${other.format} both write ${same}: build them one at a time (or with --name)`);
   }
-  const buildType = layouts.build.type;
-  const myType = usesScratch(format, buildType, build);
-  let layout: Layout | undefined;
-  if (myType === 'squashfs') {
-    layout = layouts.build.type === 'squashfs' ? layouts.build : layouts.squashfs?.();
-    if (!layout || layout.type !== 'squashfs') throw new OutputError(`format ${format.name} needs the squashfs layout, which this build was not given`);
-  } else if (myType) layout = { type: 'initramfs' };
-  const suffix = `.partial-${ownerToken()}-${randomBytes(6).toString('hex')}`;
+  const layout = output.shared;
+  const suffix = session.partialSuffix();
   const tmpOf = (f: string) => join(outDir, f + suffix);
-  const scratch = layout ? scratchFor(store, plan, outDir, layout) : undefined;
-  const lastUser = !build || [...build].reverse().find((f) => usesScratch(f, buildType, build) === myType) === format;
+  const scratch = layout ? session.shared(plan, layout) : undefined;
   let failed = false;
   const noScratch = () => new OutputError(`format ${format.name} reads scratch files but does not say so (usesMedia / layout)`);
   try {
     await format.write({
       store,
       plan,
+      onWarning: session.onWarning,
       tmp: tmpOf,
       media: async () => {
         if (!scratch) throw noScratch();
@@ -317,7 +235,7 @@ export async function writeFormat(
     const sizes = await Promise.all(names.map((f) => stat(tmpOf(f)).then((st) => st.size, () => 0)));
     await Promise.all(names.map((f) => rm(tmpOf(f), { force: true })));
     if (!isNoSpace(err)) throw err;
-    if (scratch && layout) await releaseScratch(plan, outDir, layout, scratch).catch(() => undefined);
+    if (layout) await session.release(layout).catch(() => undefined);
     const files = names.map((f) => showName(join(outDir, f))).join(', ');
     throw await diskFullError(outDir, {
       what: `format ${format.name} (${files})`,
@@ -326,7 +244,7 @@ export async function writeFormat(
       cause: err,
     });
   } finally {
-    if (scratch && layout && (failed || lastUser)) await releaseScratch(plan, outDir, layout, scratch);
+    if (layout && (failed || output.releasesShared)) await session.release(layout);
   }
 }
 
@@ -337,57 +255,6 @@ async function linkOrCopy(from: string, to: string): Promise<void> {
 
 async function writeStream(source: AsyncIterable<Uint8Array>, path: string): Promise<void> {
   await pipeline(Readable.from(source, { objectMode: false }), createWriteStream(path));
-}
-
-/** An initramfs: the microcode cpio first when there is one (the kernel reads it uncompressed, early), then `root`. */
-async function* initrd(store: Store, plan: BuildPlan, root: RootPlan): AsyncIterable<Uint8Array> {
-  const ucode = plan.kernel?.ucode;
-  if (ucode) yield* layerFile(store, ucode.layer, ucode.path);
-  yield* gzipParallel(writeCpio(assembleRoot(store, root, { onWarning: plan.onStreamWarning })));
-}
-
-/**
- * The kernel file of the direct-boot formats. An uncompressed arm64 Image (what EFI firmware
- * needs, so the kernel image carries it that way) is gzip'd here, as LinuxKit's arm64 kernels
- * are: half the size, and QEMU and GRUB load Image.gz as it is.
- */
-async function* directBootKernel(store: Store, plan: BuildPlan): AsyncIterable<Uint8Array> {
-  const k = plan.kernel!;
-  const src = layerFile(store, k.layer, k.binary)[Symbol.asyncIterator]();
-  const chunks: Uint8Array[] = [];
-  let have = 0;
-  while (have < 0x40) {
-    const r = await src.next();
-    if (r.done) break;
-    chunks.push(r.value);
-    have += r.value.length;
-  }
-  const head = Buffer.concat(chunks);
-  async function* all() {
-    yield* chunks;
-    for (let r = await src.next(); !r.done; r = await src.next()) yield r.value;
-  }
-  if (ARCHES[plan.arch].kernel.gzipForDirectBoot && isKernelImage(plan.arch, head)) yield* gzipParallel(all());
-  else yield* all();
-}
-
-function rootWithBoot(store: Store, plan: BuildPlan): EntryStream {
-  // boot/ goes through the root's checks too: an init's own boot symlink must not lead it astray
-  return assembleRoot(store, plan.root, { extra: bootEntries(store, plan), onWarning: plan.onStreamWarning });
-}
-
-async function* bootEntries(store: Store, plan: BuildPlan): EntryStream {
-  const k = plan.kernel;
-  if (!k) return;
-  const epoch = plan.root.epoch;
-  const cmdline = Buffer.from(plan.cmdline);
-  yield { entry: { path: 'boot', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: epoch, size: 0 } };
-  yield { entry: { path: 'boot/kernel', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: epoch, size: k.size }, content: layerFile(store, k.layer, k.binary) };
-  yield { entry: { path: 'boot/cmdline', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: epoch, size: cmdline.length }, content: once(cmdline) };
-}
-
-async function* once(b: Buffer): AsyncIterable<Uint8Array> {
-  yield b;
 }
 
 // <file>.partial-<token>-<hex> and .<name>.scratch-<token>-<hex>-<what>, as writeFormat names them;

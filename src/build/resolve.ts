@@ -3,7 +3,7 @@
 // built from a component folder when one provides it; otherwise the error says what to run.
 
 import type { Arch } from '../arch.js';
-import type { Descriptor, ImageConfig, Manifest } from '../oci/types.js';
+import type { ResolvedImage } from '../plan/images.js';
 import type { Store } from '../oci/store.js';
 import { formatRef, parseRef } from '../oci/ref.js';
 import { indexComponents, type ComponentIndex } from '../pkg/find.js';
@@ -16,14 +16,7 @@ import { StoreError } from '../oci/errors.js';
 import type { Registries } from '../oci/registry/session.js';
 import type { RegistryOptions } from '../oci/registry/options.js';
 
-export interface ResolvedImage {
-  ref: string;
-  manifestDigest: string;
-  manifest: Manifest;
-  config: ImageConfig;
-  layers: Descriptor[];
-  tocs: Entry[][];
-}
+export type { ResolvedImage };
 
 export class ResolveError extends Error {
   readonly code = 'ERESOLVE';
@@ -45,17 +38,23 @@ export interface ResolveContext {
   pull?: boolean;
   /** How registries are reached (credentials, insecure registries, CAs, mirrors). */
   registry?: RegistryOptions;
+  /** The index of the component folders, when the caller keeps one (a build session); else one per run. */
+  components?: ComponentIndex;
 }
 
-/** The registry session of one resolve run, opened on first use. */
+/** The registry session of one resolve run, opened on first use, and its index of the component folders. */
 interface Session {
   get(): Promise<Registries>;
+  components: ComponentIndex;
 }
 
 export async function resolveImages(refs: string[], ctx: ResolveContext): Promise<Map<string, ResolvedImage>> {
   const out = new Map<string, ResolvedImage>();
   let opened: Promise<Registries> | undefined;
-  const session: Session = { get: () => (opened ??= import('../oci/registry/session.js').then((m) => m.Registries.open(ctx.registry))) };
+  const session: Session = {
+    get: () => (opened ??= import('../oci/registry/session.js').then((m) => m.Registries.open(ctx.registry))),
+    components: ctx.components ?? indexComponents(ctx.componentDirs),
+  };
   try {
     for (const ref of refs) {
       if (out.has(ref)) continue;
@@ -70,14 +69,14 @@ export async function resolveImages(refs: string[], ctx: ResolveContext): Promis
 async function resolveImage(ref: string, ctx: ResolveContext, session: Session): Promise<ResolvedImage> {
   const full = formatRef(parseRef(ref));
   if (!(await ctx.store.resolve(full))) await obtainMissing(ref, full, ctx, session);
-  else if (ctx.pull && !(await components(ctx).find(full))) await pullRef(full, ctx, session, true);
-  else await rebuildIfChanged(ref, full, ctx);
+  else if (ctx.pull && !(await session.components.find(full))) await pullRef(full, ctx, session, true);
+  else await rebuildIfChanged(ref, full, ctx, session);
   let img;
   try {
     img = await ctx.store.resolveImage(full, ctx.arch);
   } catch (e) {
     // an index pulled earlier for another arch lacks this arch's manifest: fetch just that
-    if (!(e instanceof StoreError && e.code === 'ENOBLOB') || (await components(ctx).find(full))) throw e;
+    if (!(e instanceof StoreError && e.code === 'ENOBLOB') || (await session.components.find(full))) throw e;
     await pullRef(full, ctx, session, false);
     img = await ctx.store.resolveImage(full, ctx.arch);
   }
@@ -100,23 +99,15 @@ async function pullRef(full: string, ctx: ResolveContext, session: Session, refr
   });
 }
 
-// One index of the component folders per context (i.e. per build); it reads specs as asked.
-const indexes = new WeakMap<ResolveContext, ComponentIndex>();
-function components(ctx: ResolveContext): ComponentIndex {
-  let i = indexes.get(ctx);
-  if (!i) indexes.set(ctx, (i = indexComponents(ctx.componentDirs)));
-  return i;
-}
-
 /**
  * A component folder edited since its image was built (same tag, other sources) is built again:
  * a build always uses the components as they are on disk, as a build system would.
  */
-async function rebuildIfChanged(ref: string, full: string, ctx: ResolveContext): Promise<void> {
+async function rebuildIfChanged(ref: string, full: string, ctx: ResolveContext, session: Session): Promise<void> {
   // a broken spec elsewhere must not stop a build whose image is already in the store
   let dir;
   try {
-    dir = await components(ctx).find(full);
+    dir = await session.components.find(full);
   } catch {
     dir = undefined;
   }
@@ -136,7 +127,7 @@ async function rebuildIfChanged(ref: string, full: string, ctx: ResolveContext):
 
 /** An image the store lacks comes from a component folder, else from its registry. */
 async function obtainMissing(ref: string, full: string, ctx: ResolveContext, session: Session): Promise<void> {
-  const dir = await components(ctx).find(full);
+  const dir = await session.components.find(full);
   if (!dir) {
     try {
       await pullRef(full, ctx, session, false);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from '../../src/build/build.js';
-import { writablePaths } from '../../src/build/layout.js';
+import { writablePaths } from '../../src/plan/layout.js';
 import type { Blueprint } from '../../src/blueprint/schema.js';
 import { componentCache, REPO } from '../helpers/components.js';
 

@@ -12,7 +12,7 @@
 import { ARCHES, BIOS_ARCHES } from '../../arch.js';
 import { writeIso, type IsoFile } from '../../formats/iso/write.js';
 import { espSource } from './esp.js';
-import { ISO_ROOT_FILE } from '../layout.js';
+import { ISO_ROOT_FILE } from '../../plan/layout.js';
 import { BOOT_BIOS_IMAGE, MediaError, streamOf, volumeId, type MediaInputs, type Sized } from './sources.js';
 import { writeSized } from './write.js';
 

@@ -1,20 +1,16 @@
 // What every boot-media writer reads: the kernel (streamed from its layer), the initrd (written
 // once per build to a scratch file, because the media writers plan their layout from sizes),
-// boot files from the boot component images, and one seed from which every identifier on the
+// boot files from the boot component images (resolved once, by the plan), and one seed from which every identifier on the
 // media (GUIDs, serials, volume ids) is derived, so two builds of the same system are identical.
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Arch } from '../../arch.js';
 import type { Store } from '../../oci/store.js';
-import { formatRef, parseRef } from '../../oci/ref.js';
-import { layerFile, layerToc } from '../../rootfs/layer.js';
+import { layerFile } from '../../rootfs/layer.js';
 import { cleanPath } from '../../rootfs/paths.js';
-import type { BuildPlan } from '../plan.js';
-
-/** Boot files: isolinux and MBR code (amd64 only), systemd's EFI stub (amd64 and arm64). */
-export const BOOT_BIOS_IMAGE = 'osbuild/boot-bios:0.1.0';
-export const BOOT_EFI_IMAGE = 'osbuild/boot-efi:0.1.0';
+import type { BootImage, BuildPlan } from '../../plan/plan.js';
+export { BOOT_BIOS_IMAGE, BOOT_EFI_IMAGE } from '../../plan/formats.js';
 
 /** A byte source of known length that can be read again (each open() starts a new pass). */
 export interface Sized {
@@ -69,23 +65,16 @@ export function mediaInputs(store: Store, plan: BuildPlan, initrd: InitrdFile, r
     cmdline: plan.cmdline,
     seed,
     epoch: plan.root.epoch,
-    bootFile: (ref, path) => readBootFile(store, ref, plan.arch, path),
+    bootFile: (ref, path) => readBootFile(store, plan.bootImages[ref], ref, plan.arch, path),
   };
 }
 
-async function readBootFile(store: Store, ref: string, arch: Arch, path: string): Promise<Buffer> {
-  const full = formatRef(parseRef(ref));
-  if (!(await store.resolve(full))) {
-    throw new MediaError(
-      `boot image ${ref} is not in the store (${store.dir}): \`osbuild build\` builds it from components/ when a format needs it; ` +
-        `elsewhere run \`osbuild pkg build components/${ref.split('/').pop()!.split(':')[0]}\``,
-    );
-  }
-  const img = await store.resolveImage(full, arch);
+/** A boot file from the layers of a boot image the plan resolved (the topmost layer holding it). */
+async function readBootFile(store: Store, img: BootImage | undefined, ref: string, arch: Arch, path: string): Promise<Buffer> {
+  if (!img) throw new MediaError(`boot image ${ref} is not in the build plan: a format reads it without saying so (images)`);
   const want = cleanPath(path);
   for (let l = img.layers.length - 1; l >= 0; l--) {
-    const toc = await layerToc(store, img.layers[l]);
-    if (!toc.some((e) => cleanPath(e.path) === want && e.type === 'file')) continue;
+    if (!img.tocs[l].some((e) => cleanPath(e.path) === want && e.type === 'file')) continue;
     const parts: Buffer[] = [];
     for await (const c of layerFile(store, img.layers[l], want)) parts.push(Buffer.from(c));
     return Buffer.concat(parts);

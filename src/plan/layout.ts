@@ -12,8 +12,8 @@ import { cleanPath } from '../rootfs/paths.js';
 import { showName } from '../formats/names.js';
 import { moduleName, selectModules, type KernelModulesInfo } from '../rootfs/modules.js';
 import { fileEntry, planRoot, type RootPlan } from '../rootfs/plan.js';
-import { kernelPaths, PlanError, topmostLayerWith } from './plan.js';
-import type { ResolvedImage } from './resolve.js';
+import { kernelPaths, PlanError, topmostLayerWith } from './system.js';
+import type { ResolvedImage } from './images.js';
 
 export type RootType = 'initramfs' | 'squashfs';
 export const ROOT_TYPES: readonly RootType[] = ['initramfs', 'squashfs'];

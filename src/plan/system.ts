@@ -1,5 +1,6 @@
-// Blueprint + resolved images -> build plan. Pure: no disk, no network; everything it needs was
-// resolved before (digests, tables of contents, modules.dep, file sizes).
+// Blueprint + resolved images -> the system plan: the kernel, and the root (init, containers,
+// files). plan.ts adds the outputs to make the build plan. Pure: no disk, no network; everything
+// it needs was resolved before (digests, tables of contents, modules.dep, file sizes).
 
 import type { Blueprint, ImageSpec } from '../blueprint/schema.js';
 import { checkServiceOrder, runtimeKeySet, UNSUPPORTED_RUNTIME_KEYS } from '../blueprint/checks.js';
@@ -13,14 +14,13 @@ import { MOBY_CONFIG_LABEL } from '../oci/types.js';
 import { cleanPath } from '../rootfs/paths.js';
 import { containerDirName, planRoot, serviceConfText, type ContainerInput, type ContainerKind, type PlainEntry, type RootPlan } from '../rootfs/plan.js';
 import { selectModules, type KernelModulesInfo, type ModuleSelection } from '../rootfs/modules.js';
-import type { FlattenWarning } from '../rootfs/flatten.js';
 import { containerIds } from '../rootfs/container-ids.js';
 import { parseMobyLabel } from '../rootfs/moby-label.js';
 import { runtimeConfig, runtimeConfText } from '../rootfs/runtime-conf.js';
 import { runtimeSpec } from '../rootfs/runtime-spec.js';
 import { RuntimeSpecError } from '../rootfs/runtime-spec-error.js';
 import { runtimeSpecJson } from '../rootfs/runtime-spec-json.js';
-import type { ResolvedImage } from './resolve.js';
+import type { ResolvedImage } from './images.js';
 
 export interface KernelPlan {
   /** The layer of the kernel image that holds the kernel binary, and its path there. */
@@ -37,17 +37,12 @@ export interface KernelPlan {
   ucode?: { layer: Descriptor; path: string };
 }
 
-export interface BuildPlan {
+export interface SystemPlan {
   name: string;
   arch: Arch;
   cmdline: string;
   kernel?: KernelPlan;
   root: RootPlan;
-  /**
-   * Where the checks on the assembled stream report what they dropped (rootfs/guard.ts). Not
-   * part of the plan proper: build() sets it to its event sink once planning is done.
-   */
-  onStreamWarning?: (w: FlattenWarning) => void;
 }
 
 export class PlanError extends Error {
@@ -58,7 +53,7 @@ export class PlanError extends Error {
   }
 }
 
-export interface PlanInputs {
+export interface SystemInputs {
   name: string;
   arch: Arch;
   epoch: number;
@@ -84,7 +79,7 @@ export function kernelPaths(b: Blueprint): { binary: string; tar?: string } {
   return { binary: cleanPath(b.kernel?.binary ?? 'kernel'), tar: tar === 'none' ? undefined : cleanPath(tar) };
 }
 
-export function planBuild(inputs: PlanInputs): BuildPlan {
+export function planSystem(inputs: SystemInputs): SystemPlan {
   const { blueprint: b, images, arch, epoch } = inputs;
   const image = (ref: string) => {
     const i = images.get(ref);

@@ -3,8 +3,8 @@
 // and the plan's bundles. Pure: no store, no network.
 import { describe, expect, test } from 'vitest';
 import { BlueprintError, mergeBlueprints, parseBlueprint, validateTexts } from '../../src/blueprint/index.js';
-import { planBuild } from '../../src/build/plan.js';
-import type { ResolvedImage } from '../../src/build/resolve.js';
+import { planBuild } from '../../src/plan/plan.js';
+import type { ResolvedImage } from '../../src/plan/images.js';
 import type { Entry } from '../../src/formats/entry.js';
 import { serviceConfText, type RootSection } from '../../src/rootfs/plan.js';
 import { runtimeConfig, runtimeConfText } from '../../src/rootfs/runtime-conf.js';

@@ -1,0 +1,100 @@
+// One build's execution state, apart from its plan: the content store, the output directory, where
+// stream warnings go, the per-build caches (the index of the component folders), the temporary
+// names, and the scratch files the outputs share (the whole-system initrd, the squashfs root and
+// its small initrd), written once beside the outputs and removed after the last output that
+// reads them. The plan says which outputs share which files; the session makes and removes them.
+
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { Store } from '../oci/store.js';
+import { ownerToken } from '../oci/owner.js';
+import { indexComponents, type ComponentIndex } from '../pkg/find.js';
+import { assembleRoot } from '../rootfs/assemble.js';
+import type { RootType } from '../plan/layout.js';
+import type { BuildPlan } from '../plan/plan.js';
+import { InitrdScratch, SquashfsScratch } from './media/scratch.js';
+import { initrd, type StreamWarnings } from './streams.js';
+
+/** The shared files of one layout: its initrd, and for the squashfs layout the root. */
+export interface SharedScratch {
+  initrd: InitrdScratch;
+  squashfs?: SquashfsScratch;
+}
+
+export interface BuildSessionOptions {
+  store: Store;
+  /** The output directory: outputs, their temporary names and the scratch files live there. */
+  outDir: string;
+  /** Folders whose subfolders are components, for images the store lacks. */
+  componentDirs?: string[];
+  /** Where the checks on the assembled stream report what they dropped (rootfs/guard.ts). */
+  onWarning?: StreamWarnings;
+}
+
+export class BuildSession {
+  readonly store: Store;
+  readonly outDir: string;
+  readonly onWarning: StreamWarnings;
+  private readonly componentDirs: string[];
+  private index?: ComponentIndex;
+  private readonly scratches = new Map<RootType, SharedScratch>();
+  private plan?: BuildPlan;
+
+  constructor(opts: BuildSessionOptions) {
+    this.store = opts.store;
+    this.outDir = opts.outDir;
+    this.onWarning = opts.onWarning;
+    this.componentDirs = opts.componentDirs ?? [];
+  }
+
+  /** The index of the component folders, one per build; it reads specs as asked. */
+  components(): ComponentIndex {
+    return (this.index ??= indexComponents(this.componentDirs));
+  }
+
+  /** The suffix of one output's temporary files: its writer's owner token, so a later build can tell a dead writer's. */
+  partialSuffix(): string {
+    return `.partial-${ownerToken()}-${randomBytes(6).toString('hex')}`;
+  }
+
+  /** The shared files of `layout` for `plan` (the one plan this session writes), made on first read. */
+  shared(plan: BuildPlan, layout: RootType): SharedScratch {
+    if (this.plan && this.plan !== plan) throw new Error('a build session writes one plan');
+    this.plan = plan;
+    let s = this.scratches.get(layout);
+    if (s) return s;
+    const { store } = this;
+    const onWarning = this.onWarning;
+    const base = join(this.outDir, `.${plan.name}.scratch-${ownerToken()}-${randomBytes(6).toString('hex')}`);
+    if (layout === 'squashfs') {
+      const sq = plan.squashfs;
+      if (!sq) throw new Error(`the plan of ${plan.name} has no squashfs layout`);
+      const squashfs = new SquashfsScratch(`${base}-root.sqfs`, () => assembleRoot(store, plan.root, { onWarning }), {
+        epoch: plan.root.epoch,
+        compression: sq.compression,
+      });
+      const small = async function* () {
+        const root = await squashfs.get();
+        yield* initrd(store, plan, sq.initramfs(root.superblockSha256), onWarning);
+      };
+      s = { initrd: new InitrdScratch(`${base}-initrd.img`, small), squashfs };
+    } else {
+      s = { initrd: new InitrdScratch(`${base}-initrd.img`, () => initrd(store, plan, plan.root, onWarning)) };
+    }
+    this.scratches.set(layout, s);
+    return s;
+  }
+
+  /** Removes the shared files of `layout` (after their last reader, or when a build fails). */
+  async release(layout: RootType): Promise<void> {
+    const s = this.scratches.get(layout);
+    if (!s) return;
+    this.scratches.delete(layout);
+    await Promise.all([s.initrd.release(), s.squashfs?.release()]);
+  }
+
+  /** Removes every shared file left (a build that stopped part way). */
+  async close(): Promise<void> {
+    await Promise.all([...this.scratches.keys()].map((l) => this.release(l)));
+  }
+}

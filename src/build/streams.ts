@@ -1,0 +1,68 @@
+// The byte streams the outputs are made of, read from the store as the plan says: the
+// initramfs (microcode, then the root as a gzip'd cpio), the direct-boot kernel, and the root
+// with the kernel and command line under boot/ (the tar format).
+
+import type { Store } from '../oci/store.js';
+import { writeCpio } from '../formats/cpio/write.js';
+import { gzipParallel } from '../formats/compress/gzip.js';
+import type { EntryStream } from '../formats/entry.js';
+import { assembleRoot } from '../rootfs/assemble.js';
+import type { FlattenWarning } from '../rootfs/flatten.js';
+import { layerFile } from '../rootfs/layer.js';
+import type { RootPlan } from '../rootfs/plan.js';
+import { ARCHES, isKernelImage } from '../arch.js';
+import type { SystemPlan } from '../plan/system.js';
+
+/** Where the checks on the assembled stream report what they dropped (rootfs/guard.ts). */
+export type StreamWarnings = ((w: FlattenWarning) => void) | undefined;
+
+/** An initramfs: the microcode cpio first when there is one (the kernel reads it uncompressed, early), then `root`. */
+export async function* initrd(store: Store, plan: SystemPlan, root: RootPlan, onWarning: StreamWarnings): AsyncIterable<Uint8Array> {
+  const ucode = plan.kernel?.ucode;
+  if (ucode) yield* layerFile(store, ucode.layer, ucode.path);
+  yield* gzipParallel(writeCpio(assembleRoot(store, root, { onWarning })));
+}
+
+/**
+ * The kernel file of the direct-boot formats. An uncompressed arm64 Image (what EFI firmware
+ * needs, so the kernel image carries it that way) is gzip'd here, as LinuxKit's arm64 kernels
+ * are: half the size, and QEMU and GRUB load Image.gz as it is.
+ */
+export async function* directBootKernel(store: Store, plan: SystemPlan): AsyncIterable<Uint8Array> {
+  const k = plan.kernel!;
+  const src = layerFile(store, k.layer, k.binary)[Symbol.asyncIterator]();
+  const chunks: Uint8Array[] = [];
+  let have = 0;
+  while (have < 0x40) {
+    const r = await src.next();
+    if (r.done) break;
+    chunks.push(r.value);
+    have += r.value.length;
+  }
+  const head = Buffer.concat(chunks);
+  async function* all() {
+    yield* chunks;
+    for (let r = await src.next(); !r.done; r = await src.next()) yield r.value;
+  }
+  if (ARCHES[plan.arch].kernel.gzipForDirectBoot && isKernelImage(plan.arch, head)) yield* gzipParallel(all());
+  else yield* all();
+}
+
+export function rootWithBoot(store: Store, plan: SystemPlan, onWarning: StreamWarnings): EntryStream {
+  // boot/ goes through the root's checks too: an init's own boot symlink must not lead it astray
+  return assembleRoot(store, plan.root, { extra: bootEntries(store, plan), onWarning });
+}
+
+async function* bootEntries(store: Store, plan: SystemPlan): EntryStream {
+  const k = plan.kernel;
+  if (!k) return;
+  const epoch = plan.root.epoch;
+  const cmdline = Buffer.from(plan.cmdline);
+  yield { entry: { path: 'boot', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: epoch, size: 0 } };
+  yield { entry: { path: 'boot/kernel', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: epoch, size: k.size }, content: layerFile(store, k.layer, k.binary) };
+  yield { entry: { path: 'boot/cmdline', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: epoch, size: cmdline.length }, content: once(cmdline) };
+}
+
+async function* once(b: Buffer): AsyncIterable<Uint8Array> {
+  yield b;
+}
