@@ -9,7 +9,6 @@
 import { createWriteStream } from 'node:fs';
 import { copyFile, link, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { Store } from '../oci/store.js';
@@ -18,8 +17,7 @@ import { diskFullError, isNoSpace } from '../oci/space.js';
 import { showName } from '../formats/names.js';
 import { writeTar } from '../formats/tar/write.js';
 import type { BuildPlan } from '../plan/plan.js';
-import type { OutputPlan } from '../plan/formats.js';
-import { BOOT_BIOS_IMAGE, BOOT_EFI_IMAGE, DEFAULT_FORMAT, formatLayout, type FormatLayout, type FormatSpec } from '../plan/formats.js';
+import { BOOT_BIOS_IMAGE, BOOT_EFI_IMAGE, DEFAULT_FORMAT, formatLayout, type FormatLayout, type FormatSpec, type OutputPlan } from '../plan/formats.js';
 import { ARCH_NAMES, ARCHES, BIOS_ARCHES, type Arch } from '../arch.js';
 import { mediaInputs, type MediaInputs } from './media/sources.js';
 import type { SquashfsFile } from './media/scratch.js';
