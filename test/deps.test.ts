@@ -1,7 +1,7 @@
 // The structure of the code, checked by a test rather than by review (in the spirit of
 // go-containerregistry's depcheck_test.go): dependencies point one way, cli → library, never
 // back; the direction rules of DESIGN.md between library modules; no cycle between top-level
-// modules; src/arch.ts is a leaf; the library never prints or exits; src/index.ts is the front
+// modules; src/arch.ts, src/errors.ts and src/defaults.ts are leaves; the library never prints or exits; src/index.ts is the front
 // door. Imports are read with the TypeScript compiler's own parser, so comments, strings and
 // template literals cannot fool it.
 
@@ -11,8 +11,10 @@ import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 
 const SRC = resolve(import.meta.dirname, '..', 'src');
-/** The library's top-level modules: the folders under src/, and src/arch.ts as 'arch'. */
-const MODULES = ['arch', 'blueprint', 'oci', 'rootfs', 'formats', 'run', 'pkg', 'build'] as const;
+/** The library's top-level modules: the folders under src/, and the leaf files src/arch.ts, src/errors.ts, src/defaults.ts. */
+const MODULES = ['arch', 'errors', 'defaults', 'blueprint', 'oci', 'rootfs', 'formats', 'run', 'pkg', 'build'] as const;
+/** The modules that are one file at the root of src/, read by any module. */
+const LEAVES: readonly string[] = ['arch', 'errors', 'defaults'];
 
 interface Import {
   spec: string;
@@ -125,6 +127,14 @@ const RULES: { rule: string; check: Check }[] = [
   {
     rule: 'src/arch.ts imports nothing (a leaf every module may read)',
     check: (sources) => sources.filter((f) => f.rel === 'arch.ts').flatMap((f) => f.imports.map((i) => where(f, i))),
+  },
+  {
+    rule: 'src/errors.ts imports nothing (the base every error class extends)',
+    check: (sources) => sources.filter((f) => f.rel === 'errors.ts').flatMap((f) => f.imports.map((i) => where(f, i))),
+  },
+  {
+    rule: 'src/defaults.ts imports only node: modules (the one place defaults are resolved)',
+    check: (sources) => sources.filter((f) => f.rel === 'defaults.ts').flatMap((f) => f.imports.filter((i) => !i.spec.startsWith('node:')).map((i) => where(f, i))),
   },
   {
     rule: 'the library never exits the process and never prints',
@@ -266,8 +276,10 @@ describe('dependency direction', () => {
 describe('the rules catch what they forbid', () => {
   const GOOD: Record<string, string> = {
     'arch.ts': "export type Arch = 'amd64';",
-    'index.ts': MODULES.map((m) => `export * from './${m === 'arch' ? 'arch' : `${m}/index`}.js';`).join('\n'),
-    ...Object.fromEntries(MODULES.filter((m) => m !== 'arch').map((m) => [`${m}/index.ts`, "import type { Arch } from '../arch.js';\nexport const x: Arch = 'amd64';"])),
+    'errors.ts': 'export class OsbuildError extends Error {}',
+    'defaults.ts': "import { join } from 'node:path';\nexport const d = join('a', 'b');",
+    'index.ts': MODULES.map((m) => `export * from './${LEAVES.includes(m) ? m : `${m}/index`}.js';`).join('\n'),
+    ...Object.fromEntries(MODULES.filter((m) => !LEAVES.includes(m)).map((m) => [`${m}/index.ts`, "import type { Arch } from '../arch.js';\nexport const x: Arch = 'amd64';"])),
     'build/build.ts': "import { x } from '../oci/index.js';\nimport { y } from '../formats/index.js';\nexport { x, y };",
     'cli/main.ts': "import { build } from '../index.js';\nconsole.log(build); process.exit(0);",
   };
@@ -285,6 +297,8 @@ describe('the rules catch what they forbid', () => {
     ['run never imports oci: it boots files', { 'run/x.ts': "const m = await import('../oci/store.js');" }],
     ['blueprint never imports oci: a blueprint is read without the store', { 'blueprint/x.ts': "import '../oci/index.js';" }],
     ['src/arch.ts imports nothing (a leaf every module may read)', { 'arch.ts': "import { z } from 'zod';\nexport type Arch = 'amd64';" }],
+    ['src/errors.ts imports nothing (the base every error class extends)', { 'errors.ts': "import type { Arch } from './arch.js';\nexport class OsbuildError extends Error {}" }],
+    ['src/defaults.ts imports only node: modules (the one place defaults are resolved)', { 'defaults.ts': "import { FORMATS } from './build/index.js';\nexport const d = FORMATS;" }],
     ['the library never exits the process and never prints', { 'rootfs/x.ts': "// console.log('fine in a comment')\nconst s = 'process.exit()';\nprocess['stdout'].write(s);" }],
     ['src/index.ts re-exports every library module, nothing of the CLI, and adds no code', { 'index.ts': `${GOOD['index.ts']}\nexport const version = 1;` }],
     ['the top-level modules form no import cycle', { 'oci/x.ts': "import type { y } from '../build/build.js';" }],

@@ -15,6 +15,7 @@ import type { BuildEvent } from './events.js';
 import { StoreError } from '../oci/errors.js';
 import type { Registries } from '../oci/registry/session.js';
 import type { RegistryOptions } from '../oci/registry/options.js';
+import { OsbuildError } from '../errors.js';
 
 export interface ResolvedImage {
   ref: string;
@@ -25,7 +26,7 @@ export interface ResolvedImage {
   tocs: Entry[][];
 }
 
-export class ResolveError extends Error {
+export class ResolveError extends OsbuildError {
   readonly code = 'ERESOLVE';
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
