@@ -38,9 +38,9 @@ export class DiskFullError extends OsbuildError {
   constructor(
     message: string,
     readonly info: { path: string; mount?: string; fsType?: string; free?: number; needed?: number },
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; where?: string; hint?: string },
   ) {
-    super(message, { ...options, where: info.path, hint: `free space${info.mount ? ` on ${info.mount}` : ''}, or write elsewhere` });
+    super(message, { where: info.path, hint: `free space${info.mount ? ` on ${info.mount}` : ''}, or write elsewhere`, ...options });
     this.name = 'DiskFullError';
   }
 }
