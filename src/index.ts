@@ -8,11 +8,12 @@ export { ARCHES, ARCH_NAMES, BIOS_ARCHES, archNamed, defaultArch, hostArch, isAr
 // errors: the base of every error, its families and the exit codes the CLI gives them
 export { OsbuildError, EXIT_CODES, exitCodeOf, familyOf, type ErrorFamily, type OsbuildErrorOptions } from './errors.js';
 
-// defaults: the cache directory and SOURCE_DATE_EPOCH, each resolved in one function
-export { defaultCacheDir, sourceDateEpoch } from './defaults.js';
+// defaults: the cache directory (defaultCacheDir, exported through build below) and
+// SOURCE_DATE_EPOCH, each resolved in one function
+export { sourceDateEpoch } from './defaults.js';
 
 // build: blueprint files -> outputs
-export { build, loadBlueprints, defaultComponentDirs, type BuildOptions, type BuildResult } from './build/build.js';
+export { build, loadBlueprints, defaultCacheDir, defaultComponentDirs, type BuildOptions, type BuildResult } from './build/build.js';
 export type { BuildEvent } from './build/events.js';
 export { FORMATS, DEFAULT_FORMAT, findFormat, formatLayout, OutputError, type OutputFormat, type FormatLayout } from './build/outputs.js';
 export { squashfsLayout, writablePaths, layoutType, rootMarker, ROOT_TYPES, ROOT_MODULES, DEFAULT_WRITABLE, ISO_ROOT_FILE, type Layout, type RootType, type SquashfsLayout, type SquashfsCompression } from './build/layout.js';

@@ -11,10 +11,8 @@ import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 
 const SRC = resolve(import.meta.dirname, '..', 'src');
-/** The library's top-level modules: the folders under src/, and the leaf files src/arch.ts, src/errors.ts, src/defaults.ts. */
-const MODULES = ['arch', 'errors', 'defaults', 'blueprint', 'oci', 'rootfs', 'formats', 'run', 'pkg', 'build'] as const;
-/** The modules that are one file at the root of src/, read by any module. */
-const LEAVES: readonly string[] = ['arch', 'errors', 'defaults'];
+/** The library's top-level modules: the folders under src/, and src/arch.ts as 'arch'. */
+const MODULES = ['arch', 'blueprint', 'oci', 'rootfs', 'formats', 'run', 'pkg', 'build'] as const;
 
 interface Import {
   spec: string;
@@ -30,6 +28,11 @@ interface SourceFile {
   ast: ts.SourceFile;
   imports: Import[];
 }
+
+/** The modules that are one file at the root of src/ (leaves any module may read): src/arch.ts, src/errors.ts, src/defaults.ts. */
+const LEAVES: readonly string[] = ['arch', 'errors', 'defaults'];
+/** Every top-level module of the library: MODULES and the leaves. */
+const LIBRARY: readonly string[] = [...new Set([...MODULES, ...LEAVES])];
 
 const lineOf = (sf: ts.SourceFile, node: ts.Node) => sf.getLineAndCharacterOfPosition(node.getStart(sf)).line + 1;
 
@@ -149,7 +152,7 @@ function frontDoor(sources: SourceFile[]): string[] {
   if (!index) return ['src/index.ts is missing'];
   const bad: string[] = [];
   const reexported = new Set(index.imports.filter((i) => i.target).map((i) => moduleOf(i.target!)));
-  for (const m of MODULES) if (!reexported.has(m)) bad.push(`src/index.ts does not re-export src/${m}`);
+  for (const m of LIBRARY) if (!reexported.has(m)) bad.push(`src/index.ts does not re-export src/${m}`);
   if (reexported.has('cli')) bad.push('src/index.ts re-exports the CLI');
   // only re-exports: the front door adds no code of its own
   for (const s of index.ast.statements) {
@@ -165,7 +168,7 @@ interface Edge {
 
 /** module → module it imports → how (file:line). Only the library modules; cli and index.ts are the top. */
 function moduleGraph(sources: SourceFile[]): Map<string, Map<string, Edge>> {
-  const graph = new Map<string, Map<string, Edge>>(MODULES.map((m) => [m, new Map()]));
+  const graph = new Map<string, Map<string, Edge>>(LIBRARY.map((m) => [m, new Map()]));
   for (const f of sources) {
     const from = moduleOf(join(SRC, f.rel));
     if (!graph.has(from)) continue;
@@ -262,7 +265,7 @@ const sources = walk(SRC)
 describe('dependency direction', () => {
   it('sees the source tree', () => {
     expect(sources.length).toBeGreaterThan(20);
-    for (const m of [...MODULES, 'cli']) expect(existsSync(join(SRC, m)) || existsSync(join(SRC, `${m}.ts`)), `src/${m}`).toBe(true);
+    for (const m of [...LIBRARY, 'cli']) expect(existsSync(join(SRC, m)) || existsSync(join(SRC, `${m}.ts`)), `src/${m}`).toBe(true);
     // every relative import resolves to a file: otherwise the checks below would miss edges
     for (const f of sources) for (const imp of f.imports) if (imp.target) expect(existsSync(imp.target), `src/${f.rel}:${imp.line} ${imp.spec}`).toBe(true);
   });
@@ -278,8 +281,8 @@ describe('the rules catch what they forbid', () => {
     'arch.ts': "export type Arch = 'amd64';",
     'errors.ts': 'export class OsbuildError extends Error {}',
     'defaults.ts': "import { join } from 'node:path';\nexport const d = join('a', 'b');",
-    'index.ts': MODULES.map((m) => `export * from './${LEAVES.includes(m) ? m : `${m}/index`}.js';`).join('\n'),
-    ...Object.fromEntries(MODULES.filter((m) => !LEAVES.includes(m)).map((m) => [`${m}/index.ts`, "import type { Arch } from '../arch.js';\nexport const x: Arch = 'amd64';"])),
+    'index.ts': LIBRARY.map((m) => `export * from './${LEAVES.includes(m) ? m : `${m}/index`}.js';`).join('\n'),
+    ...Object.fromEntries(LIBRARY.filter((m) => !LEAVES.includes(m)).map((m) => [`${m}/index.ts`, "import type { Arch } from '../arch.js';\nexport const x: Arch = 'amd64';"])),
     'build/build.ts': "import { x } from '../oci/index.js';\nimport { y } from '../formats/index.js';\nexport { x, y };",
     'cli/main.ts': "import { build } from '../index.js';\nconsole.log(build); process.exit(0);",
   };

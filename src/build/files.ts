@@ -12,8 +12,8 @@ import type { Entry } from '../formats/entry.js';
 import { showName } from '../formats/names.js';
 import { cleanPath } from '../rootfs/paths.js';
 import type { PlainEntry } from '../rootfs/plan.js';
-import { OsbuildError } from '../errors.js';
 
+import { OsbuildError } from '../errors.js';
 export class FilesError extends OsbuildError {
   readonly code = 'EFILES';
   constructor(message: string) {

@@ -30,7 +30,6 @@ import { writeUki } from './media/uki.js';
 import { writeIsoMedia } from './media/iso.js';
 import { writeRawDisk } from './media/disk.js';
 import { anyFirmwareDisk, writeGcp, writeQcow2Media, writeVhdMedia, writeVmdkMedia } from './media/cloud.js';
-import { OsbuildError } from '../errors.js';
 
 export interface OutputContext {
   store: Store;
@@ -71,6 +70,7 @@ export interface OutputFormat {
   write: (ctx: OutputContext) => Promise<void>;
 }
 
+import { OsbuildError } from '../errors.js';
 export class OutputError extends OsbuildError {
   readonly code = 'EOUTPUT';
   constructor(message: string) {

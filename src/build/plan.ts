@@ -21,7 +21,6 @@ import { runtimeSpec } from '../rootfs/runtime-spec.js';
 import { RuntimeSpecError } from '../rootfs/runtime-spec-error.js';
 import { runtimeSpecJson } from '../rootfs/runtime-spec-json.js';
 import type { ResolvedImage } from './resolve.js';
-import { OsbuildError } from '../errors.js';
 
 export interface KernelPlan {
   /** The layer of the kernel image that holds the kernel binary, and its path there. */
@@ -51,6 +50,7 @@ export interface BuildPlan {
   onStreamWarning?: (w: FlattenWarning) => void;
 }
 
+import { OsbuildError } from '../errors.js';
 export class PlanError extends OsbuildError {
   readonly code = 'EPLAN';
   constructor(message: string) {

@@ -15,7 +15,6 @@ import type { BuildEvent } from './events.js';
 import { StoreError } from '../oci/errors.js';
 import type { Registries } from '../oci/registry/session.js';
 import type { RegistryOptions } from '../oci/registry/options.js';
-import { OsbuildError } from '../errors.js';
 
 export interface ResolvedImage {
   ref: string;
@@ -26,6 +25,7 @@ export interface ResolvedImage {
   tocs: Entry[][];
 }
 
+import { OsbuildError } from '../errors.js';
 export class ResolveError extends OsbuildError {
   readonly code = 'ERESOLVE';
   constructor(message: string, options?: { cause?: unknown }) {

@@ -11,7 +11,6 @@ import { formatRef, parseRef } from '../../oci/ref.js';
 import { layerFile, layerToc } from '../../rootfs/layer.js';
 import { cleanPath } from '../../rootfs/paths.js';
 import type { BuildPlan } from '../plan.js';
-import { OsbuildError } from '../../errors.js';
 
 /** Boot files: isolinux and MBR code (amd64 only), systemd's EFI stub (amd64 and arm64). */
 export const BOOT_BIOS_IMAGE = 'osbuild/boot-bios:0.1.0';
@@ -39,6 +38,7 @@ export interface MediaInputs {
   bootFile: (ref: string, path: string) => Promise<Buffer>;
 }
 
+import { OsbuildError } from '../../errors.js';
 export class MediaError extends OsbuildError {
   readonly code = 'EMEDIA';
   constructor(message: string) {
