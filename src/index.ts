@@ -5,6 +5,13 @@
 // arch: what osbuild knows about each architecture, in one table
 export { ARCHES, ARCH_NAMES, BIOS_ARCHES, archNamed, defaultArch, hostArch, isArch, type Arch, type ArchInfo } from './arch.js';
 
+// errors: the base of every error, its families and the exit codes the CLI gives them
+export { OsbuildError, EXIT_CODES, exitCodeOf, familyOf, type ErrorFamily, type OsbuildErrorOptions } from './errors.js';
+
+// defaults: the cache directory (defaultCacheDir, exported through build below) and
+// SOURCE_DATE_EPOCH, each resolved in one function
+export { sourceDateEpoch } from './defaults.js';
+
 // build: blueprint files -> outputs
 export { build, loadBlueprints, defaultCacheDir, defaultComponentDirs, type BuildOptions, type BuildResult } from './build/build.js';
 export type { BuildEvent } from './build/events.js';

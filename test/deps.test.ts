@@ -1,7 +1,7 @@
 // The structure of the code, checked by a test rather than by review (in the spirit of
 // go-containerregistry's depcheck_test.go): dependencies point one way, cli → library, never
 // back; the direction rules of DESIGN.md between library modules; no cycle between top-level
-// modules; src/arch.ts is a leaf; the library never prints or exits; src/index.ts is the front
+// modules; src/arch.ts, src/errors.ts and src/defaults.ts are leaves; the library never prints or exits; src/index.ts is the front
 // door. Imports are read with the TypeScript compiler's own parser, so comments, strings and
 // template literals cannot fool it.
 
@@ -28,6 +28,11 @@ interface SourceFile {
   ast: ts.SourceFile;
   imports: Import[];
 }
+
+/** The modules that are one file at the root of src/ (leaves any module may read): src/arch.ts, src/errors.ts, src/defaults.ts. */
+const LEAVES: readonly string[] = ['arch', 'errors', 'defaults'];
+/** Every top-level module of the library: MODULES and the leaves. */
+const LIBRARY: readonly string[] = [...new Set([...MODULES, ...LEAVES])];
 
 const lineOf = (sf: ts.SourceFile, node: ts.Node) => sf.getLineAndCharacterOfPosition(node.getStart(sf)).line + 1;
 
@@ -154,6 +159,14 @@ const RULES: { rule: string; check: Check }[] = [
     check: (sources) => sources.filter((f) => f.rel === 'arch.ts').flatMap((f) => f.imports.map((i) => where(f, i))),
   },
   {
+    rule: 'src/errors.ts imports nothing (the base every error class extends)',
+    check: (sources) => sources.filter((f) => f.rel === 'errors.ts').flatMap((f) => f.imports.map((i) => where(f, i))),
+  },
+  {
+    rule: 'src/defaults.ts imports only node: modules (the one place defaults are resolved)',
+    check: (sources) => sources.filter((f) => f.rel === 'defaults.ts').flatMap((f) => f.imports.filter((i) => !i.spec.startsWith('node:')).map((i) => where(f, i))),
+  },
+  {
     rule: 'the library never exits the process and never prints',
     check: (sources) => sources.filter((f) => moduleOf(join(SRC, f.rel)) !== 'cli').flatMap((f) => findPrintsAndExits(f.ast).map((s) => `src/${f.rel}:${s}`)),
   },
@@ -166,7 +179,7 @@ function frontDoor(sources: SourceFile[]): string[] {
   if (!index) return ['src/index.ts is missing'];
   const bad: string[] = [];
   const reexported = new Set(index.imports.filter((i) => i.target).map((i) => moduleOf(i.target!)));
-  for (const m of MODULES) if (!reexported.has(m)) bad.push(`src/index.ts does not re-export src/${m}`);
+  for (const m of LIBRARY) if (!reexported.has(m)) bad.push(`src/index.ts does not re-export src/${m}`);
   if (reexported.has('cli')) bad.push('src/index.ts re-exports the CLI');
   // only re-exports: the front door adds no code of its own
   for (const s of index.ast.statements) {
@@ -182,7 +195,7 @@ interface Edge {
 
 /** module → module it imports → how (file:line). Only the library modules; cli and index.ts are the top. */
 function moduleGraph(sources: SourceFile[]): Map<string, Map<string, Edge>> {
-  const graph = new Map<string, Map<string, Edge>>(MODULES.map((m) => [m, new Map()]));
+  const graph = new Map<string, Map<string, Edge>>(LIBRARY.map((m) => [m, new Map()]));
   for (const f of sources) {
     const from = moduleOf(join(SRC, f.rel));
     if (!graph.has(from)) continue;
@@ -279,7 +292,7 @@ const sources = walk(SRC)
 describe('dependency direction', () => {
   it('sees the source tree', () => {
     expect(sources.length).toBeGreaterThan(20);
-    for (const m of [...MODULES, 'cli']) expect(existsSync(join(SRC, m)) || existsSync(join(SRC, `${m}.ts`)), `src/${m}`).toBe(true);
+    for (const m of [...LIBRARY, 'cli']) expect(existsSync(join(SRC, m)) || existsSync(join(SRC, `${m}.ts`)), `src/${m}`).toBe(true);
     // every relative import resolves to a file: otherwise the checks below would miss edges
     for (const f of sources) for (const imp of f.imports) if (imp.target) expect(existsSync(imp.target), `src/${f.rel}:${imp.line} ${imp.spec}`).toBe(true);
   });
@@ -293,8 +306,10 @@ describe('dependency direction', () => {
 describe('the rules catch what they forbid', () => {
   const GOOD: Record<string, string> = {
     'arch.ts': "export type Arch = 'amd64';",
-    'index.ts': MODULES.map((m) => `export * from './${m === 'arch' ? 'arch' : `${m}/index`}.js';`).join('\n'),
-    ...Object.fromEntries(MODULES.filter((m) => m !== 'arch').map((m) => [`${m}/index.ts`, "import type { Arch } from '../arch.js';\nexport const x: Arch = 'amd64';"])),
+    'errors.ts': 'export class OsbuildError extends Error {}',
+    'defaults.ts': "import { join } from 'node:path';\nexport const d = join('a', 'b');",
+    'index.ts': LIBRARY.map((m) => `export * from './${LEAVES.includes(m) ? m : `${m}/index`}.js';`).join('\n'),
+    ...Object.fromEntries(LIBRARY.filter((m) => !LEAVES.includes(m)).map((m) => [`${m}/index.ts`, "import type { Arch } from '../arch.js';\nexport const x: Arch = 'amd64';"])),
     'build/build.ts': "import { x } from '../oci/index.js';\nimport { y } from '../formats/index.js';\nexport { x, y };",
     'cli/main.ts': "import { build } from '../index.js';\nconsole.log(build); process.exit(0);",
   };
@@ -315,6 +330,8 @@ describe('the rules catch what they forbid', () => {
     ['plan does no I/O: no node:fs, child processes, sockets, execa, store or registry at run time (types are fine)', { 'plan/x.ts': "import { readFile } from 'node:fs/promises';\nimport type { Store } from '../oci/store.js';" }],
     ['plan does no I/O: no node:fs, child processes, sockets, execa, store or registry at run time (types are fine)', { 'plan/x.ts': "const { Store } = await import('../oci/store.js');" }],
     ['src/arch.ts imports nothing (a leaf every module may read)', { 'arch.ts': "import { z } from 'zod';\nexport type Arch = 'amd64';" }],
+    ['src/errors.ts imports nothing (the base every error class extends)', { 'errors.ts': "import type { Arch } from './arch.js';\nexport class OsbuildError extends Error {}" }],
+    ['src/defaults.ts imports only node: modules (the one place defaults are resolved)', { 'defaults.ts': "import { FORMATS } from './build/index.js';\nexport const d = FORMATS;" }],
     ['the library never exits the process and never prints', { 'rootfs/x.ts': "// console.log('fine in a comment')\nconst s = 'process.exit()';\nprocess['stdout'].write(s);" }],
     ['src/index.ts re-exports every library module, nothing of the CLI, and adds no code', { 'index.ts': `${GOOD['index.ts']}\nexport const version = 1;` }],
     ['the top-level modules form no import cycle', { 'oci/x.ts': "import type { y } from '../build/build.js';" }],

@@ -6,6 +6,7 @@
 // still reaches an issue, so a newline or an escape sequence in a blueprint can never break a
 // message across lines or forge a `file:line:col:` line of its own.
 import { showName } from '../formats/names.js';
+import { OsbuildError } from '../errors.js';
 
 /** A place in a blueprint file; line and column count from 1 (0 when no place is known). */
 export interface Location {
@@ -22,12 +23,13 @@ export interface BlueprintIssue extends Location {
   hint?: string;
 }
 
-export class BlueprintError extends Error {
+export class BlueprintError extends OsbuildError {
   readonly code = 'EBLUEPRINT' as const;
   readonly issues: BlueprintIssue[];
   constructor(issues: BlueprintIssue[]) {
     const sorted = sortIssues(issues.map(safeIssue));
-    super(sorted.map(formatIssue).join('\n'));
+    const first = sorted[0];
+    super(sorted.map(formatIssue).join('\n'), first ? { where: first.line > 0 ? `${first.file}:${first.line}:${first.column}` : first.file, hint: first.hint } : undefined);
     this.name = 'BlueprintError';
     this.issues = sorted;
   }

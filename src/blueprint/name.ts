@@ -6,6 +6,7 @@
 import { quoteString, type BlueprintIssue } from './errors.js';
 import { locate } from './origin.js';
 import type { Blueprint } from './schema.js';
+import { OsbuildError } from '../errors.js';
 
 /**
  * Most bytes (UTF-8) in a name. File names hold 255 bytes, and the output table
@@ -44,7 +45,7 @@ export function outputNameIssue(bp: Blueprint): BlueprintIssue | undefined {
 }
 
 /** A build's output name that cannot be one (thrown by build() before it touches anything). */
-export class OutputNameError extends Error {
+export class OutputNameError extends OsbuildError {
   readonly code = 'EOUTPUTNAME' as const;
   constructor(
     readonly outputName: string,
@@ -55,6 +56,7 @@ export class OutputNameError extends Error {
       from === 'option'
         ? `--name ${quoteString(outputName)} cannot name output files: ${problem}; ${HINT}`
         : `the output name ${quoteString(outputName)} (the blueprint's file name) cannot name output files: ${problem}; give one with --name or \`name:\` in the blueprint`,
+      from === 'option' ? { where: '--name', hint: HINT } : { hint: 'give one with --name or `name:` in the blueprint' },
     );
     this.name = 'OutputNameError';
   }

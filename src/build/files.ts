@@ -13,7 +13,8 @@ import { showName } from '../formats/names.js';
 import { cleanPath } from '../rootfs/paths.js';
 import type { PlainEntry } from '../rootfs/plan.js';
 
-export class FilesError extends Error {
+import { OsbuildError } from '../errors.js';
+export class FilesError extends OsbuildError {
   readonly code = 'EFILES';
   constructor(message: string) {
     super(message);

@@ -50,7 +50,8 @@ export interface OutputFormat extends FormatSpec {
   write: (ctx: OutputContext) => Promise<void>;
 }
 
-export class OutputError extends Error {
+import { OsbuildError } from '../errors.js';
+export class OutputError extends OsbuildError {
   readonly code = 'EOUTPUT';
   constructor(message: string) {
     super(message);

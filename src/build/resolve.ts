@@ -18,7 +18,8 @@ import type { RegistryOptions } from '../oci/registry/options.js';
 
 export type { ResolvedImage };
 
-export class ResolveError extends Error {
+import { OsbuildError } from '../errors.js';
+export class ResolveError extends OsbuildError {
   readonly code = 'ERESOLVE';
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);

@@ -1,71 +1,113 @@
-// Every command as one row: its usage, options and examples. The same table drives argument
-// parsing and --help, so the two cannot drift apart.
+// Every command as one row: its usage, its options (each with its own help line), examples, and
+// the handler that runs it. The same table drives argument parsing, --help and dispatch, so they
+// cannot drift apart; an option's value type follows from its row (see Values).
+//
+// Handlers load the library code they need with import(): `--help` or `validate` should not pay
+// for QEMU, registry or Debian code.
 
-import type { ParseArgsConfig } from 'node:util';
+import { ARCH_NAMES, archNamed, type Arch } from '../arch.js';
+import { EXIT_CODES, exitCodeOf, exitCodeOfFamily, OsbuildError } from '../errors.js';
+import { sourceDateEpoch } from '../defaults.js';
+import { parseMirrors, type RegistryOptions } from '../oci/registry/options.js';
+import type { Store } from '../oci/store.js';
+import { formatBytes, pkgReporter, registryReporter, reporter, type Mode } from './progress.js';
 
-export interface Command {
+/** A command line that cannot be run as given: exit 2. */
+export class UsageError extends OsbuildError {
+  readonly code = 'EUSAGE';
+  override name = 'UsageError';
+}
+
+/** One option: what node:util's parseArgs needs, and its line of --help. */
+export interface Option {
+  type: 'string' | 'boolean';
+  short?: string;
+  multiple?: boolean;
+  /** The value's name in --help (`--output DIR`); none for a boolean. */
+  arg?: string;
+  help: string;
+}
+
+export type Options = Record<string, Option>;
+
+// A row's literal option types give exact value types; the wide Option type (a row not yet
+// known: main.ts) gives every value parseArgs can return.
+type Scalar<T> = T extends 'boolean' ? boolean : string;
+type Multiple<O> = O extends { multiple: true } ? true : 'multiple' extends keyof O ? boolean : false;
+type ValueOf<O extends Option> = Multiple<O> extends true ? Scalar<O['type']>[] : Multiple<O> extends false ? Scalar<O['type']> : Scalar<O['type']> | Scalar<O['type']>[];
+
+/** The parsed values of a row's options, typed by the row: `-f` multiple strings is string[]. */
+export type Values<O extends Options> = { [K in keyof O]?: ValueOf<O[K]> };
+
+/** What every handler gets besides its arguments and option values. */
+export interface Context {
+  mode: Mode;
+  /** --cache, else the default cache directory. */
+  cacheDir: string;
+  /** The store under cacheDir, opened on first use. */
+  store(): Promise<Store>;
+}
+
+export interface Command<O extends Options = Options> {
   name: string;
   summary: string;
   usage: string;
-  options: NonNullable<ParseArgsConfig['options']>;
-  /** One line per option, in the order shown by --help. */
-  optionHelp: [string, string][];
+  /** In the order --help shows them. */
+  options: O;
   examples: string[];
   minArgs: number;
+  /** More --help after the options (build: the formats). */
+  moreHelp?(): Promise<string>;
+  /** Runs the command; resolves to its exit code, throws an OsbuildError to fail. */
+  run(args: string[], values: Values<O>, ctx: Context): Promise<number>;
 }
 
-const cache = { type: 'string' } as const;
-const verbose = { type: 'boolean', short: 'v' } as const;
-const verboseHelp: [string, string] = ['-v, --verbose', 'also show cached downloads and other routine steps'];
-const common: [string, string][] = [
-  ['--cache DIR', 'cache directory (content store, downloads); default $XDG_CACHE_HOME/osbuild'],
-  ['--json', 'print progress as JSON lines on stderr (for tools)'],
-  ['-q, --quiet', 'print errors only'],
-];
+/** A row, its option types checked against its handler. */
+function command<const O extends Options>(c: Command<O>): Command<O> {
+  return c;
+}
+
+// ------------------------------------------------------------------ options shared by rows
+
+const cache = { type: 'string', arg: 'DIR', help: 'cache directory (content store, downloads); default $XDG_CACHE_HOME/osbuild' } as const;
+const json = { type: 'boolean', help: 'print progress as JSON lines on stderr (for tools)' } as const;
+const quiet = { type: 'boolean', short: 'q', help: 'print errors only' } as const;
+const verbose = { type: 'boolean', short: 'v', help: 'also show cached downloads and other routine steps' } as const;
+const common = { cache, json, quiet } as const;
 
 // How registries are reached: shared by every command that pulls or pushes.
 const registry = {
-  creds: { type: 'string' },
-  'insecure-registry': { type: 'string', multiple: true },
-  'ca-cert': { type: 'string', multiple: true },
-  mirror: { type: 'string', multiple: true },
+  creds: { type: 'string', arg: 'USER:PASSWORD', help: 'credentials for the registries of this run (else OSBUILD_REGISTRY_CREDS, docker\'s config.json)' },
+  'insecure-registry': { type: 'string', multiple: true, arg: 'HOST', help: 'allow plain HTTP or an unverified certificate for HOST[:PORT], repeatable' },
+  'ca-cert': { type: 'string', multiple: true, arg: 'FILE', help: 'trust this PEM certificate authority too, repeatable' },
+  mirror: { type: 'string', multiple: true, arg: 'REG=MIRROR', help: 'try MIRROR (host[:port]) before registry REG for pulls, repeatable' },
 } as const;
-const registryHelp: [string, string][] = [
-  ['--creds USER:PASSWORD', 'credentials for the registries of this run (else OSBUILD_REGISTRY_CREDS, docker\'s config.json)'],
-  ['--insecure-registry HOST', 'allow plain HTTP or an unverified certificate for HOST[:PORT], repeatable'],
-  ['--ca-cert FILE', 'trust this PEM certificate authority too, repeatable'],
-  ['--mirror REG=MIRROR', 'try MIRROR (host[:port]) before registry REG for pulls, repeatable'],
-];
+
+// How QEMU boots an ISO or a disk: shared by run and test.
+const firmware = {
+  uefi: { type: 'boolean', help: 'boot an ISO or disk through UEFI firmware (default: what the image supports, BIOS first on x86_64)' },
+  bios: { type: 'boolean', help: 'boot an ISO or disk through BIOS firmware (x86_64)' },
+  firmware: { type: 'string', arg: 'PATH', help: 'firmware image (default OVMF / AAVMF for UEFI, SeaBIOS for BIOS)' },
+} as const;
+
+// ------------------------------------------------------------------ the table
 
 export const COMMANDS: Command[] = [
-  {
+  command({
     name: 'build',
     summary: 'build outputs from blueprint files',
     usage: 'osbuild build [-f FORMAT]... [--arch amd64|arm64] [--root initramfs|squashfs] [-o DIR] [--name NAME] FILE...',
     options: {
-      format: { type: 'string', short: 'f', multiple: true },
-      arch: { type: 'string' },
-      root: { type: 'string' },
-      output: { type: 'string', short: 'o' },
-      name: { type: 'string' },
-      pull: { type: 'boolean' },
+      format: { type: 'string', short: 'f', multiple: true, arg: 'FORMAT', help: 'output format, repeatable (default kernel+initrd); see `osbuild build --help`' },
+      arch: { type: 'string', arg: 'ARCH', help: 'target architecture: amd64 or arm64 (default: this machine\'s)' },
+      root: { type: 'string', arg: 'LAYOUT', help: 'where the system lives on boot media: initramfs (all in RAM) or squashfs (a read-only root on the medium, small initrd); default: the blueprint\'s root.type, else initramfs' },
+      output: { type: 'string', short: 'o', arg: 'DIR', help: 'where outputs go (default ./out)' },
+      name: { type: 'string', arg: 'NAME', help: 'base name of the outputs (default: the first file\'s name)' },
+      pull: { type: 'boolean', help: 'ask registries where tags point now, even for images in the store' },
       ...registry,
-      cache,
-      json: { type: 'boolean' },
-      quiet: { type: 'boolean', short: 'q' },
+      ...common,
       verbose,
     },
-    optionHelp: [
-      ['-f, --format FORMAT', 'output format, repeatable (default kernel+initrd); see `osbuild build --help`'],
-      ['--arch ARCH', 'target architecture: amd64 or arm64 (default: this machine\'s)'],
-      ['--root LAYOUT', 'where the system lives on boot media: initramfs (all in RAM) or squashfs (a read-only root on the medium, small initrd); default: the blueprint\'s root.type, else initramfs'],
-      ['-o, --output DIR', 'where outputs go (default ./out)'],
-      ['--name NAME', 'base name of the outputs (default: the first file\'s name)'],
-      ['--pull', 'ask registries where tags point now, even for images in the store'],
-      ...registryHelp,
-      ...common,
-      verboseHelp,
-    ],
     examples: [
       'osbuild build blueprints/minimal.yml',
       'osbuild blueprints/minimal.yml -f kernel+initrd -f tar --arch arm64',
@@ -73,42 +115,60 @@ export const COMMANDS: Command[] = [
       'SOURCE_DATE_EPOCH=1700000000 osbuild build -o dist base.yml extra.yml',
     ],
     minArgs: 1,
-  },
-  {
+    async moreHelp() {
+      const { FORMATS } = await import('../build/outputs.js');
+      const w = Math.max(...FORMATS.map((f) => f.name.length));
+      return ['', 'Formats:', ...FORMATS.map((f) => `  ${f.name.padEnd(w)}  ${f.files('NAME').join(', ')}: ${f.description}`), ''].join('\n');
+    },
+    async run(args, v, ctx) {
+      const result = await (await import('../build/build.js')).build({
+        files: args,
+        formats: v.format,
+        arch: archOf(v.arch),
+        root: rootOf(v.root),
+        outDir: v.output,
+        name: v.name,
+        cacheDir: ctx.cacheDir,
+        sourceDateEpoch: sourceDateEpoch(),
+        pull: v.pull === true,
+        registry: registryOptions(v),
+        onEvent: reporter(ctx.mode),
+      });
+      if (ctx.mode !== 'quiet') for (const o of result.outputs) for (const f of o.files) process.stdout.write(`${f.path}\n`);
+      return 0;
+    },
+  }),
+  command({
     name: 'validate',
     summary: 'check blueprint files; exit 0 if valid, 1 with located errors',
     usage: 'osbuild validate FILE...',
-    options: { quiet: { type: 'boolean', short: 'q' } },
-    optionHelp: [['-q, --quiet', 'print errors only']],
+    options: { quiet },
     examples: ['osbuild validate blueprints/minimal.yml', 'osbuild validate base.yml overrides.yml'],
     minArgs: 1,
-  },
-  {
+    async run(args, _v, ctx) {
+      const r = await (await import('../blueprint/validate.js')).validateFiles(args);
+      if (r.ok) {
+        if (ctx.mode !== 'quiet') process.stdout.write(`${args.join(', ')}: valid\n`);
+        return 0;
+      }
+      // the located lines alone, one per problem, as a compiler prints them
+      process.stderr.write(`${r.error.message}\n`);
+      return exitCodeOf(r.error);
+    },
+  }),
+  command({
     name: 'run',
     summary: 'boot a built image under QEMU with the serial console on this terminal',
     usage: 'osbuild run [--arch A] [--mem M] [--cpus N] [-p HOST:GUEST]... [--poweroff[=SECONDS]] PATH',
     options: {
-      arch: { type: 'string' },
-      forward: { type: 'string', short: 'p', multiple: true },
-      mem: { type: 'string' },
-      cpus: { type: 'string' },
-      poweroff: { type: 'string' },
-      append: { type: 'string', multiple: true },
-      uefi: { type: 'boolean' },
-      bios: { type: 'boolean' },
-      firmware: { type: 'string' },
+      arch: { type: 'string', arg: 'ARCH', help: 'amd64 or arm64 (default: read from the kernel)' },
+      mem: { type: 'string', arg: 'SIZE', help: 'guest memory, e.g. 1024M (default 1024M)' },
+      cpus: { type: 'string', arg: 'N', help: 'guest CPUs (default 1)' },
+      forward: { type: 'string', short: 'p', multiple: true, arg: 'HOST:GUEST', help: 'forward TCP port HOST on 127.0.0.1 to the guest\'s port GUEST, repeatable (e.g. 2222:22 for ssh)' },
+      poweroff: { type: 'string', arg: 'SECONDS', help: 'shut the guest down cleanly that long after it is ready (non-interactive runs)' },
+      append: { type: 'string', multiple: true, arg: 'ARG', help: 'extra kernel command line argument, repeatable (kernel+initrd only)' },
+      ...firmware,
     },
-    optionHelp: [
-      ['--arch ARCH', 'amd64 or arm64 (default: read from the kernel)'],
-      ['--mem SIZE', 'guest memory, e.g. 1024M (default 1024M)'],
-      ['--cpus N', 'guest CPUs (default 1)'],
-      ['-p, --forward HOST:GUEST', 'forward TCP port HOST on 127.0.0.1 to the guest\'s port GUEST, repeatable (e.g. 2222:22 for ssh)'],
-      ['--poweroff SECONDS', 'shut the guest down cleanly that long after it is ready (non-interactive runs)'],
-      ['--append ARG', 'extra kernel command line argument, repeatable (kernel+initrd only)'],
-      ['--uefi', 'boot an ISO or disk through UEFI firmware (default: what the image supports, BIOS first on x86_64)'],
-      ['--bios', 'boot an ISO or disk through BIOS firmware (x86_64)'],
-      ['--firmware PATH', 'firmware image (default OVMF / AAVMF for UEFI, SeaBIOS for BIOS)'],
-    ],
     examples: [
       'osbuild run out/minimal                 # out/minimal-kernel, -initrd.img, -cmdline',
       'osbuild run --uefi out/minimal.iso      # an ISO as a CD-ROM, through OVMF',
@@ -117,144 +177,278 @@ export const COMMANDS: Command[] = [
       'osbuild run --arch arm64 out/minimal-kernel',
     ],
     minArgs: 1,
-  },
-  {
+    async run(args, v) {
+      const poweroff = v.poweroff !== undefined ? [`osbuild.poweroff=${positiveInt(v.poweroff, '--poweroff', true)}`] : [];
+      return (await import('../run/boot.js')).runImage({
+        path: args[0],
+        ...firmwareOptions(v),
+        arch: archOf(v.arch),
+        mem: v.mem,
+        cpus: v.cpus !== undefined ? positiveInt(v.cpus, '--cpus') : undefined,
+        hostForward: forwardsOf(v.forward),
+        appendCmdline: [...(v.append ?? []), ...poweroff].join(' ') || undefined,
+      });
+    },
+  }),
+  command({
     name: 'test',
-    summary: 'boot an image and wait for console lines; exit 0 when all appear in order, 1 otherwise',
+    summary: `boot an image and wait for console lines; exit 0 when all appear in order, ${exitCodeOfFamily('boot')} otherwise`,
     usage: 'osbuild test PATH --expect REGEX... [--timeout SECONDS] [--arch A] [-p HOST:GUEST]...',
     options: {
-      expect: { type: 'string', multiple: true },
-      forward: { type: 'string', short: 'p', multiple: true },
-      timeout: { type: 'string' },
-      arch: { type: 'string' },
-      mem: { type: 'string' },
-      append: { type: 'string', multiple: true },
-      uefi: { type: 'boolean' },
-      bios: { type: 'boolean' },
-      firmware: { type: 'string' },
-      quiet: { type: 'boolean', short: 'q' },
+      expect: { type: 'string', multiple: true, arg: 'REGEX', help: 'a console line to wait for, repeatable; matched in order' },
+      uefi: { ...firmware.uefi, help: 'boot an ISO or disk through UEFI firmware' },
+      bios: firmware.bios,
+      firmware: firmware.firmware,
+      timeout: { type: 'string', arg: 'SECONDS', help: 'give up after this long (default 120)' },
+      arch: { type: 'string', arg: 'ARCH', help: 'amd64 or arm64 (default: read from the kernel)' },
+      mem: { type: 'string', arg: 'SIZE', help: 'guest memory, e.g. 1024M (default 1024M)' },
+      append: { type: 'string', multiple: true, arg: 'ARG', help: 'extra kernel command line argument, repeatable' },
+      forward: { type: 'string', short: 'p', multiple: true, arg: 'HOST:GUEST', help: 'forward TCP port HOST on 127.0.0.1 to the guest\'s port GUEST, repeatable' },
+      quiet: { ...quiet, help: 'do not echo the console' },
     },
-    optionHelp: [
-      ['--expect REGEX', 'a console line to wait for, repeatable; matched in order'],
-      ['--uefi', 'boot an ISO or disk through UEFI firmware'],
-      ['--bios', 'boot an ISO or disk through BIOS firmware (x86_64)'],
-      ['--firmware PATH', 'firmware image (default OVMF / AAVMF for UEFI, SeaBIOS for BIOS)'],
-      ['--timeout SECONDS', 'give up after this long (default 120)'],
-      ['--arch ARCH', 'amd64 or arm64 (default: read from the kernel)'],
-      ['--mem SIZE', 'guest memory, e.g. 1024M (default 1024M)'],
-      ['--append ARG', 'extra kernel command line argument, repeatable'],
-      ['-p, --forward HOST:GUEST', 'forward TCP port HOST on 127.0.0.1 to the guest\'s port GUEST, repeatable'],
-      ['-q, --quiet', 'do not echo the console'],
-    ],
     examples: [
       "osbuild test out/minimal --expect 'onboot 000-hello exit 0' --expect 'service getty started'",
       "osbuild test out/minimal --append osbuild.poweroff=1 --expect 'osbuild: poweroff' --timeout 60",
     ],
     minArgs: 1,
-  },
-  {
+    async run(args, v, ctx) {
+      const expect = (v.expect ?? []).map((e) => new RegExp(e));
+      if (expect.length === 0) throw new UsageError('osbuild test needs at least one --expect REGEX');
+      const r = await (await import('../run/boot.js')).testImage({
+        path: args[0],
+        ...firmwareOptions(v),
+        expect,
+        timeoutSec: v.timeout !== undefined ? positiveInt(v.timeout, '--timeout') : 120,
+        arch: archOf(v.arch),
+        mem: v.mem,
+        hostForward: forwardsOf(v.forward),
+        appendCmdline: (v.append ?? []).join(' ') || undefined,
+        onLine: ctx.mode === 'human' ? (l: string) => process.stdout.write(l + '\n') : undefined,
+      });
+      if (r.ok) {
+        if (ctx.mode !== 'quiet') process.stderr.write(`osbuild: test passed: ${r.matched}/${expect.length} expectations in ${(r.durationMs / 1000).toFixed(1)} s\n`);
+        return 0;
+      }
+      process.stderr.write(`osbuild: test failed: ${r.reason}\n`);
+      if (ctx.mode !== 'human') process.stderr.write(`console tail:\n${r.log.slice(-30).join('\n')}\n`);
+      return exitCodeOfFamily('boot');
+    },
+  }),
+  command({
     name: 'pkg build',
     summary: 'build a component folder into a multi-arch OCI image in the store',
     usage: 'osbuild pkg build [--arch A]... [--push REF] DIR...',
-    options: { arch: { type: 'string', multiple: true }, push: { type: 'string' }, ...registry, cache, json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' }, verbose },
-    optionHelp: [
-      ['--arch ARCH', 'build only this arch, repeatable (default: the component\'s arches)'],
-      ['--push REF', 'then push the image (all its arches, one index) to REF; one DIR only'],
-      ...registryHelp,
+    options: {
+      arch: { type: 'string', multiple: true, arg: 'ARCH', help: 'build only this arch, repeatable (default: the component\'s arches)' },
+      push: { type: 'string', arg: 'REF', help: 'then push the image (all its arches, one index) to REF; one DIR only' },
+      ...registry,
       ...common,
-      verboseHelp,
-    ],
+      verbose,
+    },
     examples: [
       'osbuild pkg build components/init',
       'osbuild pkg build --arch arm64 components/getty kernel/debian-cloud',
       'osbuild pkg build --push registry.local:5000/team/init:0.1.0 components/init',
     ],
     minArgs: 1,
-  },
-  {
+    async run(args, v, ctx) {
+      // no --arch: undefined, so the component's own arches apply (an empty list would build none);
+      // checked before the store is opened so that a usage error creates nothing
+      const arches = archesOf(v.arch);
+      const pushTo = v.push;
+      if (pushTo !== undefined && args.length !== 1) throw new UsageError('--push REF takes one component folder');
+      const regOpts = registryOptions(v);
+      const store = await ctx.store();
+      for (const dir of args) {
+        const r = await (await import('../pkg/build.js')).buildComponent(dir, {
+          store,
+          cacheDir: ctx.cacheDir,
+          arches,
+          sourceDateEpoch: sourceDateEpoch(),
+          onProgress: pkgReporter(ctx.mode),
+        });
+        process.stdout.write(`${r.ref} ${r.index.digest}\n`);
+        if (pushTo !== undefined) {
+          const p = await (await import('../oci/registry/push.js')).push(store, r.ref, pushTo, { registry: regOpts, onEvent: registryReporter(ctx.mode) });
+          process.stdout.write(`${p.dest} ${p.digest}\n`);
+        }
+      }
+      return 0;
+    },
+  }),
+  command({
     name: 'pull',
     summary: 'pull images from their registries into the store',
     usage: 'osbuild pull [--arch A]... REF...',
-    options: { arch: { type: 'string', multiple: true }, ...registry, cache, json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' }, verbose },
-    optionHelp: [['--arch ARCH', 'pull only this arch, repeatable (default: amd64 and arm64, as the image has them)'], ...registryHelp, ...common, verboseHelp],
+    options: {
+      arch: { type: 'string', multiple: true, arg: 'ARCH', help: 'pull only this arch, repeatable (default: amd64 and arm64, as the image has them)' },
+      ...registry,
+      ...common,
+      verbose,
+    },
     examples: ['osbuild pull alpine:3.20', 'osbuild pull --arch arm64 ghcr.io/acme/agent:1.2', 'osbuild pull --insecure-registry registry.lan:5000 registry.lan:5000/team/svc:1.2'],
     minArgs: 1,
-  },
-  {
+    async run(args, v, ctx) {
+      const arches = archesOf(v.arch);
+      const regOpts = registryOptions(v);
+      const store = await ctx.store();
+      const registries = await (await import('../oci/registry/session.js')).Registries.open(regOpts);
+      try {
+        for (const ref of args) {
+          const r = await (await import('../oci/registry/pull.js')).pull(store, ref, { arches, refresh: true, registries, onEvent: registryReporter(ctx.mode) });
+          process.stdout.write(`${r.ref} ${r.descriptor.digest}\n`);
+        }
+      } finally {
+        registries.close();
+      }
+      return 0;
+    },
+  }),
+  command({
     name: 'push',
     summary: 'push an image of the store (all its arches, one index) to a registry',
     usage: 'osbuild push REF [DEST]',
-    options: { ...registry, cache, json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } },
-    optionHelp: [...registryHelp, ...common],
+    options: { ...registry, ...common },
     examples: ['osbuild push docker.io/osbuild/init:0.1.0 registry.local:5000/osbuild/init:0.1.0', 'osbuild push ghcr.io/acme/agent:1.2'],
     minArgs: 1,
-  },
-  {
+    async run(args, v, ctx) {
+      if (args.length > 2) throw new UsageError('push takes REF and an optional DEST\nUsage: osbuild push REF [DEST]');
+      const regOpts = registryOptions(v);
+      const r = await (await import('../oci/registry/push.js')).push(await ctx.store(), args[0], args[1], { registry: regOpts, onEvent: registryReporter(ctx.mode) });
+      process.stdout.write(`${r.dest} ${r.digest}\n`);
+      return 0;
+    },
+  }),
+  command({
     name: 'cache ls',
     summary: 'list the images in the store',
     usage: 'osbuild cache ls',
-    options: { cache, json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } },
-    optionHelp: common,
+    options: common,
     examples: ['osbuild cache ls'],
     minArgs: 0,
-  },
-  {
+    async run(_args, _v, ctx) {
+      const list = await (await ctx.store()).list();
+      if (ctx.mode === 'json') process.stdout.write(JSON.stringify(list) + '\n');
+      else for (const { ref, descriptor } of list) process.stdout.write(`${ref}\t${descriptor.digest}\t${descriptor.mediaType}\n`);
+      return 0;
+    },
+  }),
+  command({
     name: 'cache import',
     summary: 'import an OCI layout directory or tar, or a docker-archive tar, into the store',
     usage: 'osbuild cache import [--ref REF] PATH...',
-    options: { ref: { type: 'string' }, cache, json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } },
-    optionHelp: [['--ref REF', 'name for images whose layout names only a tag'], ...common],
+    options: { ref: { type: 'string', arg: 'REF', help: 'name for images whose layout names only a tag' }, ...common },
     examples: ['osbuild cache import ./alpine-oci', 'osbuild cache import --ref example/app:1.0 app.tar'],
     minArgs: 1,
-  },
-  {
+    async run(args, v, ctx) {
+      const store = await ctx.store();
+      for (const p of args) {
+        const refs = await (await import('../oci/import.js')).importLayout(store, p, { ref: v.ref });
+        for (const r of refs) process.stdout.write(`${r.ref} ${r.descriptor.digest}\n`);
+      }
+      return 0;
+    },
+  }),
+  command({
     name: 'cache export',
     summary: 'write images to an OCI layout directory, a tar of one, or a docker-archive tar',
     usage: 'osbuild cache export [--format oci|docker-archive] [--arch A] REF... PATH',
-    options: { format: { type: 'string' }, arch: { type: 'string' }, cache, json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } },
-    optionHelp: [
-      ['--format FORMAT', 'oci (default; a directory, or a tar if PATH ends in .tar) or docker-archive (a tar)'],
-      ['--arch ARCH', 'the architecture a docker-archive holds (default amd64)'],
+    options: {
+      format: { type: 'string', arg: 'FORMAT', help: 'oci (default; a directory, or a tar if PATH ends in .tar) or docker-archive (a tar)' },
+      arch: { type: 'string', arg: 'ARCH', help: 'the architecture a docker-archive holds (default amd64)' },
       ...common,
-    ],
+    },
     examples: ['osbuild cache export alpine:3.20 ./alpine-oci', 'osbuild cache export --format docker-archive alpine:3.20 alpine.tar'],
     minArgs: 2,
-  },
-  {
+    async run(args, v, ctx) {
+      const format = v.format;
+      if (format !== undefined && format !== 'oci' && format !== 'docker-archive') throw new UsageError(`--format ${format}: expected oci or docker-archive`);
+      const arch = archOf(v.arch);
+      const out = args[args.length - 1];
+      const written = await (await import('../oci/archive.js')).exportImages(await ctx.store(), args.slice(0, -1), out, { format, arch });
+      if (ctx.mode !== 'quiet') for (const w of written) process.stdout.write(`${w.ref} ${w.descriptor.digest}\n`);
+      return 0;
+    },
+  }),
+  command({
     name: 'cache rm',
     summary: 'remove references from the store (their blobs go at the next prune)',
     usage: 'osbuild cache rm REF...',
-    options: { cache, json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } },
-    optionHelp: common,
+    options: common,
     examples: ['osbuild cache rm alpine:3.20'],
     minArgs: 1,
-  },
-  {
+    async run(args, _v, ctx) {
+      const store = await ctx.store();
+      let missing = 0;
+      for (const ref of args) {
+        if (await store.untag(ref)) {
+          if (ctx.mode !== 'quiet') process.stdout.write(`removed ${ref}\n`);
+        } else {
+          process.stderr.write(`osbuild: ${ref} is not in the store\n`);
+          missing++;
+        }
+      }
+      return missing > 0 ? exitCodeOfFamily('input') : 0;
+    },
+  }),
+  command({
     name: 'cache verify',
-    summary: 'check every blob of the store against its digest; exit 0 if clean, 1 if problems were found (even when --repair fixed them)',
+    summary: `check every blob of the store against its digest; exit 0 if clean, ${exitCodeOfFamily('store')} if problems were found (even when --repair fixed them)`,
     usage: 'osbuild cache verify [--repair] [REF...]',
-    options: { repair: { type: 'boolean' }, cache, json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } },
-    optionHelp: [
-      ['--repair', 'remove corrupt blobs and the refs that reach a corrupt or missing blob, and say how to get each back (the next build pulls or builds its images itself)'],
+    options: {
+      repair: { type: 'boolean', help: 'remove corrupt blobs and the refs that reach a corrupt or missing blob, and say how to get each back (the next build pulls or builds its images itself)' },
       ...common,
-    ],
+    },
     examples: [
       'osbuild cache verify                    # every blob, every ref, the derived cache',
       'osbuild cache verify osbuild/getty:0.1.0',
       'osbuild cache verify --repair && osbuild build blueprints/minimal.yml',
     ],
     minArgs: 0,
-  },
-  {
+    async run(args, v, ctx) {
+      const { verifyStore } = await import('../oci/verify.js');
+      const r = await verifyStore(await ctx.store(), { refs: args, repair: v.repair === true, onProgress: verifyProgress(ctx.mode) });
+      const exit = r.problems.length > 0 ? exitCodeOfFamily('store') : 0;
+      if (ctx.mode === 'json') {
+        process.stdout.write(JSON.stringify(r) + '\n');
+        return exit;
+      }
+      if (process.stderr.isTTY && ctx.mode === 'human') process.stderr.write('\r\x1b[K');
+      for (const p of r.problems) {
+        const who = p.refs.length > 0 ? `; needed by ${p.refs.join(', ')}` : '';
+        const fixed = p.removed ? ' (removed)' : '';
+        process.stdout.write(`${p.kind} ${p.digest} (${p.what}): ${p.message}${who}${fixed}\n`);
+      }
+      for (const d of r.dropped) process.stdout.write(`dropped ${d.ref}: get it back with ${d.howToGet}\n`);
+      if (ctx.mode !== 'quiet') {
+        const summary = `checked ${r.blobs} blobs (${formatBytes(r.bytes)}) and ${r.derivedFiles} derived files`;
+        if (r.problems.length === 0) process.stderr.write(`${summary}: no problems\n`);
+        else if (v.repair) process.stderr.write(`${summary}: ${r.problems.length} problems, repaired; ${r.dropped.length} refs dropped (a build gets them back by itself, or use the commands above)\n`);
+        else process.stderr.write(`${summary}: ${r.problems.length} problems; \`osbuild cache verify --repair\` removes the corrupt blobs and the refs that need them\n`);
+      }
+      return exit;
+    },
+  }),
+  command({
     name: 'cache prune',
     summary: 'delete blobs no reference reaches, and the data derived from them',
     usage: 'osbuild cache prune [--now]',
-    options: { now: { type: 'boolean' }, cache, json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } },
-    optionHelp: [['--now', 'also delete blobs written in the last 10 minutes (no build or pull may be running)'], ...common],
+    options: { now: { type: 'boolean', help: 'also delete blobs written in the last 10 minutes (no build or pull may be running)' }, ...common },
     examples: ['osbuild cache prune', 'osbuild cache prune --now    # also blobs written in the last 10 minutes'],
     minArgs: 0,
-  },
+    async run(_args, v, ctx) {
+      const r = await (await import('../oci/prune.js')).prune(await ctx.store(), v.now ? { graceMs: 0 } : {});
+      if (ctx.mode === 'json') process.stdout.write(JSON.stringify(r) + '\n');
+      else if (ctx.mode !== 'quiet') {
+        const kept = r.keptRecent > 0 ? `; kept ${r.keptRecent} written in the last 10 minutes (--now removes them)` : '';
+        process.stdout.write(`removed ${r.removedBlobs} blobs (${formatBytes(r.removedBytes)}) and ${r.removedDerived} derived files${kept}\n`);
+      }
+      return 0;
+    },
+  }),
 ];
+
+// ------------------------------------------------------------------ finding, parsing, help
 
 export function findCommand(words: string[]): { command: Command; rest: string[] } | undefined {
   for (const c of COMMANDS) {
@@ -264,15 +458,28 @@ export function findCommand(words: string[]): { command: Command; rest: string[]
   return undefined;
 }
 
+/** The row's options as node:util's parseArgs takes them. */
+export function parseArgsOptions(c: Command): Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> {
+  return Object.fromEntries(
+    Object.entries(c.options).map(([name, o]) => [name, { type: o.type, ...(o.short !== undefined ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) }]),
+  );
+}
+
+/** `-f, --format FORMAT`: how --help names an option. */
+function optionLabel(name: string, o: Option): string {
+  return `${o.short !== undefined ? `-${o.short}, ` : ''}--${name}${o.arg !== undefined ? ` ${o.arg}` : ''}`;
+}
+
 export function commandHelp(c: Command, extra = ''): string {
-  const w = Math.max(...c.optionHelp.map(([o]) => o.length), 10);
+  const rows = Object.entries(c.options).map(([name, o]) => [optionLabel(name, o), o.help] as const);
+  const w = Math.max(...rows.map(([o]) => o.length), 10);
   return [
     `${c.summary}`,
     '',
     `Usage: ${c.usage}`,
     '',
     'Options:',
-    ...c.optionHelp.map(([o, d]) => `  ${o.padEnd(w)}  ${d}`),
+    ...rows.map(([o, d]) => `  ${o.padEnd(w)}  ${d}`),
     `  ${'-h, --help'.padEnd(w)}  show this help`,
     extra,
     'Examples:',
@@ -295,7 +502,75 @@ export function mainHelp(version: string): string {
     '  osbuild build blueprints/minimal.yml            # -> out/minimal-kernel, -initrd.img, -cmdline',
     '  osbuild run --poweroff 2 out/minimal            # boot it under QEMU',
     '',
+    'Exit codes:',
+    ...EXIT_CODES.map((e) => `  ${e.exit}  ${e.what}`),
+    '',
     'Run `osbuild COMMAND --help` for a command\'s options and examples.',
     '',
   ].join('\n');
+}
+
+// ------------------------------------------------------------------ option values
+
+function archOf(v: string | undefined): Arch | undefined {
+  if (v === undefined) return undefined;
+  const a = archNamed(v);
+  if (!a) throw new UsageError(`--arch ${v}: expected ${ARCH_NAMES.join(' or ')}`);
+  return a;
+}
+
+function archesOf(v: string[] | undefined): Arch[] | undefined {
+  return v?.map((a) => archOf(a)!);
+}
+
+function rootOf(v: string | undefined): 'initramfs' | 'squashfs' | undefined {
+  if (v === undefined) return undefined;
+  if (v !== 'initramfs' && v !== 'squashfs') throw new UsageError(`--root ${v}: expected initramfs or squashfs`);
+  return v;
+}
+
+function positiveInt(s: string, flag: string, zeroOk = false): number {
+  if (!/^\d+$/.test(s) || (!zeroOk && Number(s) === 0)) throw new UsageError(`${flag} ${s}: expected a ${zeroOk ? 'non-negative' : 'positive'} whole number`);
+  return Number(s);
+}
+
+function forwardsOf(list: string[] | undefined): { host: number; guest: number }[] | undefined {
+  if (list === undefined || list.length === 0) return undefined;
+  return list.map((f) => {
+    const m = /^(\d+):(\d+)$/.exec(f);
+    const ok = (n: number) => n >= 1 && n <= 65535;
+    if (!m || !ok(Number(m[1])) || !ok(Number(m[2]))) throw new UsageError(`--forward ${f}: expected HOST:GUEST ports, e.g. 2222:22`);
+    return { host: Number(m[1]), guest: Number(m[2]) };
+  });
+}
+
+/** --uefi / --bios / --firmware, for booting ISOs and disks. */
+function firmwareOptions(v: Values<typeof firmware>): { firmware?: 'uefi' | 'bios'; firmwarePath?: string } {
+  if (v.uefi && v.bios) throw new UsageError('--uefi and --bios exclude each other');
+  return { firmware: v.uefi ? 'uefi' : v.bios ? 'bios' : undefined, firmwarePath: v.firmware };
+}
+
+function registryOptions(v: Values<typeof registry>): RegistryOptions {
+  const mirrors = v.mirror;
+  try {
+    parseMirrors(mirrors);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  return { creds: v.creds, insecureRegistries: v['insecure-registry'], caCertFiles: v['ca-cert'], mirrors };
+}
+
+/** Progress of a long verify: JSON lines, or a line every 2 s (rewritten in place on a terminal). */
+function verifyProgress(mode: Mode): ((e: { done: number; total: number; bytesDone: number; bytesTotal: number }) => void) | undefined {
+  if (mode === 'quiet') return undefined;
+  if (mode === 'json') return (e) => process.stderr.write(JSON.stringify({ type: 'verify-progress', ...e }) + '\n');
+  let last = Date.now();
+  const tty = process.stderr.isTTY === true;
+  return (e) => {
+    const now = Date.now();
+    if (now - last < 2000) return; // a quick verify needs no progress
+    last = now;
+    const line = `verifying: ${e.done}/${e.total} blobs, ${formatBytes(e.bytesDone)} of ${formatBytes(e.bytesTotal)}`;
+    process.stderr.write(tty ? `\r\x1b[K${line}` : `${line}\n`);
+  };
 }

@@ -1,7 +1,9 @@
 // Typed errors of the oci module. The library never prints: callers switch on `code` and show
 // `message`, which already says which ref / digest / file is concerned and what to do.
 
-export class RefError extends Error {
+import { OsbuildError } from '../errors.js';
+
+export class RefError extends OsbuildError {
   readonly code = 'EREF' as const;
   constructor(message: string, readonly input: string) {
     super(message);
@@ -19,7 +21,7 @@ export type StoreErrorCode =
   | 'ELOCKED' // index.json lock could not be taken in time
   | 'EFORMAT'; // an import source is neither an OCI layout nor a docker-archive
 
-export class StoreError extends Error {
+export class StoreError extends OsbuildError {
   constructor(readonly code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'StoreError';
@@ -31,14 +33,14 @@ export class StoreError extends Error {
  * the path, the mount and filesystem it is on, how much was free and, when known, how much the
  * write needed: the input is not to blame, and the fix is freeing space there or writing elsewhere.
  */
-export class DiskFullError extends Error {
+export class DiskFullError extends OsbuildError {
   readonly code = 'ENOSPC' as const;
   constructor(
     message: string,
     readonly info: { path: string; mount?: string; fsType?: string; free?: number; needed?: number },
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; where?: string; hint?: string },
   ) {
-    super(message, options);
+    super(message, { where: info.path, hint: `free space${info.mount ? ` on ${info.mount}` : ''}, or write elsewhere`, ...options });
     this.name = 'DiskFullError';
   }
 }
@@ -54,7 +56,7 @@ export type RegistryErrorCode =
   | 'ECREDS'; // a credential source (--creds, a docker-credential helper, config.json) is unusable
 
 /** A failure talking to a registry. Messages name the registry and what to do; never a secret. */
-export class RegistryError extends Error {
+export class RegistryError extends OsbuildError {
   constructor(readonly code: RegistryErrorCode, message: string, options?: { cause?: unknown; status?: number }) {
     super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
     this.name = 'RegistryError';

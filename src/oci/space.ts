@@ -92,10 +92,11 @@ export async function diskFullError(
   if (opts.needed !== undefined) need = `this needs ${formatSize(opts.needed)}${free !== undefined && opts.needed > free ? `: free at least ${formatSize(opts.needed - free)} there` : ': free space there'}`;
   else if (opts.written !== undefined) need = `this needs more than the ${formatSize(opts.written)} written when the space ran out: free space there`;
   else need = 'free space there';
-  const message = `no space left writing ${opts.what}: ${showName(path)} is on the ${on}${sizes}; ${need}${opts.remedy ? `, or ${opts.remedy}` : ''}. Nothing was left behind.`;
+  const hint = `${need}${opts.remedy ? `, or ${opts.remedy}` : ''}`;
+  const message = `no space left writing ${opts.what}: ${showName(path)} is on the ${on}${sizes}; ${hint}. Nothing was left behind.`;
   return new DiskFullError(
     message,
     { path, mount: mount?.point, fsType: mount?.fsType, free, needed: opts.needed },
-    { cause: opts.cause },
+    { cause: opts.cause, where: showName(path), hint },
   );
 }

@@ -31,6 +31,7 @@ import {
   REF_NAME_ANNOTATION,
 } from './types.js';
 import type { Arch } from '../arch.js';
+import { defaultCacheDir } from '../defaults.js';
 import type { Descriptor, ImageConfig, ImageRuntimeConfig, Index, Manifest } from './types.js';
 
 /** What a writer knows about a blob in advance; every given field is checked. */
@@ -91,11 +92,9 @@ const MAX_INDEX_DEPTH = 4;
 // Names a fresh store may already contain (a concurrent process creating the same store).
 const OWN_NAMES = new Set(['blobs', '.tmp', 'index.json', 'oci-layout', '.index.lock']);
 
-/** $XDG_CACHE_HOME/osbuild/store, else ~/.cache/osbuild/store. */
+/** The store in the default cache directory (src/defaults.ts): $XDG_CACHE_HOME/osbuild/store, else ~/.cache/osbuild/store. */
 export function defaultStoreDir(env: NodeJS.ProcessEnv = process.env): string {
-  const xdg = env.XDG_CACHE_HOME;
-  const cache = xdg && isAbsolute(xdg) ? xdg : join(env.HOME || homedir(), '.cache');
-  return join(cache, 'osbuild', 'store');
+  return join(defaultCacheDir(env), 'store');
 }
 
 function refNameOf(d: Descriptor): string | undefined {
@@ -379,6 +378,8 @@ export class Store {
     const err = mismatch(`blob ${digest}${about} is corrupt in the store: its file ${showName(this.blobPath(digest))}`, { digest, size: ctx.size }, actual);
     const back = ref ? `, then get ${ref} back with ${await this.howToGet(ref)}` : ', then get those images back as it says';
     err.message += `. Repair: \`osbuild cache verify --repair\` removes the corrupt blob and the refs that reach it${back}`;
+    err.where = `${digest}${about}`;
+    err.hint = `\`osbuild cache verify --repair\` removes the corrupt blob and the refs that reach it${back}`;
     return err;
   }
 

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { gzipParallel } from '../formats/compress/gzip.js';
 import { writeTar } from '../formats/tar/write.js';
+import { sourceDateEpoch } from '../defaults.js';
 import { createdFromEpoch } from '../oci/documents.js';
 import { normalizeRef } from '../oci/ref.js';
 import { shellWord, type Store } from '../oci/store.js';
@@ -29,7 +30,7 @@ export interface BuildComponentOptions {
   cacheDir: string;
   /** Subset of the spec's arches; default all of them. */
   arches?: Arch[];
-  /** mtime of every entry and the images' created time; default 0. */
+  /** mtime of every entry and the images' created time; default sourceDateEpoch() (src/defaults.ts: SOURCE_DATE_EPOCH, else 0). */
   sourceDateEpoch?: number;
   onProgress?: (e: PkgEvent) => void;
 }
@@ -111,7 +112,7 @@ async function writeLayer(store: Store, tree: Tree, spool: Spool, mtime: number)
 export async function buildComponent(dir: string, opts: BuildComponentOptions): Promise<BuiltComponent> {
   const spec = await loadComponent(dir);
   const ref = normalizeRef(spec.ref);
-  const mtime = opts.sourceDateEpoch ?? 0;
+  const mtime = opts.sourceDateEpoch ?? sourceDateEpoch();
   const arches = opts.arches ?? spec.arches;
   const unsupported = arches.filter((a) => !spec.arches.includes(a));
   if (unsupported.length > 0) {

@@ -1,5 +1,7 @@
 // Typed errors of `osbuild pkg`: the CLI shows `message` and may branch on `code`.
 
+import { OsbuildError } from '../errors.js';
+
 export type PkgErrorCode =
   | 'SPEC_NOT_FOUND' // no build.yml in the component folder
   | 'SPEC_SYNTAX' // build.yml is not valid YAML
@@ -14,7 +16,7 @@ export type PkgErrorCode =
   | 'KERNEL_LAYOUT' // the kernel package lacks vmlinuz or lib/modules
   | 'ELF_INVALID'; // a kernel module is not a readable ELF file
 
-export class PkgError extends Error {
+export class PkgError extends OsbuildError {
   override readonly name = 'PkgError';
   constructor(
     readonly code: PkgErrorCode,

@@ -45,7 +45,8 @@ export interface SystemPlan {
   root: RootPlan;
 }
 
-export class PlanError extends Error {
+import { OsbuildError } from '../errors.js';
+export class PlanError extends OsbuildError {
   readonly code = 'EPLAN';
   constructor(message: string) {
     super(message);

@@ -11,8 +11,9 @@ import { guardRoot } from './guard.js';
 import { layerEntries } from './layer.js';
 import { cleanPath, resolveParentsInRoot } from './paths.js';
 import type { Content, RootPlan, RootSection } from './plan.js';
+import { OsbuildError } from '../errors.js';
 
-export class AssembleError extends Error {
+export class AssembleError extends OsbuildError {
   readonly code = 'EASSEMBLE';
   constructor(message: string) {
     super(message);

@@ -15,6 +15,7 @@ import type { Entry } from '../formats/entry.js';
 import { showName } from '../formats/names.js';
 import { baseOf, cleanPath, parentOf } from './paths.js';
 import { Tree, descendants, type Node, type NodeKind } from './tree.js';
+import { OsbuildError } from '../errors.js';
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_WHITEOUT = '.wh..wh..opq';
@@ -56,7 +57,7 @@ export interface FlattenPlan {
   symlinks: Map<string, string>;
 }
 
-export class FlattenError extends Error {
+export class FlattenError extends OsbuildError {
   readonly code = 'EFLATTEN';
   constructor(message: string) {
     super(message);

@@ -11,10 +11,11 @@ import { gunzip } from '../formats/compress/gzip.js';
 import { readTar } from '../formats/tar/read.js';
 import type { Entry, EntryStream } from '../formats/entry.js';
 import { cleanPath } from './paths.js';
+import { OsbuildError } from '../errors.js';
 
 export const TOC_VERSION = 2; // 2: the self-checking derived-file format
 
-export class LayerError extends Error {
+export class LayerError extends OsbuildError {
   readonly code = 'ELAYER';
   constructor(message: string) {
     super(message);

@@ -10,6 +10,7 @@ import type { Store } from '../oci/store.js';
 import { readTar } from '../formats/tar/read.js';
 import { layerEntries } from './layer.js';
 import { cleanPath } from './paths.js';
+import { OsbuildError } from '../errors.js';
 
 export interface KernelModulesInfo {
   /** Kernel release, from lib/modules/<kver>. */
@@ -20,7 +21,7 @@ export interface KernelModulesInfo {
   builtin?: string[];
 }
 
-export class ModulesError extends Error {
+export class ModulesError extends OsbuildError {
   readonly code = 'EMODULES';
   constructor(message: string) {
     super(message);

@@ -9,6 +9,7 @@ import type { ModuleSelection } from './modules.js';
 import { showName } from '../formats/names.js';
 import { isCleanName, joinPath } from './paths.js';
 import { settle, type Item, type Probe } from './settle.js';
+import { OsbuildError } from '../errors.js';
 
 /** Content that is not read from a layer. */
 export type Content = { kind: 'bytes'; data: Buffer } | { kind: 'host'; path: string };
@@ -106,7 +107,7 @@ export function containerDirName(kind: ContainerKind, index: number, name: strin
   return kind === 'services' ? name : `${String(index).padStart(3, '0')}-${name}`;
 }
 
-export class RootPlanError extends Error {
+export class RootPlanError extends OsbuildError {
   readonly code = 'EROOTPLAN';
   constructor(message: string) {
     super(message);

@@ -1,5 +1,6 @@
 // The one error of everything that turns an image's keys into a container bundle's files.
 import type { Parsed, Problem } from '../blueprint/image-options.js';
+import { OsbuildError } from '../errors.js';
 
 export type RuntimeSpecErrorCode =
   | 'BAD_LABEL'
@@ -11,7 +12,7 @@ export type RuntimeSpecErrorCode =
   | 'NO_COMMAND'
   | 'UNSUPPORTED_RUNTIME';
 
-export class RuntimeSpecError extends Error {
+export class RuntimeSpecError extends OsbuildError {
   constructor(
     readonly code: RuntimeSpecErrorCode,
     message: string,

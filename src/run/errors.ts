@@ -1,4 +1,6 @@
 // Typed errors of the run module: `code` says what went wrong, the message where and what to do.
+import { OsbuildError } from '../errors.js';
+
 export type RunErrorCode =
   | 'ARTIFACT_MISSING' // kernel/initrd not found for the path given
   | 'ARCH_UNKNOWN' // the kernel's architecture could not be told and --arch was not given
@@ -8,7 +10,7 @@ export type RunErrorCode =
   | 'FIRMWARE_MISSING' // the UEFI firmware image is not on this host
   | 'CMDLINE_FIXED'; // a command line addition for an image whose command line is built in
 
-export class RunError extends Error {
+export class RunError extends OsbuildError {
   override name = 'RunError';
   constructor(
     readonly code: RunErrorCode,

@@ -78,7 +78,7 @@ describe.skipIf(cannotMount !== undefined)(`a full disk${cannotMount ? ` (skippe
     await writeFile(bp, 'init:\n  - test/big:1\n');
     const out = await mountedDir('out');
     const r = await osbuild(['build', bp, '-f', 'tar', '--arch', 'amd64', '--cache', cache, '-o', out]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(4);
     expect(r.stderr).toContain(`no space left writing format tar (${join(out, 'big.tar')})`);
     expect(r.stderr).toContain(`${out} is on the tmpfs filesystem mounted at ${out}`);
     expect(r.stderr).toMatch(/\(size 2\.0 MiB, [\d.]+ [KM]iB free once the partial files were removed\); this needs more than the [\d.]+ [KM]iB written when the space ran out: free space there, or write the outputs elsewhere with -o DIR/);
@@ -93,7 +93,7 @@ describe.skipIf(cannotMount !== undefined)(`a full disk${cannotMount ? ` (skippe
     it(`importing ${kind} into a store on a full disk: blames the disk, not the input, and leaves no temp blob`, async () => {
       const cache = await mountedDir(kind === 'a layout tar' ? 'cache-tar' : 'cache-dir');
       const r = await osbuild(['cache', 'import', '--cache', cache, '--ref', 'test/big:1', kind === 'a layout tar' ? layoutTar : layout]);
-      expect(r.code).toBe(1);
+      expect(r.code).toBe(4);
       const store = join(cache, 'store');
       expect(r.stderr).toContain(`into the store: ${store} is on the tmpfs filesystem mounted at ${cache}`);
       expect(r.stderr).toMatch(/\(size 2\.0 MiB, [\d.]+ [KM]iB free once the partial files were removed\); this needs 3\.0 MiB: free at least [\d.]+ [KM]iB there, or use another cache directory \(--cache DIR\)/);

@@ -101,7 +101,7 @@ describe('a damaged blob stops the build with the digest, the image and the repa
     await flip(store.blobPath(layer), 0);
     const out = join(work, 'gz0-out');
     const r = await buildInto(cache, out);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(4);
     expect(r.stderr).toContain(layer);
     expect(r.stderr).toContain('layer 1 of image docker.io/test/imp:1');
     expect(r.stderr).toMatch(/is corrupt in the store/); 
@@ -117,7 +117,7 @@ describe('a damaged blob stops the build with the digest, the image and the repa
     await flip(store.blobPath(img.layers[0].digest), 40);
     await rm(join(cache, 'derived'), { recursive: true, force: true });
     const r = await buildInto(cache, join(work, 'gzmid-out'));
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(4);
     expect(r.stderr).toContain(img.layers[0].digest);
     expect(r.stderr).toContain('docker.io/test/imp:1');
     expect(r.stderr).toContain('osbuild cache verify --repair');
@@ -129,7 +129,7 @@ describe('a damaged blob stops the build with the digest, the image and the repa
     await flip(store.blobPath(img.layers[0].digest), 0);
     const out = join(work, 'kernel0-out');
     const r = await osbuild(['build', blueprint(), '-f', 'kernel+initrd', '--arch', 'amd64', '--cache', cache, '-o', out, '-q']);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(4);
     expect(r.stderr).toContain(`blob ${img.layers[0].digest} (layer 1 of image docker.io/test/kern:1) is corrupt in the store`);
     expect(r.stderr).toContain('`osbuild cache verify --repair`');
     expect(await readdir(out)).toEqual([]);
@@ -143,7 +143,7 @@ describe('a damaged blob stops the build with the digest, the image and the repa
       const digest = which === 'manifest' ? img.manifestDigest : img.configDigest;
       await flip(store.blobPath(digest), 'middle');
       const r = await buildInto(cache, join(work, `doc-${which}-out`));
-      expect(r.code, which).toBe(1);
+      expect(r.code, which).toBe(4);
       expect(r.stderr).toContain(digest);
       expect(r.stderr).toContain(`${which === 'manifest' ? 'manifest' : 'image config'} of image docker.io/test/hello:1.0`);
       expect(r.stderr).toContain(`\`osbuild pkg build ${join(work, 'components', 'hello')}\``);
@@ -157,14 +157,14 @@ describe('a damaged blob stops the build with the digest, the image and the repa
     const img = await store.resolveImage('test/kern:1', 'amd64');
     await rm(store.blobPath(img.layers[0].digest));
     const r = await buildInto(cache, join(work, 'missing-out'));
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(4);
     expect(r.stderr).toContain(`blob ${img.layers[0].digest} (layer 1 of image docker.io/test/kern:1) is not in the store`);
     expect(r.stderr).toMatch(/get the image back with `osbuild cache import --ref test\/kern:1 \/[^`]+`/);
   });
 });
 
 describe('osbuild cache verify', () => {
-  it('is clean on a good store (exit 0), finds a flipped byte (exit 1), --repair drops the refs, and a build then gives the original bytes', async () => {
+  it('is clean on a good store (exit 0), finds a flipped byte (exit 4), --repair drops the refs, and a build then gives the original bytes', async () => {
     const { cache, store } = await cacheCopy('verify');
     const clean = await osbuild(['cache', 'verify', '--cache', cache]);
     expect(clean.code, clean.stderr).toBe(0);
@@ -181,7 +181,7 @@ describe('osbuild cache verify', () => {
     expect(one.code, one.stdout + one.stderr).toBe(0);
 
     const found = await osbuild(['cache', 'verify', '--cache', cache]);
-    expect(found.code).toBe(1);
+    expect(found.code).toBe(4);
     expect(found.stdout).toContain(`corrupt ${hello.layers[0].digest} (layer 1 of docker.io/test/hello:1.0)`);
     expect(found.stdout).toContain(`corrupt ${imp.configDigest} (config of docker.io/test/imp:1)`);
     expect(found.stderr).toContain('osbuild cache verify --repair');
@@ -189,14 +189,14 @@ describe('osbuild cache verify', () => {
     expect((await store.list()).map((e) => e.ref)).toContain('docker.io/test/hello:1.0');
 
     const json = await osbuild(['cache', 'verify', '--cache', cache, '--json']);
-    expect(json.code).toBe(1);
+    expect(json.code).toBe(4);
     const report = JSON.parse(json.stdout) as { problems: { kind: string; digest: string; refs: string[] }[] };
     expect(report.problems.map((p) => [p.kind, p.digest, p.refs]).sort()).toEqual(
       [['corrupt', hello.layers[0].digest, ['docker.io/test/hello:1.0']], ['corrupt', imp.configDigest, ['docker.io/test/imp:1']]].sort(),
     );
 
     const repaired = await osbuild(['cache', 'verify', '--repair', '--cache', cache]);
-    expect(repaired.code).toBe(1); // problems were found, even though they are fixed now
+    expect(repaired.code).toBe(4); // problems were found, even though they are fixed now
     expect(repaired.stdout).toContain(`dropped docker.io/test/hello:1.0: get it back with \`osbuild pkg build ${join(work, 'components', 'hello')}\``);
     expect(repaired.stdout).toMatch(/dropped docker\.io\/test\/imp:1: get it back with `osbuild cache import --ref test\/imp:1 \//);
     expect(repaired.stdout).not.toContain('dropped docker.io/test/kern:1');
@@ -221,7 +221,7 @@ describe('osbuild cache verify', () => {
     const hello = await store.resolveImage('test/hello:1.0', 'amd64');
     await rm(store.blobPath(hello.layers[0].digest));
     const r = await osbuild(['cache', 'verify', '--repair', '--cache', cache]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(4);
     expect(r.stdout).toContain(`missing ${hello.layers[0].digest} (layer 1 of docker.io/test/hello:1.0)`);
     expect(r.stdout).toContain('dropped docker.io/test/hello:1.0');
     const b = await buildInto(cache, join(work, 'vm-out'));
@@ -263,7 +263,7 @@ describe('derived data beside the store', () => {
     expect(tampered).not.toBe(text);
     await writeFile(file, tampered);
     const v = await osbuild(['cache', 'verify', '--cache', cache]);
-    expect(v.code).toBe(1);
+    expect(v.code).toBe(4);
     expect(v.stdout).toContain(`derived ${img.layers[0].digest} (kmod data): ${file} is damaged`);
     const r = await buildInto(cache, join(work, 'kmod-out'));
     expect(r.code, r.stderr).toBe(0);

@@ -3,14 +3,15 @@
 
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { ensureDist } from '../helpers/dist.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { COMMANDS, findCommand } from '../../src/cli/commands.js';
+import { COMMANDS, findCommand, parseArgsOptions } from '../../src/cli/commands.js';
+import { EXIT_CODES } from '../../src/errors.js';
 import { FORMATS } from '../../src/build/outputs.js';
 import { makeImage } from '../helpers/oci-image.js';
 
@@ -98,7 +99,7 @@ describe('help and version', () => {
         if (/\.ya?ml$/.test(argv[0])) argv = ['build', ...argv];
         const found = findCommand(argv);
         expect(found?.command.name, example).toBe(c.name);
-        const parsed = parseArgs({ args: found!.rest, options: c.options, allowPositionals: true, strict: true });
+        const parsed = parseArgs({ args: found!.rest, options: parseArgsOptions(c), allowPositionals: true, strict: true });
         expect(parsed.positionals.length, example).toBeGreaterThanOrEqual(c.minArgs);
       }
     }
@@ -329,6 +330,47 @@ describe('osbuild run and test on a missing image', () => {
         `osbuild: error: no kernel at ${path}-kernel: pass the output prefix (e.g. out/minimal) or one of its files; build it with \`osbuild build <blueprint> -f kernel+initrd\``,
       );
     }
+  });
+});
+
+// One test per family of the exit code table through the real CLI; input (1) and usage (2) are
+// above, store (4) in test/build/store-integrity.test.ts and disk-full.test.ts.
+describe('exit codes: one per family of failure', () => {
+  it('--help shows the table', async () => {
+    const r = await osbuild(['--help']);
+    expect(r.stdout).toContain('Exit codes:');
+    for (const e of EXIT_CODES) expect(r.stdout).toContain(`  ${e.exit}  ${e.what}`);
+    expect(EXIT_CODES.map((e) => e.exit)).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+
+  it('a registry that cannot be reached: 3; with --json the error is one JSON line with its code and family', async () => {
+    // nothing listens on port 9 of the loopback: the connection is refused at once
+    const ref = '127.0.0.1:9/nowhere/app:1.0';
+    const r = await osbuild(['pull', '--cache', join(work, 'net-cache'), ref]);
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(/^osbuild: error: .*127\.0\.0\.1:9/m);
+    const j = await osbuild(['pull', '--json', '--cache', join(work, 'net-cache'), ref]);
+    expect(j.code).toBe(3);
+    const last = JSON.parse(j.stderr.trim().split('\n').at(-1)!) as Record<string, unknown>;
+    expect(last).toMatchObject({ type: 'error', name: 'RegistryError', family: 'registry', exitCode: 3 });
+    expect(typeof last.code).toBe('string');
+  });
+
+  it('osbuild test that does not see its lines: 5', async () => {
+    // a stand-in for QEMU that prints a console and exits: the test fails without a boot
+    const bin = await tempDir('fake-qemu');
+    const qemu = join(bin, 'qemu-system-x86_64');
+    await writeFile(qemu, "#!/bin/sh\necho 'osbuild: init amd64'\necho 'osbuild: poweroff'\n");
+    await chmod(qemu, 0o755);
+    const img = join(bin, 'sys');
+    for (const f of ['-kernel', '-initrd.img']) await writeFile(img + f, 'not really');
+    await writeFile(img + '-cmdline', 'console=ttyS0');
+    const env = { XDG_CACHE_HOME: join(work, 'xdg'), OSBUILD_DEBUG: '', OSBUILD_ACCEL: 'tcg', PATH: `${bin}:${process.env.PATH}` };
+    const failed = await execa('node', [MAIN, 'test', img, '--arch', 'amd64', '--expect', 'service never started', '--timeout', '30', '-q'], { reject: false, env });
+    expect(failed.exitCode, failed.stderr).toBe(5);
+    expect(failed.stderr).toContain('osbuild: test failed');
+    const passed = await execa('node', [MAIN, 'test', img, '--arch', 'amd64', '--expect', 'init amd64', '--timeout', '30', '-q'], { reject: false, env });
+    expect(passed.exitCode, passed.stderr).toBe(0);
   });
 });
 

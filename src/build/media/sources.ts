@@ -34,7 +34,8 @@ export interface MediaInputs {
   bootFile: (ref: string, path: string) => Promise<Buffer>;
 }
 
-export class MediaError extends Error {
+import { OsbuildError } from '../../errors.js';
+export class MediaError extends OsbuildError {
   readonly code = 'EMEDIA';
   constructor(message: string) {
     super(message);

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { GPT_ATTR, GPT_ENTRY_SECTORS, GPT_TYPES, gptTables, isGuid, uuidV5, type GptEntry } from './gpt.js';
 import { encodeMbr, MBR_TYPES, protectiveMbr, type MbrPartition } from './mbr.js';
+import { OsbuildError } from '../../errors.js';
 
 export const SECTOR_SIZE = 512;
 const MiB = 1024 * 1024;
@@ -88,7 +89,7 @@ export interface DiskImage {
 export type DiskErrorCode = 'EDISKOPT' | 'EDISKSIZE' | 'EDISKOVERLAP' | 'EDISKCONTENT';
 
 /** A disk layout that cannot be written, or partition content larger than its partition. */
-export class DiskError extends Error {
+export class DiskError extends OsbuildError {
   override name = 'DiskError';
   constructor(
     readonly code: DiskErrorCode,

@@ -1,10 +1,12 @@
 // PE/COFF (PE32+) headers: just enough to read an EFI application's layout and to append sections
 // to it. Offsets and field names follow the Microsoft PE format specification. Little-endian.
 
+import { OsbuildError } from '../../errors.js';
+
 export type PeErrorCode = 'EPEFORMAT' | 'EPEMACHINE' | 'EPEROOM' | 'EPESIGNED' | 'EPESECTION';
 
 /** A PE file osbuild cannot use or extend. */
-export class PeError extends Error {
+export class PeError extends OsbuildError {
   override name = 'PeError';
   constructor(
     readonly code: PeErrorCode,

@@ -33,6 +33,7 @@ import {
 } from './pe.js';
 import type { SizedStream } from '../vm/raw-blocks.js';
 import { showName } from '../names.js';
+import { OsbuildError } from '../../errors.js';
 
 export { PeError } from './pe.js';
 
@@ -54,7 +55,7 @@ export interface UkiOptions {
 
 export type UkiErrorCode = 'EUKISIZE' | 'EUKIKERNEL';
 
-export class UkiError extends Error {
+export class UkiError extends OsbuildError {
   override name = 'UkiError';
   constructor(
     readonly code: UkiErrorCode,

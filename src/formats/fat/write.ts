@@ -18,6 +18,7 @@ import {
   ShortNamer,
   writeLfnEntries,
 } from './names.js';
+import { OsbuildError } from '../../errors.js';
 
 export type { FatType } from './layout.js';
 
@@ -58,7 +59,7 @@ export interface FatOptions {
 export type FatErrorCode = 'EFATNAME' | 'EFATDUP' | 'EFATSIZE' | 'EFATFULL' | 'EFATOPT' | 'EFATCONTENT';
 
 /** A tree or option the FAT writer cannot honour, or content that breaks its promised size. */
-export class FatError extends Error {
+export class FatError extends OsbuildError {
   override name = 'FatError';
   constructor(
     readonly code: FatErrorCode,
@@ -66,7 +67,7 @@ export class FatError extends Error {
     /** The path in the volume concerned, when there is one. */
     readonly path?: string,
   ) {
-    super(message);
+    super(message, path !== undefined ? { where: path } : undefined);
   }
 }
 

@@ -12,12 +12,13 @@ import { execa } from 'execa';
 import type { EntryStream } from '../entry.js';
 import { showName } from '../names.js';
 import { writeTar } from '../tar/write.js';
+import { OsbuildError } from '../../errors.js';
 
 /** The fixed-size superblock at the start of every squashfs (squashfs_fs.h: 96 bytes). */
 export const SUPERBLOCK_BYTES = 96;
 const MAGIC = 0x73717368; // "hsqs" little-endian
 
-export class SquashfsError extends Error {
+export class SquashfsError extends OsbuildError {
   readonly code = 'ESQUASHFS';
   constructor(message: string) {
     super(message);

@@ -6,6 +6,7 @@
 
 import { open, type FileHandle } from 'node:fs/promises';
 import { rechunk } from '../rechunk.js';
+import { OsbuildError } from '../../errors.js';
 
 /** A byte stream whose length is known before it is read (also the UKI's inputs and output). */
 export interface SizedStream {
@@ -14,7 +15,7 @@ export interface SizedStream {
 }
 
 /** An error of a disk-image writer: bad input size or a stream that lied about its size. */
-export class DiskImageError extends Error {
+export class DiskImageError extends OsbuildError {
   override name = 'DiskImageError';
   constructor(
     readonly code: 'EDISKSIZE' | 'EDISKSTREAM',
@@ -101,12 +102,4 @@ export class OutFile {
   async abort(): Promise<void> {
     await this.fh.close().catch(() => undefined);
   }
-}
-
-/** Seconds since the Unix epoch for image timestamps: SOURCE_DATE_EPOCH when set, else 0. */
-export function sourceDateEpoch(explicit?: number): number {
-  if (explicit !== undefined) return explicit;
-  const env = process.env.SOURCE_DATE_EPOCH;
-  if (env && /^\d+$/.test(env)) return Number(env);
-  return 0;
 }

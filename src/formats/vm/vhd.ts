@@ -11,7 +11,6 @@ import {
   fixedBlocks,
   isZero,
   OutFile,
-  sourceDateEpoch,
   type SizedStream,
 } from './raw-blocks.js';
 
@@ -21,7 +20,7 @@ export interface VhdOptions {
   type: 'fixed' | 'dynamic';
   /** Derives the footer's unique id, so that two builds of the same image give the same bytes. */
   seed: string;
-  /** Seconds since 1970 for the footer's timestamp; default SOURCE_DATE_EPOCH, else 0. */
+  /** Seconds since 1970 for the footer's timestamp (the build's SOURCE_DATE_EPOCH); default 0. */
   sourceDateEpoch?: number;
 }
 
@@ -85,7 +84,7 @@ export function vhdFooter(size: number, opts: VhdOptions): Buffer {
   f.writeUInt32BE(0x0001_0000, 12); // format version 1.0
   // data offset: the dynamic header, or none for a fixed disk
   f.writeBigUInt64BE(opts.type === 'fixed' ? 0xffff_ffff_ffff_ffffn : BigInt(FOOTER_SIZE), 16);
-  f.writeUInt32BE(Math.max(0, sourceDateEpoch(opts.sourceDateEpoch) - VHD_EPOCH) >>> 0, 24);
+  f.writeUInt32BE(Math.max(0, (opts.sourceDateEpoch ?? 0) - VHD_EPOCH) >>> 0, 24);
   // Creator application "win " (as Windows/Hyper-V writes): readers such as qemu take the exact
   // current size only from creators known to mean it ("win ", "d2v ", "qem2", "CTXS"); for any
   // other they derive the size from the CHS geometry, which rounds it down (12 MiB -> 11.98 MiB).

@@ -55,12 +55,14 @@ describe('dynamic VHD', () => {
     expect(ba.length).toBe(bc.length);
   });
 
-  it('takes the timestamp from SOURCE_DATE_EPOCH (seconds since 2000 in the footer)', async () => {
+  it('takes the timestamp from its sourceDateEpoch option (seconds since 2000 in the footer), never from the environment', async () => {
     const out = join(dir, 'ts.vhd');
+    const bare = join(dir, 'ts-bare.vhd');
     const saved = process.env.SOURCE_DATE_EPOCH;
-    process.env.SOURCE_DATE_EPOCH = '1000000000';
+    process.env.SOURCE_DATE_EPOCH = '1500000000'; // the caller resolves the default (src/defaults.ts), not the writer
     try {
-      await writeVhd(rawStream(raw, size), out, { type: 'dynamic', seed: 's' });
+      await writeVhd(rawStream(raw, size), out, { type: 'dynamic', seed: 's', sourceDateEpoch: 1_000_000_000 });
+      await writeVhd(rawStream(raw, size), bare, { type: 'dynamic', seed: 's' });
     } finally {
       if (saved === undefined) delete process.env.SOURCE_DATE_EPOCH;
       else process.env.SOURCE_DATE_EPOCH = saved;
@@ -69,6 +71,7 @@ describe('dynamic VHD', () => {
     expect(f.subarray(0, 8).toString('latin1')).toBe('conectix');
     expect(f.readUInt32BE(24)).toBe(1_000_000_000 - 946_684_800);
     expect(f.subarray(0, 512).equals(f.subarray(f.length - 512))).toBe(true);
+    expect((await readFile(bare)).readUInt32BE(24)).toBe(0); // default 0: before 2000, clamped
   });
 
   it('stores nothing for an all-zero disk', async () => {

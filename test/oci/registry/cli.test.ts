@@ -98,9 +98,9 @@ describe('osbuild pull', () => {
     expect(again.stderr).toMatch(/is up to date/);
   });
 
-  it('unreachable registry and unknown image: exit 1 with the reason', async () => {
+  it('unreachable registry and unknown image: exit 3 with the reason', async () => {
     const r = await osbuild(['pull', '--cache', join(work, 'missing'), `${registry.host}/cli/none:1`], { reject: false });
-    expect(r.exitCode).toBe(1);
+    expect(r.exitCode).toBe(3);
     expect(r.stderr).toMatch(/osbuild: error: 127\.0\.0\.1:\d+: manifest 1 of cli\/none not found \(MANIFEST_UNKNOWN/);
     const bad = await osbuild(['pull', '--mirror', 'nonsense', ref], { reject: false });
     expect(bad.exitCode).toBe(2);
