@@ -1,8 +1,10 @@
 // Boots real kernels (Debian cloud, both arches) with tiny busybox initramfs images under QEMU.
 import { readdir, readFile } from 'node:fs/promises';
+import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runImage, testImage } from '../../src/run/boot.js';
 import { busyboxImage, removeTempDirs } from './fixtures.js';
+import { ensureDist, MAIN } from '../helpers/dist.js';
 
 afterAll(removeTempDirs);
 
@@ -85,4 +87,17 @@ describe('amd64 QEMU itself', () => {
     expect(await runImage({ path: prefix })).toBe(0);
     expect(await runImage({ path: prefix, extraArgs: ['-osbuild-no-such-option'] })).toBe(1);
   }, 300_000);
+});
+
+describe('osbuild test on the command line', () => {
+  it('exits 0 when every line comes and 5 (boot test failed) when one never does', async () => {
+    await ensureDist();
+    const prefix = await busyboxImage('amd64', INIT);
+    const passed = await execa('node', [MAIN, 'test', prefix, '--expect', 'MARKER arch=x86_64', '--timeout', '240', '-q'], { reject: false });
+    expect(passed.exitCode, passed.stderr).toBe(0);
+    const failed = await execa('node', [MAIN, 'test', prefix, '--expect', 'MARKER', '--expect', 'NEVER-PRINTED', '--timeout', '240', '-q'], { reject: false });
+    expect(failed.exitCode, failed.stderr).toBe(5);
+    expect(failed.stderr).toContain('osbuild: test failed');
+    expect(failed.stderr).toContain('NEVER-PRINTED');
+  }, 600_000);
 });
