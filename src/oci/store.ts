@@ -89,6 +89,13 @@ const OCI_LAYOUT_VERSION = '1.0.0';
 const INDEX_FIX = '; mend it by hand, or delete it: every ref is then forgotten (blobs stay until `osbuild cache prune`) and images come back by pull, import or build';
 const TEMP_MAX_AGE_MS = 60 * 60 * 1000;
 const MAX_INDEX_DEPTH = 4;
+/**
+ * Bytes per read of a blob. A chunk lives until the inflater has used it up: at 1 MiB that is
+ * long enough (dozens of small files of output) for young-generation GCs to promote it, and
+ * promoted buffers pile up (~60 MB on a large root) until a full GC; 128 KiB chunks die young,
+ * at no measured cost in time.
+ */
+const BLOB_CHUNK = 1 << 17;
 // Names a fresh store may already contain (a concurrent process creating the same store).
 const OWN_NAMES = new Set(['blobs', '.tmp', 'index.json', 'oci-layout', '.index.lock']);
 
@@ -455,7 +462,7 @@ export class Store {
     const hash = createHash('sha256');
     let size = 0;
     try {
-      for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+      for await (const chunk of createReadStream(path, { highWaterMark: BLOB_CHUNK }) as AsyncIterable<Buffer>) {
         size += chunk.byteLength;
         if (ctx.size !== undefined && size > ctx.size) throw await this.corrupt(digest, ctx, { digest: 'unknown (too long)', size });
         hash.update(chunk);

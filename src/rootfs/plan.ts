@@ -194,7 +194,9 @@ function settleSections(sections: RootSection[], warnings: Warnings): void {
         }
       }
       writeBack.push(() => {
-        s.emit = decisions.map((row) => new Array<Entry | null>(row.length).fill(null));
+        // the flatten plan's arrays become the section's: one per-entry array, not two
+        for (const row of decisions) row.fill(null);
+        s.emit = decisions;
         s.before = decisions.map(() => new Map());
         for (let l = 0; l < placed.length; l++) {
           for (const { it, i } of placed[l]) {
