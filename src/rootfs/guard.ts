@@ -18,6 +18,8 @@ import type { FlattenWarning } from './flatten.js';
 import { ancestors, isCleanName } from './paths.js';
 import { dirEntry } from './plan.js';
 
+const NONE: readonly string[] = [];
+
 type Kind = 'dir' | 'symlink' | 'file' | 'linked file' | 'other';
 
 const KIND_NAME: Record<Kind, string> = { dir: 'a directory', symlink: 'a symlink', file: 'a file', 'linked file': 'a file', other: 'not a directory' };
@@ -33,7 +35,12 @@ export async function* guardRoot(source: EntryStream, epoch: number, onWarning?:
       drop(e, 'UNSAFE_NAME', 'is not a clean relative name');
       continue;
     }
-    const up = ancestors(e.path);
+    // Kinds never change once seen, and a path is seen as a directory only once all its
+    // ancestors are: so a parent seen as a directory settles every ancestor at once (the
+    // common case), without making a list of them.
+    const slash = e.path.lastIndexOf('/');
+    const parentIsDir = slash < 0 || seen.get(e.path.slice(0, slash)) === 'dir';
+    const up = parentIsDir ? NONE : ancestors(e.path);
     const blocked = up.find((a) => {
       const k = seen.get(a);
       return k !== undefined && k !== 'dir';
