@@ -14,7 +14,7 @@
 import type { Entry } from '../formats/entry.js';
 import { showName } from '../formats/names.js';
 import { baseOf, cleanPath, parentOf } from './paths.js';
-import { Tree, descendants, type Node, type NodeKind } from './tree.js';
+import { Tree, descendants, nodeKindOf as kindOf, type Node } from './tree.js';
 import { OsbuildError } from '../errors.js';
 
 export const WHITEOUT_PREFIX = '.wh.';
@@ -101,15 +101,6 @@ interface Slot {
   hardTarget?: Node<Slot>;
   /** Still in the tree at the end. */
   live?: boolean;
-}
-
-function kindOf(e: Entry): NodeKind {
-  switch (e.type) {
-    case 'dir': return 'dir';
-    case 'symlink': return 'symlink';
-    case 'file': case 'hardlink': return 'file';
-    default: return 'other';
-  }
 }
 
 /** Plan the flattening of `layers` (bottom first). */

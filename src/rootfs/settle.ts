@@ -14,7 +14,7 @@ import type { Entry } from '../formats/entry.js';
 import { showName } from '../formats/names.js';
 import { Warnings, type WarningCode } from './flatten.js';
 import { isCleanName } from './paths.js';
-import { Tree, type Node, type NodeKind } from './tree.js';
+import { Tree, nodeKindOf as kindOf, type Node } from './tree.js';
 
 /** One entry to emit, in emission order. */
 export interface Item<C = unknown> {
@@ -36,15 +36,6 @@ interface Data {
   /** Regular files: how many hard links name them. */
   links: number;
   hardTarget?: Node<Data>;
-}
-
-function kindOf(e: Entry): NodeKind {
-  switch (e.type) {
-    case 'dir': return 'dir';
-    case 'symlink': return 'symlink';
-    case 'file': case 'hardlink': return 'file';
-    default: return 'other';
-  }
 }
 
 /**

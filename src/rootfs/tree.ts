@@ -3,7 +3,19 @@
 // an unpacker that follows symlinks inside the root (as containerd and the kernel do) would put
 // it, so each stored path has no symlink among its ancestors, by construction.
 
+import type { Entry } from '../formats/entry.js';
+
 export type NodeKind = 'dir' | 'symlink' | 'file' | 'other';
+
+/** What an entry is in the tree: a hard link is a file (it shares the file's inode). */
+export function nodeKindOf(e: Entry): NodeKind {
+  switch (e.type) {
+    case 'dir': return 'dir';
+    case 'symlink': return 'symlink';
+    case 'file': case 'hardlink': return 'file';
+    default: return 'other';
+  }
+}
 
 export interface Node<T> {
   name: string;
