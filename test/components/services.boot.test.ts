@@ -49,9 +49,9 @@ const READER = [
   'until [ -S /dev/log ]; do sleep 0.2; done',
   'for i in $(seq 1 400); do logger -t probe "probe line $i of 400, padding the file to make it rotate"; done',
   'sleep 3',
-  // every service's output reaches syslog too, so a rotation may be under way: the file comes
-  // back once syslogd reopens it (within a second)
-  'for t in $(seq 1 20); do f=$(echo $(ls /var/log)); case " $f " in *" messages "*) break ;; esac; sleep 0.2; done',
+  // every service's output reaches syslog too, so a rotation may have just happened: busybox's
+  // syslogd makes the new file only when the next line comes, so a line is logged to bring it back
+  'for t in $(seq 1 20); do f=$(echo $(ls /var/log)); case " $f " in *" messages "*) break ;; esac; logger -t reader "listing /var/log"; sleep 0.2; done',
   'echo "files: $f"',
   'echo "messages bytes: $(wc -c </var/log/messages)"',
   'echo "kernel: $(cat /var/log/messages* | grep -c " kernel: ") lines, $(grep -h " kernel: .*Linux version" /var/log/messages* | head -1)"',
