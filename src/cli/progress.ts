@@ -4,6 +4,7 @@
 
 import { relative, basename, isAbsolute } from 'node:path';
 import type { BuildEvent } from '../build/events.js';
+import { CONTROL_CLASS } from '../formats/names.js';
 import type { PkgEvent } from '../pkg/events.js';
 import type { PullEvent, PushEvent } from '../oci/registry/events.js';
 
@@ -18,8 +19,7 @@ export type Mode = 'human' | 'verbose' | 'json' | 'quiet';
 // read \xNN as showName writes them. Backslashes are left alone: text the library already
 // escaped reads the same. Newlines stay: they structure multi-line messages. Only the library
 // can tell an injected newline from a structural one, and showName escapes injected ones.
-// eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const UNSAFE = new RegExp(`(?![\\t\\n])[${CONTROL_CLASS}]|[\\ud800-\\udbff](?![\\udc00-\\udfff])|(?<![\\ud800-\\udbff])[\\udc00-\\udfff]`, 'g');
 
 function escapeUnit(c: string): string {
   const u = c.charCodeAt(0);

@@ -102,14 +102,22 @@ export function nameByteLength(name: string): number {
 }
 
 /**
+ * What no printed text may carry raw, as a regex character class: C0 and C1 controls, DEL, the
+ * bidirectional marks and overrides, the line and paragraph separators. Newline and tab are C0
+ * controls too: the CLI's own guard (cli/progress.ts) keeps those, showName escapes them.
+ */
+export const CONTROL_CLASS = '\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u2028-\\u202e\\u2066-\\u2069';
+const CONTROL = new RegExp(`[${CONTROL_CLASS}]`);
+const NEEDS_ESCAPE = new RegExp(`[${CONTROL_CLASS}\\ud800-\\udfff\\\\]`);
+
+/**
  * A name (or any text from an image or a blueprint) made safe to print: control characters
  * (C0, DEL, C1), line and paragraph separators, bidirectional overrides and bytes that were not
  * UTF-8 are shown as escapes (\n, \t, \e, \xNN, \u{NNNN}); a backslash is doubled only when it
  * would otherwise read as one of those escapes. Printable text, UTF-8 included, is shown as is.
  */
 export function showName(name: string): string {
-  // eslint-disable-next-line no-control-regex
-  if (!/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff\\]/.test(name)) return name;
+  if (!NEEDS_ESCAPE.test(name)) return name;
   let out = '';
   for (let i = 0; i < name.length; i++) {
     const u = name.charCodeAt(i);
@@ -136,10 +144,8 @@ function showUnit(u: number, next: string | undefined): string {
   }
   if (u < 0x20 || u === 0x7f) return `\\x${hex(u, 2)}`;
   if (u >= ESCAPE_BASE + 0x80 && u <= ESCAPE_BASE + 0xff) return `\\x${hex(u - ESCAPE_BASE, 2)}`;
-  if ((u >= 0x80 && u <= 0x9f) || (u >= 0xd800 && u <= 0xdfff) || u === 0x061c || u === 0x200e || u === 0x200f || (u >= 0x2028 && u <= 0x202e) || (u >= 0x2066 && u <= 0x2069)) {
-    return `\\u{${hex(u, 4)}}`;
-  }
-  return String.fromCharCode(u);
+  const c = String.fromCharCode(u);
+  return CONTROL.test(c) || (u >= 0xd800 && u <= 0xdfff) ? `\\u{${hex(u, 4)}}` : c;
 }
 
 function hex(n: number, width: number): string {
