@@ -92,6 +92,8 @@ export abstract class OsbuildError extends Error {
 
   constructor(message: string, options?: OsbuildErrorOptions) {
     super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
+    // the class's own name, so no subclass has to repeat it
+    this.name = new.target.name;
     if (options?.where !== undefined) this.where = options.where;
     if (options?.hint !== undefined) this.hint = options.hint;
   }

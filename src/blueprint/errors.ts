@@ -30,7 +30,6 @@ export class BlueprintError extends OsbuildError {
     const sorted = sortIssues(issues.map(safeIssue));
     const first = sorted[0];
     super(sorted.map(formatIssue).join('\n'), first ? { where: first.line > 0 ? `${first.file}:${first.line}:${first.column}` : first.file, hint: first.hint } : undefined);
-    this.name = 'BlueprintError';
     this.issues = sorted;
   }
 }

@@ -58,7 +58,6 @@ export class OutputNameError extends OsbuildError {
         : `the output name ${quoteString(outputName)} (the blueprint's file name) cannot name output files: ${problem}; give one with --name or \`name:\` in the blueprint`,
       from === 'option' ? { where: '--name', hint: HINT } : { hint: 'give one with --name or `name:` in the blueprint' },
     );
-    this.name = 'OutputNameError';
   }
 }
 

@@ -16,10 +16,6 @@ import type { PlainEntry } from '../rootfs/plan.js';
 import { OsbuildError } from '../errors.js';
 export class FilesError extends OsbuildError {
   readonly code = 'EFILES';
-  constructor(message: string) {
-    super(message);
-    this.name = 'FilesError';
-  }
 }
 
 export interface FilesContext {

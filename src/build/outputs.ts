@@ -53,10 +53,6 @@ export interface OutputFormat extends FormatSpec {
 import { OsbuildError } from '../errors.js';
 export class OutputError extends OsbuildError {
   readonly code = 'EOUTPUT';
-  constructor(message: string) {
-    super(message);
-    this.name = 'OutputError';
-  }
 }
 
 export const FORMATS: OutputFormat[] = [

@@ -23,7 +23,6 @@ export class ResolveError extends OsbuildError {
   readonly code = 'ERESOLVE';
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = 'ResolveError';
   }
 }
 

@@ -15,7 +15,6 @@ import { formatBytes, pkgReporter, registryReporter, reporter, type Mode } from 
 /** A command line that cannot be run as given: exit 2. */
 export class UsageError extends OsbuildError {
   readonly code = 'EUSAGE';
-  override name = 'UsageError';
 }
 
 /** One option: what node:util's parseArgs needs, and its line of --help. */

@@ -9,7 +9,6 @@ export type CpioErrorCode = 'ECPIOLINK' | 'ECPIOSIZE' | 'ECPIOFIELD' | 'ECPIONAM
 
 /** A tar stream that cannot be read: truncated, corrupt, or using a feature osbuild does not support. */
 export class TarFormatError extends OsbuildError {
-  override name = 'TarFormatError';
   constructor(
     readonly code: TarErrorCode,
     message: string,
@@ -24,7 +23,6 @@ export class TarFormatError extends OsbuildError {
 
 /** An entry that cannot be written as tar (content length differs from entry.size, field out of range). */
 export class TarWriteError extends OsbuildError {
-  override name = 'TarWriteError';
   constructor(
     readonly code: TarWriteErrorCode,
     message: string,
@@ -36,7 +34,6 @@ export class TarWriteError extends OsbuildError {
 
 /** An entry that cannot be written as cpio newc. */
 export class CpioError extends OsbuildError {
-  override name = 'CpioError';
   constructor(
     readonly code: CpioErrorCode,
     message: string,

@@ -7,7 +7,6 @@ export class RefError extends OsbuildError {
   readonly code = 'EREF' as const;
   constructor(message: string, readonly input: string) {
     super(message);
-    this.name = 'RefError';
   }
 }
 
@@ -24,7 +23,6 @@ export type StoreErrorCode =
 export class StoreError extends OsbuildError {
   constructor(readonly code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = 'StoreError';
   }
 }
 
@@ -41,7 +39,6 @@ export class DiskFullError extends OsbuildError {
     options?: { cause?: unknown; where?: string; hint?: string },
   ) {
     super(message, { where: info.path, hint: `free space${info.mount ? ` on ${info.mount}` : ''}, or write elsewhere`, ...options });
-    this.name = 'DiskFullError';
   }
 }
 
@@ -59,7 +56,6 @@ export type RegistryErrorCode =
 export class RegistryError extends OsbuildError {
   constructor(readonly code: RegistryErrorCode, message: string, options?: { cause?: unknown; status?: number }) {
     super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
-    this.name = 'RegistryError';
     if (options?.status !== undefined) this.status = options.status;
   }
   status?: number;

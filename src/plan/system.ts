@@ -48,10 +48,6 @@ export interface SystemPlan {
 import { OsbuildError } from '../errors.js';
 export class PlanError extends OsbuildError {
   readonly code = 'EPLAN';
-  constructor(message: string) {
-    super(message);
-    this.name = 'PlanError';
-  }
 }
 
 export interface SystemInputs {

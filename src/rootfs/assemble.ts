@@ -15,10 +15,6 @@ import { OsbuildError } from '../errors.js';
 
 export class AssembleError extends OsbuildError {
   readonly code = 'EASSEMBLE';
-  constructor(message: string) {
-    super(message);
-    this.name = 'AssembleError';
-  }
 }
 
 export interface AssembleOptions {

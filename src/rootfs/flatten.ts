@@ -59,10 +59,6 @@ export interface FlattenPlan {
 
 export class FlattenError extends OsbuildError {
   readonly code = 'EFLATTEN';
-  constructor(message: string) {
-    super(message);
-    this.name = 'FlattenError';
-  }
 }
 
 /**

@@ -17,10 +17,6 @@ export const TOC_VERSION = 2; // 2: the self-checking derived-file format
 
 export class LayerError extends OsbuildError {
   readonly code = 'ELAYER';
-  constructor(message: string) {
-    super(message);
-    this.name = 'LayerError';
-  }
 }
 
 /** The uncompressed tar bytes of a layer, verified against its digest as they stream. */

@@ -23,10 +23,6 @@ export interface KernelModulesInfo {
 
 export class ModulesError extends OsbuildError {
   readonly code = 'EMODULES';
-  constructor(message: string) {
-    super(message);
-    this.name = 'ModulesError';
-  }
 }
 
 const MODULE_EXT = /\.ko(?:\.(?:xz|zst|gz))?$/;

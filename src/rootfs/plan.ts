@@ -109,10 +109,6 @@ export function containerDirName(kind: ContainerKind, index: number, name: strin
 
 export class RootPlanError extends OsbuildError {
   readonly code = 'EROOTPLAN';
-  constructor(message: string) {
-    super(message);
-    this.name = 'RootPlanError';
-  }
 }
 
 /**

@@ -18,7 +18,6 @@ export class RuntimeSpecError extends OsbuildError {
     message: string,
   ) {
     super(message);
-    this.name = 'RuntimeSpecError';
   }
 
   /** A problem found in the keys of the container `where` names, worded as validation words it. */

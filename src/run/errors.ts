@@ -11,7 +11,6 @@ export type RunErrorCode =
   | 'CMDLINE_FIXED'; // a command line addition for an image whose command line is built in
 
 export class RunError extends OsbuildError {
-  override name = 'RunError';
   constructor(
     readonly code: RunErrorCode,
     message: string,

@@ -37,10 +37,6 @@ export interface MediaInputs {
 import { OsbuildError } from '../../errors.js';
 export class MediaError extends OsbuildError {
   readonly code = 'EMEDIA';
-  constructor(message: string) {
-    super(message);
-    this.name = 'MediaError';
-  }
 }
 
 /** The initrd written to a scratch file, and the sha256 of its bytes. */

@@ -90,7 +90,6 @@ export type DiskErrorCode = 'EDISKOPT' | 'EDISKSIZE' | 'EDISKOVERLAP' | 'EDISKCO
 
 /** A disk layout that cannot be written, or partition content larger than its partition. */
 export class DiskError extends OsbuildError {
-  override name = 'DiskError';
   constructor(
     readonly code: DiskErrorCode,
     message: string,

@@ -7,7 +7,6 @@ export type PeErrorCode = 'EPEFORMAT' | 'EPEMACHINE' | 'EPEROOM' | 'EPESIGNED' |
 
 /** A PE file osbuild cannot use or extend. */
 export class PeError extends OsbuildError {
-  override name = 'PeError';
   constructor(
     readonly code: PeErrorCode,
     message: string,

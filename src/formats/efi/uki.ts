@@ -56,7 +56,6 @@ export interface UkiOptions {
 export type UkiErrorCode = 'EUKISIZE' | 'EUKIKERNEL';
 
 export class UkiError extends OsbuildError {
-  override name = 'UkiError';
   constructor(
     readonly code: UkiErrorCode,
     message: string,

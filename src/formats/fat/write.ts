@@ -60,7 +60,6 @@ export type FatErrorCode = 'EFATNAME' | 'EFATDUP' | 'EFATSIZE' | 'EFATFULL' | 'E
 
 /** A tree or option the FAT writer cannot honour, or content that breaks its promised size. */
 export class FatError extends OsbuildError {
-  override name = 'FatError';
   constructor(
     readonly code: FatErrorCode,
     message: string,

@@ -10,7 +10,6 @@ export type IsoErrorCode =
   | 'EISOFIELD'; // a descriptor field (volume id, date) out of range
 
 export class IsoError extends OsbuildError {
-  override name = 'IsoError';
   constructor(
     readonly code: IsoErrorCode,
     message: string,

@@ -20,10 +20,6 @@ const MAGIC = 0x73717368; // "hsqs" little-endian
 
 export class SquashfsError extends OsbuildError {
   readonly code = 'ESQUASHFS';
-  constructor(message: string) {
-    super(message);
-    this.name = 'SquashfsError';
-  }
 }
 
 export interface SquashfsOptions {

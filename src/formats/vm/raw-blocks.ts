@@ -16,7 +16,6 @@ export interface SizedStream {
 
 /** An error of a disk-image writer: bad input size or a stream that lied about its size. */
 export class DiskImageError extends OsbuildError {
-  override name = 'DiskImageError';
   constructor(
     readonly code: 'EDISKSIZE' | 'EDISKSTREAM',
     message: string,
