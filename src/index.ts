@@ -76,3 +76,7 @@ export { qemuCommand, type QemuOptions } from './run/qemu.js';
 export { detectAccel } from './run/accel.js';
 export { findArtifacts } from './run/artifacts.js';
 export { RunError } from './run/errors.js';
+
+// artifacts: a build's outputs pushed to a registry as an OCI artifact, and pulled back
+export * from './oci/artifact/index.js';
+export { findOutputs, outputsArch, pushBuildOutputs, LOCK_FILE } from './build/artifact.js';

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Store } from '../oci/store.js';
-import { ownerToken } from '../oci/owner.js';
+import { ownerToken, partialSuffix } from '../oci/owner.js';
 import { indexComponents, type ComponentIndex } from '../pkg/find.js';
 import { assembleRoot } from '../rootfs/assemble.js';
 import type { RootType } from '../plan/layout.js';
@@ -54,7 +54,7 @@ export class BuildSession {
 
   /** The suffix of one output's temporary files: its writer's owner token, so a later build can tell a dead writer's. */
   partialSuffix(): string {
-    return `.partial-${ownerToken()}-${randomBytes(6).toString('hex')}`;
+    return partialSuffix();
   }
 
   /** The shared files of `layout` for `plan` (the one plan this session writes), made on first read. */

@@ -10,7 +10,7 @@ import { EXIT_CODES, exitCodeOf, exitCodeOfFamily, OsbuildError } from '../error
 import { sourceDateEpoch } from '../defaults.js';
 import { parseMirrors, type RegistryOptions } from '../oci/registry/options.js';
 import type { Store } from '../oci/store.js';
-import { formatBytes, pkgReporter, registryReporter, reporter, type Mode } from './progress.js';
+import { artifactReporter, formatBytes, pkgReporter, registryReporter, reporter, type Mode } from './progress.js';
 
 /** A command line that cannot be run as given: exit 2. */
 export class UsageError extends OsbuildError {
@@ -103,6 +103,7 @@ export const COMMANDS: Command[] = [
       output: { type: 'string', short: 'o', arg: 'DIR', help: 'where outputs go (default ./out)' },
       name: { type: 'string', arg: 'NAME', help: 'base name of the outputs (default: the first file\'s name)' },
       pull: { type: 'boolean', help: 'ask registries where tags point now, even for images in the store' },
+      push: { type: 'string', arg: 'REF', help: 'then push the outputs (and their SBOMs) to REF as one OCI artifact; see `osbuild push-artifact --help`' },
       ...registry,
       ...common,
       verbose,
@@ -112,6 +113,7 @@ export const COMMANDS: Command[] = [
       'osbuild blueprints/minimal.yml -f kernel+initrd -f tar --arch arm64',
       'osbuild build --root squashfs -f iso blueprints/sshd.yml',
       'SOURCE_DATE_EPOCH=1700000000 osbuild build -o dist base.yml extra.yml',
+      'osbuild build -f iso --push registry.local:5000/outputs/minimal:1 blueprints/minimal.yml',
     ],
     minArgs: 1,
     async moreHelp() {
@@ -120,6 +122,8 @@ export const COMMANDS: Command[] = [
       return ['', 'Formats:', ...FORMATS.map((f) => `  ${f.name.padEnd(w)}  ${f.files('NAME').join(', ')}: ${f.description}`), ''].join('\n');
     },
     async run(args, v, ctx) {
+      // a bad --push reference fails before the build, not after it
+      if (v.push !== undefined) (await import('../oci/ref.js')).parseRef(v.push);
       const result = await (await import('../build/build.js')).build({
         files: args,
         formats: v.format,
@@ -134,6 +138,14 @@ export const COMMANDS: Command[] = [
         onEvent: reporter(ctx.mode),
       });
       if (ctx.mode !== 'quiet') for (const o of result.outputs) for (const f of o.files) process.stdout.write(`${f.path}\n`);
+      if (v.push !== undefined) {
+        const p = await (await import('../build/artifact.js')).pushBuildOutputs(result, args, v.push, {
+          registry: registryOptions(v),
+          sourceDateEpoch: sourceDateEpoch(),
+          onEvent: artifactReporter(ctx.mode),
+        });
+        process.stdout.write(`${p.dest} ${p.digest}\n`);
+      }
       return 0;
     },
   }),
@@ -442,6 +454,77 @@ export const COMMANDS: Command[] = [
         const kept = r.keptRecent > 0 ? `; kept ${r.keptRecent} written in the last 10 minutes (--now removes them)` : '';
         process.stdout.write(`removed ${r.removedBlobs} blobs (${formatBytes(r.removedBytes)}) and ${r.removedDerived} derived files${kept}\n`);
       }
+      return 0;
+    },
+  }),
+  command({
+    name: 'push-artifact',
+    summary: 'push build outputs to a registry as one OCI artifact, SBOMs attached as referrers',
+    usage: 'osbuild push-artifact REF FILE...   or   osbuild push-artifact REF --from DIR --name NAME',
+    options: {
+      from: { type: 'string', arg: 'DIR', help: 'push what a build wrote to DIR under --name: the files of every format found, and NAME.spdx.json / NAME.cdx.json' },
+      name: { type: 'string', arg: 'NAME', help: 'the outputs\' name (needed with --from; else the default is none); also the artifact\'s name annotation' },
+      format: { type: 'string', arg: 'FORMAT', help: 'the format that wrote FILE... (it sets the artifact type; --from finds it itself)' },
+      arch: { type: 'string', arg: 'ARCH', help: 'the outputs\' architecture, an annotation (default: read from a NAME-kernel file)' },
+      lock: { type: 'string', arg: 'FILE', help: 'the osbuild.lock the outputs were built with: its digest becomes an annotation' },
+      ...registry,
+      ...common,
+      verbose,
+    },
+    examples: [
+      'osbuild push-artifact registry.local:5000/outputs/minimal:1 --from out --name minimal',
+      'osbuild push-artifact --format iso registry.local:5000/outputs/sshd:1 out/sshd.iso',
+      'SOURCE_DATE_EPOCH=1700000000 osbuild push-artifact --lock osbuild.lock ghcr.io/acme/device:2 out/device-efi.img out/device.spdx.json',
+    ],
+    minArgs: 1,
+    async run(args, v, ctx) {
+      const arch = archOf(v.arch);
+      if (v.name !== undefined) (await import('../blueprint/name.js')).checkOutputName(v.name, 'option');
+      const { findOutputs, outputsArch } = await import('../build/artifact.js');
+      let found: { inputs: { path: string; format?: string }[]; formats: string[] };
+      if (v.from !== undefined) {
+        if (args.length > 1) throw new UsageError('push-artifact takes FILE... or --from DIR, not both');
+        if (v.name === undefined) throw new UsageError('--from DIR needs --name NAME: the name the build gave its outputs (NAME-kernel, NAME.iso, ...)');
+        if (v.format !== undefined) throw new UsageError('--from finds the formats itself; --format is for FILE...');
+        found = await findOutputs(v.from, v.name);
+      } else {
+        if (args.length < 2) throw new UsageError('push-artifact needs the files to push (or --from DIR --name NAME)\nUsage: osbuild push-artifact REF FILE...');
+        const format = v.format !== undefined ? (await import('../build/outputs.js')).findFormat(v.format).name : undefined;
+        found = { inputs: args.slice(1).map((path) => ({ path, ...(format !== undefined ? { format } : {}) })), formats: format !== undefined ? [format] : [] };
+      }
+      const { pushArtifact } = await import('../oci/artifact/push.js');
+      const r = await pushArtifact(found.inputs, args[0], {
+        name: v.name,
+        arch: arch ?? (await outputsArch(found.inputs)),
+        lockFile: v.lock,
+        sourceDateEpoch: sourceDateEpoch(),
+        registry: registryOptions(v),
+        onEvent: artifactReporter(ctx.mode),
+      });
+      process.stdout.write(`${r.dest} ${r.digest}\n`);
+      return 0;
+    },
+  }),
+  command({
+    name: 'pull-artifact',
+    summary: 'pull an OCI artifact of build outputs (and its attached SBOMs) into a directory',
+    usage: 'osbuild pull-artifact [-o DIR] REF',
+    options: {
+      output: { type: 'string', short: 'o', arg: 'DIR', help: 'where the files go (default ./out); files of the same names are replaced' },
+      ...registry,
+      ...common,
+      verbose,
+    },
+    examples: [
+      'osbuild pull-artifact -o out registry.local:5000/outputs/minimal:1 && osbuild run out/minimal',
+      'osbuild pull-artifact -o dl ghcr.io/acme/device@sha256:0123...   # pinned: the manifest must hash to it',
+    ],
+    minArgs: 1,
+    async run(args, v, ctx) {
+      if (args.length > 1) throw new UsageError('pull-artifact takes one REF\nUsage: osbuild pull-artifact [-o DIR] REF');
+      const { pullArtifact } = await import('../oci/artifact/pull.js');
+      const r = await pullArtifact(args[0], v.output ?? 'out', { registry: registryOptions(v), onEvent: artifactReporter(ctx.mode) });
+      if (ctx.mode !== 'quiet') for (const f of [...r.files, ...r.sboms]) process.stdout.write(`${f.path}\n`);
       return 0;
     },
   }),

@@ -7,6 +7,7 @@ import type { BuildEvent } from '../build/events.js';
 import { CONTROL_CLASS } from '../formats/names.js';
 import type { PkgEvent } from '../pkg/events.js';
 import type { PullEvent, PushEvent } from '../oci/registry/events.js';
+import type { ArtifactEvent } from '../oci/artifact/events.js';
 
 export type Mode = 'human' | 'verbose' | 'json' | 'quiet';
 
@@ -201,4 +202,40 @@ function showPath(p: string, cwd: string | undefined): string {
   if (!cwd || !isAbsolute(p)) return p;
   const r = relative(cwd, p);
   return r === '' ? '.' : r.startsWith('..') || isAbsolute(r) ? p : r;
+}
+
+// Files at least this big show their progress on a terminal while they move.
+const ARTIFACT_PROGRESS_MIN = 32 * 1024 * 1024;
+
+/** Lines for artifact pushes and pulls: a start, one per file (and its progress) on a terminal, retries, the result. */
+export function artifactLine(e: ArtifactEvent, opts: FormatOptions = {}): string | undefined {
+  switch (e.type) {
+    case 'artifact-start':
+      return e.op === 'push' ? `pushing outputs to ${e.ref}` : `pulling ${e.ref}`;
+    case 'artifact-file-start':
+      return opts.verbose ? `  ${e.file} ${shortDigest(e.digest)} ${formatBytes(e.size)}` : undefined;
+    case 'artifact-file-progress':
+      return (opts.tty || opts.verbose) && e.size >= ARTIFACT_PROGRESS_MIN && e.bytes < e.size
+        ? `  ${e.file}: ${formatBytes(e.bytes)} of ${formatBytes(e.size)} (${Math.floor((e.bytes / e.size) * 100)}%)`
+        : undefined;
+    case 'artifact-file-done':
+      return opts.tty || opts.verbose ? `  ${e.file} ${formatBytes(e.size)}: ${e.how}` : undefined;
+    case 'artifact-referrer':
+      return `  ${e.file} attached as ${e.artifactType} (${e.via === 'referrers-api' ? 'referrers API' : 'referrers tag'})`;
+    case 'artifact-retry':
+      return `  ${e.registry}: ${e.what}: ${e.reason}; retrying in ${(e.delayMs / 1000).toFixed(1)} s`;
+    case 'artifact-done':
+      return `${e.ref} → ${shortDigest(e.digest)} (${e.artifactType}, ${e.files.length} ${e.files.length === 1 ? 'file' : 'files'})`;
+  }
+}
+
+/** The callback pushArtifact/pullArtifact take, writing lines (or the events as JSON) to `out`. */
+export function artifactReporter(mode: Mode, out: Writer = process.stderr, tty = process.stderr.isTTY === true): (e: ArtifactEvent) => void {
+  if (mode === 'json') return (e) => out.write(jsonLine(e));
+  const opts = { verbose: mode === 'verbose', tty };
+  return (e) => {
+    if (mode === 'quiet') return;
+    const line = artifactLine(e, opts);
+    if (line !== undefined) out.write(terminalLine(line) + '\n');
+  };
 }

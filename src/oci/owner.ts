@@ -6,6 +6,7 @@
 // look dead). So the token is <pid namespace>.<pid>.<start time>: the start time (clock ticks
 // since boot, /proc/<pid>/stat field 22) tells a reused pid from the original, and a token from
 // another namespace is never judged by pid, only by age.
+import { randomBytes } from 'node:crypto';
 import { readFileSync, readlinkSync } from 'node:fs';
 
 function nsId(): string {
@@ -31,6 +32,14 @@ let mine: string | undefined;
 /** This process's token: `<pidns>.<pid>.<start>` (digits and dots only). */
 export function ownerToken(): string {
   return (mine ??= `${nsId()}.${process.pid}.${startTime(process.pid) ?? '0'}`);
+}
+
+/**
+ * The suffix of a file while this process writes it: `.partial-<owner>-<12 hex>`. Builds (and
+ * `osbuild build`'s sweep of stale partial files) and artifact pulls share it.
+ */
+export function partialSuffix(): string {
+  return `.partial-${ownerToken()}-${randomBytes(6).toString('hex')}`;
 }
 
 export const OWNER_TOKEN_RE = /(\d+)\.(\d+)\.(\d+)/;

@@ -33,7 +33,7 @@ function startsWith(chunk: Uint8Array, magic: number[]): boolean {
  * transient costs one attempt (reset when bytes arrive again), then the next request asks for
  * the rest with Range.
  */
-async function* resumableBody(client: RegistryClient, repository: string, fetch: BlobFetch): AsyncGenerator<Uint8Array> {
+export async function* resumableBody(client: RegistryClient, repository: string, fetch: BlobFetch): AsyncGenerator<Uint8Array> {
   const { digest, size } = fetch.descriptor;
   const policy = client.retryPolicy;
   let offset = 0;

@@ -121,6 +121,15 @@ export async function headManifest(client: RegistryClient, repository: string, r
 
 /** Uploads a manifest or index under `reference` (a digest or a tag); checks the digest the registry reports. */
 export async function putManifest(client: RegistryClient, repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<string> {
+  return (await putManifestAnswer(client, repository, reference, bytes, mediaType)).digest;
+}
+
+/**
+ * putManifest, also returning the OCI-Subject header: a registry with the OCI 1.1 referrers API
+ * sends it for a manifest with a `subject`; one without it does not, and its client keeps the
+ * referrers tag itself.
+ */
+export async function putManifestAnswer(client: RegistryClient, repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<{ digest: string; ociSubject?: string }> {
   const what = `manifest ${reference} of ${repository}`;
   const res = await client.send({
     method: 'PUT',
@@ -137,5 +146,6 @@ export async function putManifest(client: RegistryClient, repository: string, re
   if (dcd !== undefined && dcd !== digest) {
     throw new RegistryError('EPROTOCOL', `${client.endpoint}/${repository}: the registry stored ${what} as ${dcd}, not ${digest}: it rewrote the document`);
   }
-  return digest;
+  const ociSubject = headerOf(res, 'oci-subject');
+  return ociSubject !== undefined ? { digest, ociSubject } : { digest };
 }

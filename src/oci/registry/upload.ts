@@ -1,7 +1,9 @@
 // Blob uploads: HEAD first (the registry may have it), then a cross-repository mount when another
 // repository of the same registry is known to hold it, else an upload session: one PUT for a
 // blob up to the chunk size, PATCHes of chunk-size pieces and a closing PUT above it. A session
-// that fails is abandoned and the blob sent again from a new one.
+// that fails is abandoned and the blob sent again from a new one. The bytes come from a
+// BlobSource: a blob of the store, or any file whose digest is known (artifact uploads), read
+// in ranges, never whole into memory.
 import { createReadStream } from 'node:fs';
 import { RegistryError } from '../errors.js';
 import type { Store } from '../store.js';
@@ -31,6 +33,26 @@ function location(res: HttpResponse, what: string, endpoint: string): URL {
   return new URL(loc, res.url);
 }
 
+/** Where an upload reads a blob's bytes: all of them, or one inclusive byte range. */
+export interface BlobSource {
+  read(range?: { start: number; end: number }): AsyncIterable<Uint8Array>;
+}
+
+/** A blob of the store (whole reads are verified by the store as they pass). */
+export function storeSource(store: Store, d: Descriptor): BlobSource {
+  return { read: (range) => (range ? createReadStream(store.blobPath(d.digest), range) : store.openBlob(d.digest, { size: d.size })) };
+}
+
+/** Counts the bytes a request body sends, for progress: `base` is where the body starts in the blob. */
+async function* counted(source: AsyncIterable<Uint8Array>, base: number, onProgress: (sent: number) => void): AsyncGenerator<Uint8Array> {
+  let sent = base;
+  for await (const chunk of source) {
+    yield chunk;
+    sent += chunk.byteLength;
+    onProgress(sent);
+  }
+}
+
 /** Sends one blob from the store to `repository`, mounting it from `mountFrom` if given. */
 export async function uploadBlob(
   client: RegistryClient,
@@ -39,6 +61,22 @@ export async function uploadBlob(
   d: Descriptor,
   opts: { mountFrom?: string; chunkSize: number },
 ): Promise<UploadOutcome> {
+  return uploadFrom(client, repository, storeSource(store, d), d, opts);
+}
+
+/**
+ * Sends one blob read from `source` to `repository` (see the top of this file). `onProgress`
+ * hears the bytes sent so far of this blob; a retried session starts again from 0.
+ */
+export async function uploadFrom(
+  client: RegistryClient,
+  repository: string,
+  source: BlobSource,
+  d: Descriptor,
+  opts: { mountFrom?: string; chunkSize: number; onProgress?: (sent: number) => void },
+): Promise<UploadOutcome> {
+  const progress = opts.onProgress;
+  const body = (range?: { start: number; end: number }) => () => (progress ? counted(source.read(range), range?.start ?? 0, progress) : source.read(range));
   if (await blobExists(client, repository, d)) return 'exists';
   const what = `upload of blob ${d.digest} to ${repository}`;
   const scopes = [pushScope(repository), ...(opts.mountFrom ? [`repository:${opts.mountFrom}:pull`] : [])];
@@ -62,7 +100,7 @@ export async function uploadBlob(
             path: loc,
             scopes,
             headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${offset}-${end}`, 'Content-Length': String(end - offset + 1) },
-            body: () => createReadStream(store.blobPath(d.digest), { start: offset, end }),
+            body: body({ start: offset, end }),
             what,
             retry: false,
           });
@@ -82,7 +120,7 @@ export async function uploadBlob(
           path: loc,
           scopes,
           headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(d.size) },
-          body: () => store.openBlob(d.digest, { size: d.size }),
+          body: body(),
           what,
           retry: false,
         });
