@@ -474,7 +474,7 @@ export const COMMANDS: Command[] = [
     examples: [
       'osbuild push-artifact registry.local:5000/outputs/minimal:1 --from out --name minimal',
       'osbuild push-artifact --format iso registry.local:5000/outputs/sshd:1 out/sshd.iso',
-      'SOURCE_DATE_EPOCH=1700000000 osbuild push-artifact --lock osbuild.lock ghcr.io/acme/device:2 out/device-efi.img out/device.spdx.json',
+      'SOURCE_DATE_EPOCH=1700000000 osbuild push-artifact --lock osbuild.lock --arch arm64 ghcr.io/acme/device:2 out/device-efi.img out/device.spdx.json',
     ],
     minArgs: 1,
     async run(args, v, ctx) {
