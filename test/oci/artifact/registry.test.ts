@@ -12,7 +12,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ArtifactEvent } from '../../../src/oci/artifact/events.js';
 import { pullArtifact } from '../../../src/oci/artifact/pull.js';
-import { pushArtifact } from '../../../src/oci/artifact/push.js';
+import { pushArtifact, type ArtifactInput } from '../../../src/oci/artifact/push.js';
 import { componentCache, REPO } from '../../helpers/components.js';
 import { ensureDist, MAIN } from '../../helpers/dist.js';
 import { makeImage } from '../../helpers/oci-image.js';
@@ -146,7 +146,7 @@ describe('push-artifact and pull-artifact', () => {
     expect(lastLine(again.stdout).split(' ')[1]).toBe(digest);
     // the library, files listed in another order, arch given rather than read from the kernel
     const r = await pushArtifact(
-      [...FILES].reverse().map((f) => ({ path: join(out, f), format: 'kernel+initrd' })).concat([{ path: join(out, 'minimal.spdx.json') }]),
+      [...[...FILES].reverse().map((f): ArtifactInput => ({ path: join(out, f), format: 'kernel+initrd' })), { path: join(out, 'minimal.spdx.json') }],
       `${plain.host}/outputs/other:1`,
       { name: 'minimal', arch: 'amd64', lockFile: lock, sourceDateEpoch: Number(EPOCH), registry: { env } },
     );
