@@ -157,9 +157,9 @@ export function parseReferrers(bytes: Buffer, where: string): ReferrerDescriptor
  * there already. Other referrers, and whatever else the index holds, are kept as they are.
  */
 export function withReferrer(existing: Buffer | undefined, referrer: Document, annotations: Record<string, string>): Buffer | undefined {
-  const doc = existing ? (JSON.parse(existing.toString('utf8')) as { manifests: ReferrerDescriptor[] } & Record<string, unknown>) : undefined;
-  if (existing) parseReferrers(existing, 'the referrers index');
-  const manifests = doc?.manifests ?? [];
+  const manifests = existing ? parseReferrers(existing, 'the referrers index') : [];
+  // the rest of the document (its annotations, fields of later specs) goes back as it was
+  const doc = existing ? (JSON.parse(existing.toString('utf8')) as Record<string, unknown>) : undefined;
   if (manifests.some((m) => m.digest === referrer.descriptor.digest)) return undefined;
   const entry = { ...referrer.descriptor, annotations };
   return canonicalJSON({ schemaVersion: 2, mediaType: MediaType.ociIndex, ...doc, manifests: [...manifests, entry] });

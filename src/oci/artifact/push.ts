@@ -54,13 +54,13 @@ export interface PushArtifactResult {
 }
 
 /** sha256 and size of a file, read once as a stream; a missing or odd file is the caller's error. */
-export async function hashFile(path: string): Promise<{ digest: string; size: number }> {
+export async function hashFile(path: string, hint = 'name files a build wrote (osbuild build -o DIR), or --from DIR --name NAME'): Promise<{ digest: string; size: number }> {
   let fh;
   try {
     fh = await open(path, 'r');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new ArtifactError('ENOOUTPUTS', `${showName(path)}: ${code === 'ENOENT' ? 'no such file' : `cannot read it (${code ?? (e as Error).message})`}`, { where: path, hint: 'name files a build wrote (osbuild build -o DIR), or --from DIR --name NAME' });
+    throw new ArtifactError('ENOOUTPUTS', `${showName(path)}: ${code === 'ENOENT' ? 'no such file' : `cannot read it (${code ?? (e as Error).message})`}`, { where: path, hint });
   }
   try {
     const st = await fh.stat();
@@ -109,7 +109,7 @@ export async function pushArtifact(inputs: readonly ArtifactInput[], destination
   try {
     emit({ type: 'artifact-start', op: 'push', ref: destName });
     const epoch = opts.sourceDateEpoch ?? 0;
-    const lockDigest = opts.lockFile !== undefined ? (await hashFile(opts.lockFile)).digest : undefined;
+    const lockDigest = opts.lockFile !== undefined ? (await hashFile(opts.lockFile, 'give the osbuild.lock the outputs were built with, or leave --lock out')).digest : undefined;
     const prepared: Prepared[] = [];
     for (const input of inputs) {
       const name = basename(input.path);
