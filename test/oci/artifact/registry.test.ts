@@ -32,6 +32,8 @@ let lock: string;
 /** The digest `build --push` printed. */
 let built: string;
 const FILES = ['minimal-cmdline', 'minimal-initrd.img', 'minimal-kernel'];
+/** The SBOMs beside the outputs: ours, or those the build wrote (SPDX, and CycloneDX if asked for). */
+let SBOMS: string[];
 
 function osbuild(args: string[], opts: { reject?: boolean } = {}) {
   return execa('node', [MAIN, ...args], { env, extendEnv: false, reject: opts.reject ?? true });
@@ -65,6 +67,7 @@ beforeAll(async () => {
   if (!(await readdir(out)).includes('minimal.spdx.json')) {
     await writeFile(join(out, 'minimal.spdx.json'), JSON.stringify({ spdxVersion: 'SPDX-2.3', dataLicense: 'CC0-1.0', SPDXID: 'SPDXRef-DOCUMENT', name: 'minimal', packages: [] }));
   }
+  SBOMS = (await readdir(out)).filter((f) => f.endsWith('.spdx.json') || f.endsWith('.cdx.json')).sort();
   lock = join(work, 'osbuild.lock');
   await writeFile(lock, 'images: {}\n');
 }, 900_000);
@@ -87,9 +90,9 @@ describe('push-artifact and pull-artifact', () => {
 
     const back = join(work, 'back');
     const pulled = await osbuild(['pull-artifact', '-o', back, ref()]);
-    expect(pulled.stdout.trim().split('\n').sort()).toEqual([...FILES, 'minimal.spdx.json'].map((f) => join(back, f)).sort());
-    for (const f of [...FILES, 'minimal.spdx.json']) await cmp(join(out, f), join(back, f));
-    expect((await readdir(back)).sort()).toEqual([...FILES, 'minimal.spdx.json'].sort());
+    expect(pulled.stdout.trim().split('\n').sort()).toEqual([...FILES, ...SBOMS].map((f) => join(back, f)).sort());
+    for (const f of [...FILES, ...SBOMS]) await cmp(join(out, f), join(back, f));
+    expect((await readdir(back)).sort()).toEqual([...FILES, ...SBOMS].sort());
   });
 
   it('skopeo reads the manifest: artifactType, the empty config, a titled layer per file, the annotations', async () => {
@@ -134,8 +137,10 @@ describe('push-artifact and pull-artifact', () => {
     expect(tag.status).toBe(200);
     const index = (await tag.json()) as { mediaType: string; manifests: { digest: string; artifactType: string; mediaType: string }[] };
     expect(index.mediaType).toBe(OCI_INDEX);
-    expect(index.manifests.map((d) => [d.artifactType, d.mediaType])).toEqual([['application/spdx+json', OCI_MANIFEST]]);
-    const sbom = (await (await fetch(`${base}/manifests/${index.manifests[0].digest}`, { headers: { Accept: OCI_MANIFEST } })).json()) as { subject: { digest: string }; layers: { digest: string }[] };
+    expect(index.manifests).toHaveLength(SBOMS.length);
+    const spdx = index.manifests.find((d) => d.artifactType === 'application/spdx+json')!;
+    expect(spdx.mediaType).toBe(OCI_MANIFEST);
+    const sbom = (await (await fetch(`${base}/manifests/${spdx.digest}`, { headers: { Accept: OCI_MANIFEST } })).json()) as { subject: { digest: string }; layers: { digest: string }[] };
     expect(sbom.subject.digest).toBe(digest);
     const blob = Buffer.from(await (await fetch(`${base}/blobs/${sbom.layers[0].digest}`)).arrayBuffer());
     expect(blob.equals(await readFile(join(out, 'minimal.spdx.json')))).toBe(true);
@@ -151,9 +156,9 @@ describe('push-artifact and pull-artifact', () => {
       { name: 'minimal', arch: 'amd64', lockFile: lock, sourceDateEpoch: Number(EPOCH), registry: { env } },
     );
     expect(r.digest).toBe(digest);
-    // the referrers tag was not changed by the second push: one SBOM, once
+    // the referrers tag was not changed by the second push: each SBOM once
     const tag = JSON.parse((await skopeoRaw(`${plain.host}/outputs/minimal:sha256-${digest.slice(7)}`)).toString());
-    expect(tag.manifests).toHaveLength(1);
+    expect(tag.manifests).toHaveLength(SBOMS.length);
     // build --push had no lock beside its blueprint: the same as push-artifact without --lock
     const noLock = await osbuild(['push-artifact', `${plain.host}/outputs/minimal:nolock`, '--from', out, '--name', 'minimal']);
     expect(lastLine(noLock.stdout).split(' ')[1]).toBe(built);
