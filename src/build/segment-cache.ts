@@ -79,9 +79,14 @@ export class SegmentCache {
   /** @internal */
   async commit(key: string, tmp: string, meta: Omit<z.infer<typeof Meta>, 'v' | 'key'>): Promise<void> {
     const json = `${this.file(key, 'json')}.tmp-${ownerToken()}`;
-    await writeFile(json, JSON.stringify({ v: VERSION, key, ...meta }));
-    await rename(tmp, this.file(key, 'bin'));
-    await rename(json, this.file(key, 'json'));
+    try {
+      await writeFile(json, JSON.stringify({ v: VERSION, key, ...meta }));
+      await rename(tmp, this.file(key, 'bin'));
+      await rename(json, this.file(key, 'json'));
+    } catch (e) {
+      await rm(json, { force: true });
+      throw e;
+    }
   }
 
   /**
