@@ -11,7 +11,7 @@ import { sourceDateEpoch } from '../defaults.js';
 import { parseMirrors, type RegistryOptions } from '../oci/registry/options.js';
 import type { Store } from '../oci/store.js';
 import { INITRD_COMPRESSIONS, type InitrdCompression } from '../blueprint/schema.js';
-import { artifactReporter, formatBytes, pkgReporter, registryReporter, reporter, type Mode } from './progress.js';
+import { artifactReporter, formatBytes, pkgReporter, registryReporter, reporter, rewriteLine, type Mode } from './progress.js';
 
 /** A command line that cannot be run as given: exit 2. */
 export class UsageError extends OsbuildError {
@@ -428,7 +428,7 @@ export const COMMANDS: Command[] = [
         process.stdout.write(JSON.stringify(r) + '\n');
         return exit;
       }
-      if (process.stderr.isTTY && ctx.mode === 'human') process.stderr.write('\r\x1b[K');
+      if (process.stderr.isTTY && ctx.mode === 'human') rewriteLine(process.stderr, '');
       for (const p of r.problems) {
         const who = p.refs.length > 0 ? `; needed by ${p.refs.join(', ')}` : '';
         const fixed = p.removed ? ' (removed)' : '';
@@ -663,6 +663,7 @@ function verifyProgress(mode: Mode): ((e: { done: number; total: number; bytesDo
     if (now - last < 2000) return; // a quick verify needs no progress
     last = now;
     const line = `verifying: ${e.done}/${e.total} blobs, ${formatBytes(e.bytesDone)} of ${formatBytes(e.bytesTotal)}`;
-    process.stderr.write(tty ? `\r\x1b[K${line}` : `${line}\n`);
+    if (tty) rewriteLine(process.stderr, line);
+    else process.stderr.write(`${line}\n`);
   };
 }

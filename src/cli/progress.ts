@@ -45,7 +45,19 @@ export function terminalLine(s: string): string {
  */
 export function guardTerminal(stream: { write: (...args: never[]) => boolean }): void {
   const write = stream.write.bind(stream) as (chunk: unknown, ...rest: unknown[]) => boolean;
+  (stream as Record<symbol, unknown>)[RAW] = write;
   stream.write = ((chunk: unknown, ...rest: unknown[]) => write(typeof chunk === 'string' ? terminalText(chunk) : chunk, ...rest)) as typeof stream.write;
+}
+
+const RAW = Symbol('the write under guardTerminal');
+
+/**
+ * Rewrites the terminal's current line (a progress line): the two controls that do it (carriage
+ * return, erase line) are the CLI's own and pass the guard; the text is guarded as always.
+ */
+export function rewriteLine(stream: { write: (...args: never[]) => boolean }, text: string): void {
+  const raw = ((stream as Record<symbol, unknown>)[RAW] ?? stream.write.bind(stream)) as (chunk: string) => boolean;
+  raw(`\r\x1b[K${terminalText(text)}`);
 }
 
 export interface FormatOptions {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { guardTerminal, jsonLine, reporter, terminalLine, terminalText } from '../../src/cli/progress.js';
+import { guardTerminal, jsonLine, reporter, rewriteLine, terminalLine, terminalText } from '../../src/cli/progress.js';
 import { decodeName, showName } from '../../src/formats/names.js';
 import { ensureDist, MAIN } from '../helpers/dist.js';
 
@@ -72,6 +72,15 @@ describe('guardTerminal', () => {
     const bytes = Buffer.from([0x1b, 0x5b]);
     stream.write(bytes);
     expect(seen).toEqual(['a\\u001b[2Jb\n', bytes]);
+  });
+
+  it('lets the CLI rewrite a progress line in place, and guards the line\'s text', () => {
+    const seen: unknown[] = [];
+    const stream = { write: (chunk: unknown) => (seen.push(chunk), true) };
+    guardTerminal(stream);
+    rewriteLine(stream, 'verifying: 1/2 \u001b[2J');
+    stream.write('\r\u001b[K');
+    expect(seen).toEqual(['\r\u001b[Kverifying: 1/2 \\u001b[2J', '\\u000d\\u001b[K']);
   });
 });
 
