@@ -76,3 +76,9 @@ export { qemuCommand, type QemuOptions } from './run/qemu.js';
 export { detectAccel } from './run/accel.js';
 export { findArtifacts } from './run/artifacts.js';
 export { RunError } from './run/errors.js';
+
+// lock: osbuild.lock, the pinned inputs of blueprints; the Debian archives and package record
+export { lockBlueprints, type LockOptions } from './build/locking.js';
+export { LOCK_FILE, LockError, LockSchema, readLock, formatLock, type Lock } from './build/lock.js';
+export { DEFAULT_SOURCES, DebianSourceSchema, loadSources, type DebianSource } from './pkg/archive.js';
+export { DEBIAN_PACKAGES_LABEL, DebRecordSchema, recordsOf, type DebRecord } from './pkg/record.js';

@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ARCHES, type Arch } from '../arch.js';
 import { showName } from '../formats/names.js';
@@ -36,6 +37,25 @@ export const DebianSourceSchema = z
   .strict();
 export type DebianSource = z.infer<typeof DebianSourceSchema>;
 export const DebianSourcesSchema = z.array(DebianSourceSchema).min(1);
+
+/**
+ * A sources file (`--debian-sources FILE`): a YAML list of sources. A relative keyring is
+ * relative to the file.
+ */
+export async function loadSources(file: string): Promise<DebianSource[]> {
+  let doc: unknown;
+  try {
+    doc = parseYaml(await readFile(file, 'utf8'));
+  } catch (e) {
+    throw new PkgError('SOURCES_INVALID', `${showName(file)}: ${(e as Error).message}`, undefined, { where: file });
+  }
+  const r = DebianSourcesSchema.safeParse(doc);
+  if (!r.success) {
+    const i = r.error.issues[0];
+    throw new PkgError('SOURCES_INVALID', `${showName(file)}: ${i ? `${i.path.join('.') || 'the file'}: ${i.message}` : 'invalid'} (a list of {url, suites, components, keyring, snapshot})`, undefined, { where: file });
+  }
+  return r.data.map((s) => ({ ...s, keyring: path.resolve(path.dirname(file), s.keyring) }));
+}
 
 /** Debian 12 and its updates, as Debian's own images configure them; snapshots from snapshot.debian.org. */
 export const DEFAULT_SOURCES: readonly DebianSource[] = [

@@ -19,7 +19,8 @@ export type PkgErrorCode =
   | 'ARCHIVE_SIGNATURE' // a Release is not signed by a key of the source's keyring
   | 'ARCHIVE_INDEX' // a Release or Packages index is missing or fails the Release's SHA256
   | 'DOWNLOAD_FAILED' // the network or the archive's server failed
-  | 'NOT_IN_ARCHIVE'; // a pinned .deb is in neither the archive nor its snapshot
+  | 'NOT_IN_ARCHIVE' // a pinned .deb is in neither the archive nor its snapshot
+  | 'SOURCES_INVALID'; // a --debian-sources file is not a list of sources
 
 export class PkgError extends OsbuildError {
   override readonly name = 'PkgError';
