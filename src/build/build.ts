@@ -124,7 +124,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     if (diffs.length > 0 && opts.locked) throw lockedError(lockFile, diffs);
     if (diffs.length > 0) {
       const times = await archiveTimes(cacheDir, arch, opts.debianSources, inputs);
-      await writeLock(lockFile, mergeInputs(lock ?? (await import('./lock.js')).emptyLock(), { ...inputs, archiveTimes: times }), lockHeader(opts.files, cwd));
+      await writeLock(lockFile, mergeInputs(lock ?? (await import('./lock.js')).emptyLock(), { ...inputs, archiveTimes: times }), lockHeader());
       if (lock) opts.onEvent?.({ type: 'warning', message: `${lockFile} updated (${arch}):\n  ${diffs.join('\n  ')}` });
     }
   }

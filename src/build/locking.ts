@@ -39,10 +39,9 @@ export async function archiveTimes(cacheDir: string, arch: Arch, sources: readon
   return times;
 }
 
-export function lockHeader(files: readonly string[], cwd: string): string {
-  const names = files.map((f) => resolvePath(cwd, f));
+export function lockHeader(): string {
   return [
-    ` osbuild.lock: the pinned inputs of ${names.map((n) => n.split('/').pop()).join(', ')}.`,
+    ' osbuild.lock: the pinned inputs of the blueprints beside it (image digests, Debian packages).',
     ' Written by `osbuild lock`; `osbuild build` uses it, `--locked` fails when anything would differ,',
     ' `--update-lock` refreshes it. Commit it beside the blueprint.',
   ].join('\n');
@@ -80,9 +79,9 @@ export async function lockBlueprints(opts: LockOptions): Promise<{ file: string;
   const store = await Store.open(`${cacheDir}/store`);
   const componentDirs = opts.componentDirs ?? defaultComponentDirs(cwd, files);
   const file = lockPath(files);
-  // the other entries of an existing lock are dropped: the lock is what these blueprints need now
-  const old = await readLock(file).catch(() => undefined);
-  let lock = emptyLock();
+  // one lock serves the blueprints of a folder: entries of other references are kept; an archive
+  // whose pinned packages do not change keeps its snapshot time (mergeInputs)
+  let lock = (await readLock(file)) ?? emptyLock();
   for (const arch of opts.arches ?? [...ARCH_NAMES]) {
     const formats = chosen.filter((f) => !f.arches || f.arches.includes(arch));
     const images = await resolveImages(planRefs(blueprint, formats, arch), {
@@ -100,15 +99,6 @@ export async function lockBlueprints(opts: LockOptions): Promise<{ file: string;
     const inputs = archInputs(images, arch);
     lock = mergeInputs(lock, { ...inputs, archiveTimes: await archiveTimes(cacheDir, arch, opts.debianSources, inputs) });
   }
-  // an archive whose pinned packages did not change keeps its snapshot time
-  if (old) {
-    for (const url of Object.keys(lock.archives)) {
-      const same = Object.entries(lock.components).every(([ref, c]) =>
-        ARCH_NAMES.every((a) => JSON.stringify((c.packages[a] ?? []).filter((r) => r.archive === url)) === JSON.stringify((old.components[ref]?.packages[a] ?? []).filter((r) => r.archive === url))),
-      );
-      if (same && old.archives[url]) lock.archives[url] = old.archives[url];
-    }
-  }
-  await writeLock(file, lock, lockHeader(opts.files, cwd));
+  await writeLock(file, lock, lockHeader());
   return { file, lock };
 }

@@ -154,6 +154,28 @@ describe('osbuild.lock', () => {
     }
   }, 180_000);
 
+  test('a blueprint beside it needing more: --locked lists each image and .deb the lock lacks; a plain build adds them', async () => {
+    await mkdir(join(t.dir, 'components', 'data'), { recursive: true });
+    await writeFile(join(t.dir, 'components', 'data', 'build.yml'), 'image: osbtest/data\ntag: "0.1.0"\narches: [amd64, arm64]\npackages:\n  - package: osbtest-data\nconfig:\n  Cmd: ["/bin/true"]\n');
+    const two = join(t.dir, 'blueprints', 'two.yml');
+    await writeFile(two, 'init:\n  - osbtest/hello:0.1.0\nonboot:\n  - name: data\n    image: osbtest/data:0.1.0\n');
+    const arch = process.arch === 'arm64' ? 'arm64' : 'amd64';
+    const r = await cli(['build', '--locked', '-f', 'tar', '-o', 'out8', two]);
+    expect(r.exitCode, r.stderr).toBe(1);
+    expect(r.stderr).toContain(`${lockFile()} is out of date (--locked):`);
+    expect(r.stderr).toMatch(new RegExp(`\\n  docker\\.io/osbtest/data:0\\.1\\.0 \\(${arch}\\): not in the lock; now sha256:[0-9a-f]{64}\\n`));
+    expect(r.stderr).toMatch(new RegExp(`\\n  docker\\.io/osbtest/data:0\\.1\\.0 \\(${arch}\\): package osbtest-data 1\\.0 \\(all, sha256 [0-9a-f]{12}…\\) is not in the lock\\n`));
+    expect(await readFile(lockFile(), 'utf8')).toBe(first);
+    // without --locked: built, and the lock now covers both blueprints (hello's entries unchanged)
+    const b = await cli(['build', '-f', 'tar', '-o', 'out8', two]);
+    expect(b.exitCode, b.stderr).toBe(0);
+    expect(b.stderr).toContain(`warning: ${lockFile()} updated (${arch}):`);
+    const lock = LockSchema.parse(parse(await readFile(lockFile(), 'utf8')));
+    expect(Object.keys(lock.images)).toEqual(['docker.io/osbtest/data:0.1.0', 'docker.io/osbtest/hello:0.1.0']);
+    expect(lock.images['docker.io/osbtest/hello:0.1.0']).toEqual(LockSchema.parse(parse(first)).images['docker.io/osbtest/hello:0.1.0']);
+    await writeFile(lockFile(), first);
+  }, 180_000);
+
   test('a pinned version in neither the archive nor the snapshot is named', async () => {
     await cp(archive.snapshotDir, `${archive.snapshotDir}.keep`, { recursive: true });
     const saved = archive.snapshotTimestamp;
