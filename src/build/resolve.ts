@@ -119,16 +119,11 @@ async function pullRef(full: string, ctx: ResolveContext, session: Session, refr
  * False when the component folder changed since the lock and the image was built afresh instead.
  */
 async function obtainPinned(ref: string, full: string, pinned: string, ctx: ResolveContext, session: Session): Promise<boolean> {
-  if (await ctx.store.hasBlob(pinned)) return true;
   const lock = ctx.lock!;
-  const dir = await session.components.find(full);
-  if (!dir) {
-    await pullRef(`${full.replace(/@.*$/, '')}@${pinned}`, ctx, session, false);
-    return true;
-  }
+  const dir = await session.components.find(full).catch(() => undefined);
   const locked = lock.lock.components[full];
-  const source = await componentSourceDigest(dir);
-  if (locked?.source !== source) {
+  // an edited component folder wins over the lock (a build uses the folders as they are)
+  if (dir && locked?.source !== undefined && locked.source !== (await componentSourceDigest(dir))) {
     if (lock.locked) {
       throw new LockError('ESTALELOCK', `${showName(ref)}: its component folder ${showName(dir)} changed since the lock was written (--locked)`, {
         hint: 'run `osbuild lock BLUEPRINT...` (or build with --update-lock) to lock the folder as it is now',
@@ -137,7 +132,12 @@ async function obtainPinned(ref: string, full: string, pinned: string, ctx: Reso
     await buildFrom(dir, ref, ctx);
     return false;
   }
-  await buildFrom(dir, ref, ctx, locked.packages);
+  if (await ctx.store.hasBlob(pinned)) return true;
+  if (!dir) {
+    await pullRef(`${full.replace(/@.*$/, '')}@${pinned}`, ctx, session, false);
+    return true;
+  }
+  await buildFrom(dir, ref, ctx, locked?.packages);
   if (await ctx.store.hasBlob(pinned)) return true;
   const got = await ctx.store.resolveImage(full, ctx.arch).then((i) => i.manifestDigest, () => 'nothing');
   if (lock.locked) {

@@ -77,7 +77,10 @@ export async function startTestArchive(opts: { suite?: string; arches?: string[]
   const env = { GNUPGHOME: gnupg, LC_ALL: 'C' };
   await execa('gpg', ['--batch', '--passphrase', '', '--quick-gen-key', 'osbuild test archive <archive@osbuild.test>', 'ed25519', 'sign', 'never'], { env });
   const keyring = join(base, 'archive-keyring.gpg');
-  const exported = await execa('gpg', ['--export'], { env, encoding: 'buffer' });
+  const listed = await execa('gpg', ['--batch', '--with-colons', '--list-secret-keys'], { env, encoding: 'utf8' });
+  const fpr = /^fpr:+([0-9A-F]{40}):/m.exec(listed.stdout)?.[1];
+  if (!fpr) throw new Error(`test archive: gpg made no key:\n${listed.stdout}`);
+  const exported = await execa('gpg', ['--export', fpr], { env, encoding: 'buffer' });
   await writeFile(keyring, exported.stdout);
 
   const requests: string[] = [];
@@ -156,7 +159,10 @@ export async function startTestArchive(opts: { suite?: string; arches?: string[]
       // apt-ftparchive dates the Release now: the test's clock decides instead
       const text = rel.stdout.replace(/^Date: .*$/m, `Date: ${date.toUTCString().replace('GMT', 'UTC')}`);
       await writeFile(join(dists, 'Release'), text.endsWith('\n') ? text : `${text}\n`);
-      await execa('gpg', ['--batch', '--yes', '--clearsign', '--digest-algo', 'SHA256', '-o', join(dists, 'InRelease'), join(dists, 'Release')], { env });
+      await execa('gpg', ['--batch', '--yes', '--local-user', fpr, '--clearsign', '--digest-algo', 'SHA256', '-o', join(dists, 'InRelease'), join(dists, 'Release')], { env });
+      // the fixture checks itself: a test must not fail for a signature the helper got wrong
+      const check = await execa('gpgv', ['--status-fd', '1', '--keyring', keyring, join(dists, 'InRelease')], { reject: false, encoding: 'utf8' });
+      if (check.exitCode !== 0) throw new Error(`test archive: gpgv refuses the InRelease just signed with ${fpr}:\n${check.stdout}\n${check.stderr}`);
     },
     async publishSnapshot(date: Date) {
       await rm(snapshotDir, { recursive: true, force: true });
@@ -164,6 +170,7 @@ export async function startTestArchive(opts: { suite?: string; arches?: string[]
       archive.snapshotTimestamp = timestamp(date);
     },
     async close() {
+      await execa('gpgconf', ['--kill', 'gpg-agent'], { env, reject: false });
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       await rm(base, { recursive: true, force: true });

@@ -120,9 +120,12 @@ describe('osbuild.lock', () => {
   test('--locked refuses a lock the component folder moved away from, naming it; --update-lock moves it on', async () => {
     const spec = join(t.dir, 'components', 'hello', 'build.yml');
     const before = await readFile(spec, 'utf8');
+    // a store that holds the locked image already: the edit must still be seen
+    const warm = join(t.dir, 'cache-warm');
+    expect((await cli(['build', '--locked', '-f', 'tar', '-o', 'out4', bp()], { cache: warm })).exitCode).toBe(0);
     await writeFile(spec, before.replace('["/bin/true"]', '["/bin/false"]'));
     try {
-      const r = await cli(['build', '--locked', '-f', 'tar', '-o', 'out4', bp()]);
+      const r = await cli(['build', '--locked', '-f', 'tar', '-o', 'out4', bp()], { cache: warm });
       expect(r.exitCode, r.stderr).toBe(1);
       expect(r.stderr).toContain('osbtest/hello:0.1.0: its component folder');
       expect(r.stderr).toContain('changed since the lock was written (--locked)');
