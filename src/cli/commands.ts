@@ -120,6 +120,7 @@ export const COMMANDS: Command[] = [
     examples: [
       'osbuild build blueprints/minimal.yml',
       'osbuild build --locked blueprints/minimal.yml     # exactly what blueprints/osbuild.lock pins',
+      'osbuild build --update-lock --debian-sources sources.yml bp.yml   # Debian\'s current .debs, written into the lock',
       'osbuild blueprints/minimal.yml -f kernel+initrd -f tar --arch arm64',
       'osbuild build --root squashfs -f iso blueprints/sshd.yml',
       'SOURCE_DATE_EPOCH=1700000000 osbuild build -o dist base.yml extra.yml',
@@ -263,6 +264,7 @@ export const COMMANDS: Command[] = [
       'osbuild pkg build components/init',
       'osbuild pkg build --arch arm64 components/getty kernel/debian-cloud',
       'osbuild pkg build --push registry.local:5000/team/init:0.1.0 components/init',
+      'osbuild pkg build --debian-sources sources.yml components/getty',
     ],
     minArgs: 1,
     async run(args, v, ctx) {
