@@ -170,15 +170,30 @@ export class AptRepo {
     const source = this.sources.find((s) => archiveUrl(s.url) === archiveUrl(rec.archive));
     const time = snapshots?.times.get(archiveUrl(rec.archive));
     if (source?.snapshot && time) {
-      const url = `${snapshotUrl(source.snapshot, time)}/${rec.filename}`;
-      tried.push(url);
-      if (await downloadDeb(url, file, { sha256: rec.sha256, what })) return { path: file, info: { ...info, size: (await stat(file)).size }, archive: rec.archive };
+      for (const at of snapshotAttempts(time)) {
+        const url = `${snapshotUrl(source.snapshot, at)}/${rec.filename}`;
+        tried.push(url);
+        if (await downloadDeb(url, file, { sha256: rec.sha256, what })) return { path: file, info: { ...info, size: (await stat(file)).size }, archive: rec.archive };
+      }
     }
     const why = !source ? `no configured source has the archive ${rec.archive}` : !source.snapshot ? `the source ${source.url} has no snapshot URL` : !time ? `the lock has no time for ${rec.archive}` : 'neither has it';
     throw new PkgError('NOT_IN_ARCHIVE', `${what}: not found at ${tried.join(' nor at ')} (${why})`, undefined, {
       hint: 'set the source\'s snapshot URL to an archive that keeps old versions, or run `osbuild lock` (or build with --update-lock) to move to the versions the archive has now',
     });
   }
+}
+
+/**
+ * The times a snapshot is asked at: the lock's time (the archive's Release date), then 6 hours
+ * and a day later. snapshot.debian.org answers a time with the last import at or before it, and
+ * imports the archive some hours after it is published: a package new in that very publication
+ * is only in a later import (while the archive still had it: Debian keeps a superseded .deb for
+ * days). Each answer is checked against the pinned sha256 either way.
+ */
+export function snapshotAttempts(iso: string): string[] {
+  const t = Date.parse(iso);
+  if (!Number.isFinite(t)) return [iso];
+  return [0, 6, 24].map((h) => new Date(t + h * 3600_000).toISOString().replace(/\.000Z$/, 'Z'));
 }
 
 export async function sha256File(file: string): Promise<string> {

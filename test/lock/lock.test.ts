@@ -179,14 +179,34 @@ describe('osbuild.lock', () => {
     await writeFile(lockFile(), first);
   }, 180_000);
 
+  test('a snapshot imported some hours after the Release: found at the later time', async () => {
+    const saved = archive.snapshotTimestamp;
+    archive.snapshotTimestamp = '20260102T090405Z'; // the lock's time + 6 h
+    archive.requests.length = 0;
+    try {
+      const r = await cli(['build', '--locked', '-f', 'tar', '-o', 'out9', bp()]);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const arch = process.arch === 'arm64' ? 'arm64' : 'amd64';
+      expect(archive.requests.filter((p) => p.includes(`osbtest-hello_1.0-1_${arch}.deb`))).toEqual([
+        `/debian/pool/main/osbtest-hello_1.0-1_${arch}.deb`,
+        `/snapshot/20260102T030405Z/pool/main/osbtest-hello_1.0-1_${arch}.deb`,
+        `/snapshot/20260102T090405Z/pool/main/osbtest-hello_1.0-1_${arch}.deb`,
+      ]);
+      expect((await readFile(join(t.dir, 'out9', 'hello.tar'))).equals(await readFile(join(t.dir, 'out1', 'hello.tar')))).toBe(true);
+    } finally {
+      archive.snapshotTimestamp = saved;
+    }
+  }, 180_000);
+
   test('a pinned version in neither the archive nor the snapshot is named', async () => {
     await cp(archive.snapshotDir, `${archive.snapshotDir}.keep`, { recursive: true });
     const saved = archive.snapshotTimestamp;
     archive.snapshotTimestamp = 'nothing';
+    archive.requests.length = 0;
     try {
       const r = await cli(['build', '--locked', '-f', 'tar', '-o', 'out7', bp()]);
       expect(r.exitCode).toBe(3);
-      expect(r.stderr).toMatch(/osbtest-hello 1\.0-1 \((amd64|arm64), pinned by the lock\): not found at http:\/\/127\.0\.0\.1:\d+\/debian\/pool\/main\/osbtest-hello_1\.0-1_\w+\.deb nor at http:\/\/127\.0\.0\.1:\d+\/snapshot\/20260102T030405Z\/pool/);
+      expect(r.stderr).toMatch(/osbtest-hello 1\.0-1 \((amd64|arm64), pinned by the lock\): not found at http:\/\/127\.0\.0\.1:\d+\/debian\/pool\/main\/osbtest-hello_1\.0-1_\w+\.deb nor at http:\/\/127\.0\.0\.1:\d+\/snapshot\/20260102T030405Z\/pool\/\S+ nor at \S+\/snapshot\/20260102T090405Z\/\S+ nor at \S+\/snapshot\/20260103T030405Z\/pool\/main\/osbtest-hello_1\.0-1_\w+\.deb \(neither has it\)/);
     } finally {
       archive.snapshotTimestamp = saved;
     }
