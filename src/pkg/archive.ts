@@ -268,7 +268,7 @@ function packagesEntry(hashes: Map<string, { sha256: string; size: number }>, co
 async function decompress(bytes: Buffer, name: string): Promise<string> {
   if (name.endsWith('.gz')) return gunzipSync(bytes).toString('utf8');
   if (name.endsWith('.xz')) {
-    const r = await execa('xz', ['-dc'], { input: bytes, encoding: 'buffer', maxBuffer: 1 << 30 });
+    const r = await execa('xz', ['-dc'], { input: bytes, encoding: 'buffer', maxBuffer: 1 << 30, stripFinalNewline: false });
     return Buffer.from(r.stdout).toString('utf8');
   }
   return bytes.toString('utf8');

@@ -80,7 +80,8 @@ export async function startTestArchive(opts: { suite?: string; arches?: string[]
   const listed = await execa('gpg', ['--batch', '--with-colons', '--list-secret-keys'], { env, encoding: 'utf8' });
   const fpr = /^fpr:+([0-9A-F]{40}):/m.exec(listed.stdout)?.[1];
   if (!fpr) throw new Error(`test archive: gpg made no key:\n${listed.stdout}`);
-  const exported = await execa('gpg', ['--export', fpr], { env, encoding: 'buffer' });
+  // bytes: execa would otherwise strip a final 0x0a, and one key in 256 would be cut short
+  const exported = await execa('gpg', ['--export', fpr], { env, encoding: 'buffer', stripFinalNewline: false });
   await writeFile(keyring, exported.stdout);
 
   const requests: string[] = [];
@@ -140,7 +141,7 @@ export async function startTestArchive(opts: { suite?: string; arches?: string[]
       for (const arch of arches) {
         const bin = join(dists, 'main', `binary-${arch}`);
         await mkdir(bin, { recursive: true });
-        const { stdout } = await execa('dpkg-scanpackages', ['--multiversion', '--arch', arch, 'pool'], { cwd: dir, encoding: 'buffer' });
+        const { stdout } = await execa('dpkg-scanpackages', ['--multiversion', '--arch', arch, 'pool'], { cwd: dir, encoding: 'buffer', stripFinalNewline: false });
         await writeFile(join(bin, 'Packages'), stdout);
         await execa('gzip', ['-9nk', join(bin, 'Packages')]);
       }

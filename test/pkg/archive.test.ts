@@ -95,7 +95,7 @@ describe('refused', () => {
     const good = await readFile(gz);
     try {
       const text = (await execa('gzip', ['-dc', gz], { encoding: 'utf8' })).stdout.replace('Version: 1.0-1', 'Version: 9.9-1');
-      await writeFile(gz, (await execa('gzip', ['-9n'], { input: text, encoding: 'buffer' })).stdout);
+      await writeFile(gz, (await execa('gzip', ['-9n'], { input: text, encoding: 'buffer', stripFinalNewline: false })).stdout);
       const e = await refusal(repo('amd64').show('osbtest-hello'));
       expect(e.code).toBe('ARCHIVE_INDEX');
       expect(e.message).toContain(`${archive.url}/dists/${archive.suite}/main/binary-amd64/Packages.gz: SHA256`);
