@@ -41,6 +41,10 @@ const FAMILY_OF_CODE: Record<string, ErrorFamily> = {
   // PkgError: fetching Debian packages
   APT_FAILED: 'registry',
   DOWNLOAD_CORRUPT: 'registry',
+  DOWNLOAD_FAILED: 'registry',
+  ARCHIVE_SIGNATURE: 'registry',
+  ARCHIVE_INDEX: 'registry',
+  NOT_IN_ARCHIVE: 'registry',
   // Node's network errors
   ECONNREFUSED: 'registry',
   ECONNRESET: 'registry',

@@ -79,4 +79,10 @@ export { RunError } from './run/errors.js';
 
 // artifacts: a build's outputs pushed to a registry as an OCI artifact, and pulled back
 export * from './oci/artifact/index.js';
-export { findOutputs, outputsArch, pushBuildOutputs, LOCK_FILE } from './build/artifact.js';
+export { findOutputs, outputsArch, pushBuildOutputs } from './build/artifact.js';
+
+// lock: osbuild.lock, the pinned inputs of blueprints; the Debian archives and package record
+export { lockBlueprints, type LockOptions } from './build/locking.js';
+export { LOCK_FILE, LockError, LockSchema, readLock, formatLock, type Lock } from './build/lock.js';
+export { DEFAULT_SOURCES, DebianSourceSchema, loadSources, type DebianSource } from './pkg/archive.js';
+export { DEBIAN_PACKAGES_LABEL, DebRecordSchema, recordsOf, type DebRecord } from './pkg/record.js';

@@ -21,6 +21,9 @@ import { layoutType, type RootType } from '../plan/layout.js';
 import { modulesInfoSources, planBuild, planRefs, type BuildPlan } from '../plan/plan.js';
 import { resolveImages } from './resolve.js';
 import { BuildSession } from './session.js';
+import type { DebianSource } from '../pkg/archive.js';
+import { LockError, lockDifferences, lockedError, lockPath, mergeInputs, readLock, writeLock } from './lock.js';
+import { archInputs, archiveTimes, lockHeader } from './locking.js';
 
 export interface BuildOptions {
   /** Blueprint files, merged in order. */
@@ -47,6 +50,12 @@ export interface BuildOptions {
   registry?: RegistryOptions;
   cwd?: string;
   onEvent?: (e: BuildEvent) => void;
+  /** Fail when anything would differ from osbuild.lock (beside the first file), or it is missing. */
+  locked?: boolean;
+  /** Resolve afresh (Debian's current packages too) and write this arch's entries into osbuild.lock. */
+  updateLock?: boolean;
+  /** The Debian archives components are built from; default Debian 12. */
+  debianSources?: readonly DebianSource[];
 }
 
 export interface BuildResult {
@@ -85,6 +94,11 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   // a blueprint's `name:` was checked (located) when it was parsed
   if (opts.name !== undefined || blueprint.name === undefined) checkOutputName(name, opts.name !== undefined ? 'option' : 'file');
 
+  const lockFile = lockPath(files);
+  const lock = await readLock(lockFile);
+  if (opts.locked && opts.updateLock) throw new LockError('ELOCKFILE', '--locked and --update-lock contradict each other: choose one');
+  if (opts.locked && !lock) throw new LockError('ESTALELOCK', `--locked, but there is no ${lockFile}`, { hint: `write it with \`osbuild lock ${opts.files.join(' ')}\`` });
+
   const store = await Store.open(join(cacheDir, 'store'));
   const componentDirs = opts.componentDirs ?? defaultComponentDirs(cwd, files);
   const session = new BuildSession({
@@ -104,7 +118,21 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     onEvent: opts.onEvent,
     pull: opts.pull,
     registry: opts.registry,
+    lock: lock && !opts.updateLock ? { lock, locked: opts.locked === true } : undefined,
+    refreshDebian: opts.updateLock,
+    debianSources: opts.debianSources,
   });
+  if (lock || opts.updateLock) {
+    // the lock records what this build used; --locked refuses any difference before writing outputs
+    const inputs = archInputs(images, arch);
+    const diffs = lock ? lockDifferences(lock, { ...inputs, archiveTimes: new Map() }) : ['no lock yet'];
+    if (diffs.length > 0 && opts.locked) throw lockedError(lockFile, diffs);
+    if (diffs.length > 0) {
+      const times = await archiveTimes(cacheDir, arch, opts.debianSources, inputs);
+      await writeLock(lockFile, mergeInputs(lock ?? (await import('./lock.js')).emptyLock(), { ...inputs, archiveTimes: times }), lockHeader());
+      if (lock) opts.onEvent?.({ type: 'warning', message: `${lockFile} updated (${arch}):\n  ${diffs.join('\n  ')}` });
+    }
+  }
 
   let modulesInfo;
   const modules = modulesInfoSources(blueprint, images, formats, opts.root);

@@ -15,6 +15,9 @@ import type { BuildEvent } from './events.js';
 import { StoreError } from '../oci/errors.js';
 import type { Registries } from '../oci/registry/session.js';
 import type { RegistryOptions } from '../oci/registry/options.js';
+import type { DebianSource } from '../pkg/archive.js';
+import { LockError, pinnedDigest, snapshotTimes, type LockPins } from './lock.js';
+import { recordsOf, type DebRecord } from '../pkg/record.js';
 
 export type { ResolvedImage };
 
@@ -40,6 +43,12 @@ export interface ResolveContext {
   registry?: RegistryOptions;
   /** The index of the component folders, when the caller keeps one (a build session); else one per run. */
   components?: ComponentIndex;
+  /** A lockfile's pins: images by digest, components from exactly the locked .debs. */
+  lock?: LockPins;
+  /** Rebuild a component whose .debs are no longer the archives' candidates (`osbuild lock`, --update-lock). */
+  refreshDebian?: boolean;
+  /** The Debian archives components are built from; default Debian 12. */
+  debianSources?: readonly DebianSource[];
 }
 
 /** The registry session of one resolve run, opened on first use, and its index of the component folders. */
@@ -68,12 +77,17 @@ export async function resolveImages(refs: string[], ctx: ResolveContext): Promis
 
 async function resolveImage(ref: string, ctx: ResolveContext, session: Session): Promise<ResolvedImage> {
   const full = formatRef(parseRef(ref));
-  if (!(await ctx.store.resolve(full))) await obtainMissing(ref, full, ctx, session);
+  const pinned = pinnedDigest(ctx.lock, full, ctx.arch);
+  let target = full;
+  if (pinned !== undefined && (await obtainPinned(ref, full, pinned, ctx, session))) target = `${full}@${pinned}`;
+  else if (pinned !== undefined) {
+    // built afresh: the component folder changed since the lock (the build reports the difference)
+  } else if (!(await ctx.store.resolve(full))) await obtainMissing(ref, full, ctx, session);
   else if (ctx.pull && !(await session.components.find(full))) await pullRef(full, ctx, session, true);
   else await rebuildIfChanged(ref, full, ctx, session);
   let img;
   try {
-    img = await ctx.store.resolveImage(full, ctx.arch);
+    img = await ctx.store.resolveImage(target, ctx.arch);
   } catch (e) {
     // an index pulled earlier for another arch lacks this arch's manifest: fetch just that
     if (!(e instanceof StoreError && e.code === 'ENOBLOB') || (await session.components.find(full))) throw e;
@@ -100,6 +114,49 @@ async function pullRef(full: string, ctx: ResolveContext, session: Session, refr
 }
 
 /**
+ * The image a lock pins, by digest: in the store already, else built from its component folder
+ * with exactly the locked .debs (which must give the same digest), else pulled by digest.
+ * False when the component folder changed since the lock and the image was built afresh instead.
+ */
+async function obtainPinned(ref: string, full: string, pinned: string, ctx: ResolveContext, session: Session): Promise<boolean> {
+  const lock = ctx.lock!;
+  const dir = await session.components.find(full).catch(() => undefined);
+  const locked = lock.lock.components[full];
+  // an edited component folder wins over the lock (a build uses the folders as they are)
+  if (dir && locked?.source !== undefined && locked.source !== (await componentSourceDigest(dir))) {
+    if (lock.locked) {
+      throw new LockError('ESTALELOCK', `${showName(ref)}: its component folder ${showName(dir)} changed since the lock was written (--locked)`, {
+        hint: 'run `osbuild lock BLUEPRINT...` (or build with --update-lock) to lock the folder as it is now',
+      });
+    }
+    await buildFrom(dir, ref, ctx);
+    return false;
+  }
+  if (await ctx.store.hasBlob(pinned)) return true;
+  if (!dir) {
+    await pullRef(`${full.replace(/@.*$/, '')}@${pinned}`, ctx, session, false);
+    return true;
+  }
+  await buildFrom(dir, ref, ctx, locked?.packages);
+  if (await ctx.store.hasBlob(pinned)) return true;
+  const got = await ctx.store.resolveImage(full, ctx.arch).then((i) => i.manifestDigest, () => 'nothing');
+  if (lock.locked) {
+    throw new LockError('ESTALELOCK', `${showName(ref)} (${ctx.arch}): built from the locked .debs it is ${got}, but the lock says ${pinned} (--locked)`, {
+      hint: 'the build is not reproducing the locked image (another osbuild version?): rebuild the lock with `osbuild lock BLUEPRINT...`',
+    });
+  }
+  return false;
+}
+
+/** True when some .deb of the image is no longer its archive's candidate (Debian moved on). */
+async function debsMovedOn(records: DebRecord[], ctx: ResolveContext): Promise<boolean> {
+  const { AptRepo } = await import('../pkg/apt.js');
+  const apt = new AptRepo(ctx.cacheDir, ctx.arch as Arch, undefined, undefined, ctx.debianSources);
+  const now = await apt.showMany(records.map((r) => r.package));
+  return records.some((r) => now.get(r.package)?.sha256 !== r.sha256);
+}
+
+/**
  * A component folder edited since its image was built (same tag, other sources) is built again:
  * a build always uses the components as they are on disk, as a build system would.
  */
@@ -121,7 +178,10 @@ async function rebuildIfChanged(ref: string, full: string, ctx: ResolveContext, 
   const built = img?.config.config?.Labels?.[COMPONENT_SOURCE_LABEL];
   // a layer gone from the store (removed by hand, or by `cache verify --repair`) is built again too
   const whole = img ? (await Promise.all(img.layers.map((l) => ctx.store.hasBlob(l.digest)))).every(Boolean) : false;
-  if (whole && built === (await componentSourceDigest(dir))) return;
+  if (whole && built === (await componentSourceDigest(dir))) {
+    const records = ctx.refreshDebian ? recordsOf(img?.config.config?.Labels) : undefined;
+    if (!records || !(await debsMovedOn(records, ctx))) return;
+  }
   await buildFrom(dir, ref, ctx);
 }
 
@@ -144,7 +204,7 @@ async function obtainMissing(ref: string, full: string, ctx: ResolveContext, ses
   await buildFrom(dir, ref, ctx);
 }
 
-async function buildFrom(dir: string, ref: string, ctx: ResolveContext): Promise<void> {
+async function buildFrom(dir: string, ref: string, ctx: ResolveContext, pins?: Partial<Record<Arch, DebRecord[]>>): Promise<void> {
   ctx.onEvent?.({ type: 'build-component', ref, dir });
   const { buildComponent } = await import('../pkg/build.js'); // loaded only when needed
   await buildComponent(dir, {
@@ -152,5 +212,7 @@ async function buildFrom(dir: string, ref: string, ctx: ResolveContext): Promise
     cacheDir: ctx.cacheDir,
     sourceDateEpoch: ctx.sourceDateEpoch,
     onProgress: (e) => ctx.onEvent?.({ type: 'pkg', event: e }),
+    sources: ctx.debianSources,
+    ...(pins ? { pins, snapshots: { times: snapshotTimes(ctx.lock!.lock) } } : {}),
   });
 }

@@ -83,6 +83,13 @@ const registry = {
   mirror: { type: 'string', multiple: true, arg: 'REG=MIRROR', help: 'try MIRROR (host[:port]) before registry REG for pulls, repeatable' },
 } as const;
 
+// Where components' Debian packages come from: shared by build, lock and pkg build.
+const debianSources = { type: 'string', arg: 'FILE', help: 'Debian archives as a YAML list of {url, suites, components, keyring, snapshot} (default: Debian 12 from deb.debian.org, Debian\'s keyring, snapshot.debian.org)' } as const;
+
+async function debianSourcesOf(file: string | undefined) {
+  return file === undefined ? undefined : (await import('../pkg/archive.js')).loadSources(file);
+}
+
 // How QEMU boots an ISO or a disk: shared by run and test.
 const firmware = {
   uefi: { type: 'boolean', help: 'boot an ISO or disk through UEFI firmware (default: what the image supports, BIOS first on x86_64)' },
@@ -106,12 +113,17 @@ export const COMMANDS: Command[] = [
       name: { type: 'string', arg: 'NAME', help: 'base name of the outputs (default: the first file\'s name)' },
       pull: { type: 'boolean', help: 'ask registries where tags point now, even for images in the store' },
       push: { type: 'string', arg: 'REF', help: 'then push the outputs (and their SBOMs) to REF as one OCI artifact; see `osbuild push-artifact --help`' },
+      locked: { type: 'boolean', help: 'fail, listing what differs, unless osbuild.lock (beside the first file) pins everything as this build would use it' },
+      'update-lock': { type: 'boolean', help: 'resolve afresh (components rebuilt when Debian has newer .debs) and write this arch into osbuild.lock' },
+      'debian-sources': debianSources,
       ...registry,
       ...common,
       verbose,
     },
     examples: [
       'osbuild build blueprints/minimal.yml',
+      'osbuild build --locked blueprints/minimal.yml     # exactly what blueprints/osbuild.lock pins',
+      'osbuild build --update-lock --debian-sources sources.yml bp.yml   # Debian\'s current .debs, written into the lock',
       'osbuild blueprints/minimal.yml -f kernel+initrd -f tar --arch arm64',
       'osbuild build --root squashfs -f iso blueprints/sshd.yml',
       'SOURCE_DATE_EPOCH=1700000000 osbuild build -o dist base.yml extra.yml',
@@ -140,6 +152,9 @@ export const COMMANDS: Command[] = [
         pull: v.pull === true,
         registry: registryOptions(v),
         onEvent: reporter(ctx.mode),
+        locked: v.locked === true,
+        updateLock: v['update-lock'] === true,
+        debianSources: await debianSourcesOf(v['debian-sources']),
       });
       if (ctx.mode !== 'quiet') for (const o of result.outputs) for (const f of o.files) process.stdout.write(`${f.path}\n`);
       if (v.push !== undefined) {
@@ -256,6 +271,7 @@ export const COMMANDS: Command[] = [
     options: {
       arch: { type: 'string', multiple: true, arg: 'ARCH', help: 'build only this arch, repeatable (default: the component\'s arches)' },
       push: { type: 'string', arg: 'REF', help: 'then push the image (all its arches, one index) to REF; one DIR only' },
+      'debian-sources': debianSources,
       ...registry,
       ...common,
       verbose,
@@ -264,6 +280,7 @@ export const COMMANDS: Command[] = [
       'osbuild pkg build components/init',
       'osbuild pkg build --arch arm64 components/getty kernel/debian-cloud',
       'osbuild pkg build --push registry.local:5000/team/init:0.1.0 components/init',
+      'osbuild pkg build --debian-sources sources.yml components/getty',
     ],
     minArgs: 1,
     async run(args, v, ctx) {
@@ -281,6 +298,7 @@ export const COMMANDS: Command[] = [
           arches,
           sourceDateEpoch: sourceDateEpoch(),
           onProgress: pkgReporter(ctx.mode),
+          sources: await debianSourcesOf(v['debian-sources']),
         });
         process.stdout.write(`${r.ref} ${r.index.digest}\n`);
         if (pushTo !== undefined) {
@@ -288,6 +306,42 @@ export const COMMANDS: Command[] = [
           process.stdout.write(`${p.dest} ${p.digest}\n`);
         }
       }
+      return 0;
+    },
+  }),
+  command({
+    name: 'lock',
+    summary: 'pin every input of blueprint files in osbuild.lock beside the first: image digests per arch, the exact .debs',
+    usage: 'osbuild lock [--arch A]... [-f FORMAT]... FILE...',
+    options: {
+      arch: { type: 'string', multiple: true, arg: 'ARCH', help: 'lock only this arch, repeatable (default: amd64 and arm64)' },
+      format: { type: 'string', short: 'f', multiple: true, arg: 'FORMAT', help: 'lock only the images these output formats need, repeatable (default: every format\'s)' },
+      pull: { type: 'boolean', help: 'ask registries where tags point now, even for images in the store' },
+      'debian-sources': debianSources,
+      ...registry,
+      ...common,
+      verbose,
+    },
+    examples: [
+      'osbuild lock blueprints/minimal.yml            # -> blueprints/osbuild.lock',
+      'osbuild lock --arch amd64 -f kernel+initrd -f iso base.yml extra.yml',
+      'osbuild lock --debian-sources sources.yml bp.yml',
+    ],
+    minArgs: 1,
+    async run(args, v, ctx) {
+      const r = await (await import('../build/locking.js')).lockBlueprints({
+        files: args,
+        arches: archesOf(v.arch),
+        formats: v.format,
+        cacheDir: ctx.cacheDir,
+        sourceDateEpoch: sourceDateEpoch(),
+        pull: v.pull === true,
+        registry: registryOptions(v),
+        debianSources: await debianSourcesOf(v['debian-sources']),
+        onEvent: reporter(ctx.mode),
+      });
+      const debs = Object.values(r.lock.components).reduce((n, c) => n + Object.values(c.packages).reduce((m, l) => m + (l?.length ?? 0), 0), 0);
+      if (ctx.mode !== 'quiet') process.stdout.write(`${r.file}: ${Object.keys(r.lock.images).length} images, ${debs} .debs\n`);
       return 0;
     },
   }),

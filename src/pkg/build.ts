@@ -12,7 +12,8 @@ import { shellWord, type Store } from '../oci/store.js';
 import { COMPONENT_SOURCE_LABEL, componentSourceDigest } from './source.js';
 import type { Arch } from '../arch.js';
 import { MediaType, MOBY_CONFIG_LABEL, type Descriptor, type ImageRuntimeConfig } from '../oci/types.js';
-import { AptRepo } from './apt.js';
+import { AptRepo, type SnapshotPlan } from './apt.js';
+import type { DebianSource } from './archive.js';
 import { expandArch } from './arch.js';
 import { readDebData } from './deb.js';
 import { PkgError } from './errors.js';
@@ -35,6 +36,15 @@ export interface BuildComponentOptions {
   /** mtime of every entry and the images' created time; default sourceDateEpoch() (src/defaults.ts: SOURCE_DATE_EPOCH, else 0). */
   sourceDateEpoch?: number;
   onProgress?: (e: PkgEvent) => void;
+  /** The Debian archives packages come from; default DEFAULT_SOURCES (Debian 12). */
+  sources?: readonly DebianSource[];
+  /**
+   * Exactly these .debs per arch (a lockfile's), instead of the archives' candidates: the named
+   * packages, the kernel and the dependency closure are taken from them, each .deb fetched by its
+   * record and checked against its sha256, from the snapshot when the archive dropped it.
+   */
+  pins?: Partial<Record<Arch, DebRecord[]>>;
+  snapshots?: SnapshotPlan;
 }
 
 export interface BuiltComponent {
@@ -57,13 +67,55 @@ function recordOf(deb: FetchedDeb): DebRecord {
   return { package: pkg, version, architecture, sha256, archive: deb.archive, filename };
 }
 
+/**
+ * Where a build's .debs come from: the archives' candidates, or a lock's pins (exactly those,
+ * the closure included, whatever the archives hold now).
+ */
+interface Debs {
+  fetch(name: string, where: string): Promise<FetchedDeb>;
+  closure(roots: string[], named: Set<string>, kernel: string | undefined): Promise<string[]>;
+  kernelPackage(meta: string, where: string): Promise<string>;
+}
+
+function archiveDebs(apt: AptRepo): Debs {
+  return {
+    fetch: (name) => apt.fetch(name),
+    closure: async (roots, named) => (await dependencyClosure(apt, roots)).map((d) => d.package).filter((p) => !named.has(p)),
+    kernelPackage: (meta) => apt.resolveKernelPackage(meta),
+  };
+}
+
+function pinnedDebs(apt: AptRepo, pins: DebRecord[], snapshots: SnapshotPlan | undefined, arch: Arch): Debs {
+  const byName = new Map(pins.map((r) => [r.package, r]));
+  const notPinned = (name: string, where: string) =>
+    new PkgError('NOT_IN_ARCHIVE', `${where}: package ${name} (${arch}) is not pinned by the lock`, undefined, {
+      hint: 'the lock was written for other component sources: run `osbuild lock BLUEPRINT...` or build with --update-lock',
+    });
+  return {
+    fetch: async (name, where) => {
+      const rec = byName.get(name);
+      if (!rec) throw notPinned(name, where);
+      return apt.fetchPinned(rec, snapshots);
+    },
+    // the closure is what the lock recorded beside the named packages and the kernel
+    closure: async (_roots, named, kernel) => pins.map((r) => r.package).filter((p) => !named.has(p) && p !== kernel).sort(),
+    kernelPackage: async (meta, where) => {
+      if (byName.has(meta)) return meta;
+      const k = pins.find((r) => /^linux-image-\d/.test(r.package));
+      if (!k) throw notPinned(meta, where);
+      return k.package;
+    },
+  };
+}
+
 /** Gathers one arch's tree: packages, then the kernel, then the files section (which overrides). */
-async function gatherTree(spec: ComponentSpec, arch: Arch, apt: AptRepo, spool: Spool, mtime: number, records: DebRecord[]): Promise<Tree> {
+async function gatherTree(spec: ComponentSpec, arch: Arch, debs: Debs, spool: Spool, mtime: number, records: DebRecord[]): Promise<Tree> {
   const specFile = path.join(spec.dir, SPEC_FILE);
   const tree = new Tree();
+  const kernel = spec.kernel ? await debs.kernelPackage(expandArch(spec.kernel.package, arch), `${specFile}: kernel`) : undefined;
   for (const [i, sel] of spec.packages.entries()) {
     const name = expandArch(sel.package, arch);
-    const deb = await apt.fetch(name);
+    const deb = await debs.fetch(name, `${specFile}: packages[${i}]`);
     records.push(recordOf(deb));
     await addPackage(tree, spool, readDebData(deb.path), {
       name: `${name} ${deb.info.version} (${arch})`,
@@ -71,11 +123,11 @@ async function gatherTree(spec: ComponentSpec, arch: Arch, apt: AptRepo, spool: 
       patterns: sel.paths?.map((p) => expandArch(p, arch)),
     });
   }
-  await addDependencies(spec, arch, apt, spool, tree, specFile, records);
-  if (spec.kernel) {
+  await addDependencies(spec, arch, debs, spool, tree, specFile, records, kernel);
+  if (spec.kernel && kernel) {
     const where = `${specFile}: kernel`;
-    const name = await apt.resolveKernelPackage(expandArch(spec.kernel.package, arch));
-    const deb = await apt.fetch(name);
+    const name = kernel;
+    const deb = await debs.fetch(name, where);
     records.push(recordOf(deb));
     const k = await kernelFiles(spool, readDebData(deb.path), { where: `${where} (${name} ${deb.info.version}, ${arch})`, mtime, moduleGlobs: spec.kernel.modules });
     const origin = `kernel package ${name}`;
@@ -88,16 +140,16 @@ async function gatherTree(spec: ComponentSpec, arch: Arch, apt: AptRepo, spool: 
 }
 
 /** The closure of every `depends: true` package, once each, minus what the spec names itself. */
-async function addDependencies(spec: ComponentSpec, arch: Arch, apt: AptRepo, spool: Spool, tree: Tree, specFile: string, records: DebRecord[]): Promise<void> {
+async function addDependencies(spec: ComponentSpec, arch: Arch, debs: Debs, spool: Spool, tree: Tree, specFile: string, records: DebRecord[], kernel: string | undefined): Promise<void> {
   const roots = spec.packages.filter((s) => s.depends).map((s) => expandArch(s.package, arch));
   if (roots.length === 0) return;
   const named = new Set(spec.packages.map((s) => expandArch(s.package, arch)));
-  const deps = (await dependencyClosure(apt, roots)).filter((d) => !named.has(d.package));
+  const deps = await debs.closure(roots, named, kernel);
   for (const dep of deps) {
-    const deb = await apt.fetch(dep.package);
+    const deb = await debs.fetch(dep, `${specFile}: depends`);
     records.push(recordOf(deb));
     await addPackage(tree, spool, readDebData(deb.path), {
-      name: `${dep.package} ${deb.info.version} (${arch}, a dependency of ${roots.join(', ')})`,
+      name: `${dep} ${deb.info.version} (${arch}, a dependency of ${roots.join(', ')})`,
       where: `${specFile}: depends`,
       skip: skippedDependencyPath,
     });
@@ -133,11 +185,13 @@ export async function buildComponent(dir: string, opts: BuildComponentOptions): 
   const config: ImageRuntimeConfig = { ...base, Labels: { ...base.Labels, [COMPONENT_SOURCE_LABEL]: await componentSourceDigest(spec.dir) } };
   const manifests: BuiltComponent['manifests'] = [];
   for (const arch of arches) {
-    const apt = new AptRepo(opts.cacheDir, arch, opts.onProgress);
+    const apt = new AptRepo(opts.cacheDir, arch, opts.onProgress, undefined, opts.sources);
+    const pins = opts.pins?.[arch];
+    const debs = pins ? pinnedDebs(apt, pins, opts.snapshots, arch) : archiveDebs(apt);
     const spool = await Spool.create(path.join(opts.cacheDir, 'tmp'));
     try {
       const records: DebRecord[] = [];
-      const tree = await gatherTree(spec, arch, apt, spool, mtime, records);
+      const tree = await gatherTree(spec, arch, debs, spool, mtime, records);
       const layer = await writeLayer(opts.store, tree, spool, mtime);
       opts.onProgress?.({ type: 'layer', arch, descriptor: layer.descriptor, diffId: layer.diffId, entries: tree.size });
       const descriptor = await opts.store.putImage({

@@ -1,6 +1,6 @@
 // Typed errors of `osbuild pkg`: the CLI shows `message` and may branch on `code`.
 
-import { OsbuildError } from '../errors.js';
+import { OsbuildError, type OsbuildErrorOptions } from '../errors.js';
 
 export type PkgErrorCode =
   | 'SPEC_NOT_FOUND' // no build.yml in the component folder
@@ -15,15 +15,24 @@ export type PkgErrorCode =
   | 'PATH_CONFLICT' // two sources put different entries at one path
   | 'KERNEL_LAYOUT' // the kernel package lacks vmlinuz or lib/modules
   | 'ELF_INVALID' // a kernel module is not a readable ELF file
-  | 'RECORD_INVALID'; // an image's org.osbuild.debian.packages label is malformed
+  | 'RECORD_INVALID' // an image's org.osbuild.debian.packages label is malformed
+  | 'ARCHIVE_SIGNATURE' // a Release is not signed by a key of the source's keyring
+  | 'ARCHIVE_INDEX' // a Release or Packages index is missing or fails the Release's SHA256
+  | 'DOWNLOAD_FAILED' // the network or the archive's server failed
+  | 'NOT_IN_ARCHIVE' // a pinned .deb is in neither the archive nor its snapshot
+  | 'SOURCES_INVALID'; // a --debian-sources file is not a list of sources
 
 export class PkgError extends OsbuildError {
   override readonly name = 'PkgError';
+  readonly details?: unknown;
+  /** `details`: data for callers (a spec's issues); or options with `where` and `hint`. */
   constructor(
     readonly code: PkgErrorCode,
     message: string,
-    readonly details?: unknown,
+    details?: unknown,
+    options?: OsbuildErrorOptions,
   ) {
-    super(message);
+    super(message, options);
+    this.details = details;
   }
 }

@@ -27,7 +27,8 @@ async function moduleElf(p: string, bytes: Buffer): Promise<Buffer> {
   if (p.endsWith('.ko')) return bytes;
   if (p.endsWith('.gz')) return gunzipSync(bytes);
   const tool = p.endsWith('.xz') ? 'xz' : 'zstd';
-  const r = await execa(tool, ['-dc'], { input: bytes, encoding: 'buffer' });
+  // execa strips a final newline even from bytes: a module ending in 0x0a would lose it
+  const r = await execa(tool, ['-dc'], { input: bytes, encoding: 'buffer', stripFinalNewline: false });
   return Buffer.from(r.stdout);
 }
 
