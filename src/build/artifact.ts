@@ -12,9 +12,9 @@ import { showName } from '../formats/names.js';
 import { detectKernelArch } from '../run/artifacts.js';
 import type { BuildResult } from './build.js';
 import { FORMATS } from './outputs.js';
+import { LOCK_FILE } from './lock.js';
 
 /** The lock file a build reads beside its first blueprint. */
-export const LOCK_FILE = 'osbuild.lock';
 const SBOM_ENDINGS = ['.spdx.json', '.cdx.json'];
 
 async function isFile(path: string): Promise<boolean> {
