@@ -103,6 +103,7 @@ export const COMMANDS: Command[] = [
       output: { type: 'string', short: 'o', arg: 'DIR', help: 'where outputs go (default ./out)' },
       name: { type: 'string', arg: 'NAME', help: 'base name of the outputs (default: the first file\'s name)' },
       pull: { type: 'boolean', help: 'ask registries where tags point now, even for images in the store' },
+      sbom: { type: 'string', arg: 'LIST', help: 'software bills of materials to write as NAME.spdx.json / NAME.cdx.json and into the image as /etc/osbuild/sbom.*.json: spdx (default), cyclonedx, spdx,cyclonedx, or none' },
       ...registry,
       ...common,
       verbose,
@@ -112,6 +113,7 @@ export const COMMANDS: Command[] = [
       'osbuild blueprints/minimal.yml -f kernel+initrd -f tar --arch arm64',
       'osbuild build --root squashfs -f iso blueprints/sshd.yml',
       'SOURCE_DATE_EPOCH=1700000000 osbuild build -o dist base.yml extra.yml',
+      'osbuild build --sbom spdx,cyclonedx blueprints/minimal.yml   # out/minimal.spdx.json and out/minimal.cdx.json too',
     ],
     minArgs: 1,
     async moreHelp() {
@@ -132,8 +134,10 @@ export const COMMANDS: Command[] = [
         pull: v.pull === true,
         registry: registryOptions(v),
         onEvent: reporter(ctx.mode),
+        sbom: await sbomOf(v.sbom),
       });
       if (ctx.mode !== 'quiet') for (const o of result.outputs) for (const f of o.files) process.stdout.write(`${f.path}\n`);
+      if (ctx.mode !== 'quiet') for (const f of result.sbom) process.stdout.write(`${f.path}\n`);
       return 0;
     },
   }),
@@ -520,6 +524,17 @@ function archOf(v: string | undefined): Arch | undefined {
 
 function archesOf(v: string[] | undefined): Arch[] | undefined {
   return v?.map((a) => archOf(a)!);
+}
+
+/** --sbom LIST: the SBOM formats; an unknown name is a usage error. */
+async function sbomOf(v: string | undefined): Promise<('spdx' | 'cyclonedx')[] | undefined> {
+  if (v === undefined) return undefined;
+  const { parseSbomList } = await import('../sbom/formats.js');
+  try {
+    return parseSbomList(v);
+  } catch (e) {
+    throw new UsageError(`--sbom ${v}: ${(e as Error).message}`, { hint: (e as OsbuildError).hint });
+  }
 }
 
 function rootOf(v: string | undefined): 'initramfs' | 'squashfs' | undefined {
