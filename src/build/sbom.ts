@@ -10,7 +10,11 @@ import { pipeline } from 'node:stream/promises';
 import { diskFullError, isNoSpace } from '../oci/space.js';
 import { showName } from '../formats/names.js';
 import type { PlainEntry } from '../rootfs/plan.js';
-import { sbomModel, type SbomFile, type SbomInputs } from '../sbom/model.js';
+import { z } from 'zod';
+import type { ResolvedImage } from '../plan/images.js';
+import { blueprintRefs } from '../plan/system.js';
+import { SbomError } from '../sbom/errors.js';
+import { sbomModel, type DebRecord, type SbomFile, type SbomInputs } from '../sbom/model.js';
 import { sbomFormat, type SbomFormat } from '../sbom/formats.js';
 import { PACKAGE_ROOT } from './defaults.js';
 
@@ -47,13 +51,51 @@ export async function hashFiles(files: readonly PlainEntry[]): Promise<SbomFile[
   return out;
 }
 
+/** The label of an image built from Debian packages: the .debs that went into it (RECORD.md). */
+export const DEBIAN_PACKAGES_LABEL = 'org.osbuild.debian.packages';
+
+const DebRecordSchema = z.object({
+  package: z.string().min(1),
+  version: z.string().min(1),
+  architecture: z.string().min(1),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  archive: z.string().optional(),
+  filename: z.string().optional(),
+  license: z.string().optional(),
+});
+
+/** The package records of an image's label; [] when it has none. */
+export function debRecords(img: ResolvedImage): DebRecord[] {
+  const text = img.config.config?.Labels?.[DEBIAN_PACKAGES_LABEL];
+  if (text === undefined) return [];
+  const where = `image ${showName(img.ref)}, label ${DEBIAN_PACKAGES_LABEL}`;
+  const hint = 'rebuild the image with `osbuild pkg build`, or remove the label';
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new SbomError(`${where}: not JSON (${(e as Error).message})`, { where, hint });
+  }
+  const r = z.array(DebRecordSchema).safeParse(json);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new SbomError(`${where}: ${issue.path.join('.') || 'the value'}: ${issue.message}`, { where, hint });
+  }
+  return r.data;
+}
+
 /** The documents of a build, in the order of `formats`. */
 export async function sbomDocuments(
-  inputs: Omit<SbomInputs, 'files' | 'toolVersion'> & { files: readonly PlainEntry[] },
+  inputs: Omit<SbomInputs, 'files' | 'toolVersion' | 'records'> & { files: readonly PlainEntry[] },
   formats: readonly SbomFormat['name'][],
 ): Promise<SbomDocument[]> {
   if (formats.length === 0) return [];
-  const model = sbomModel({ ...inputs, toolVersion: toolVersion(), files: await hashFiles(inputs.files) });
+  // the blueprint's images only: boot images of media formats are not part of the system
+  const records = new Map(blueprintRefs(inputs.blueprint).flatMap((ref) => {
+    const img = inputs.images.get(ref);
+    return img ? [[ref, debRecords(img)] as const] : [];
+  }));
+  const model = sbomModel({ ...inputs, records, toolVersion: toolVersion(), files: await hashFiles(inputs.files) });
   return formats.map((name) => {
     const format = sbomFormat(name);
     return { format, text: format.text(model) };

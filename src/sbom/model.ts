@@ -4,10 +4,10 @@
 // what the system is made of, never the outputs: the SBOM is itself a file of the root, so it
 // cannot hold the hash of an image it is inside. Boot images of media formats (isolinux, the EFI
 // stub) are left out for the same reason: the root, and so its SBOM, is one for every format.
-// Pure; build/sbom.ts reads the host files and writes the documents (spdx.ts, cyclonedx.ts).
+// Pure; build/sbom.ts reads the package records and the host files, and writes the documents
+// (spdx.ts, cyclonedx.ts).
 
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
 import type { Arch } from '../arch.js';
 import type { Blueprint } from '../blueprint/schema.js';
 import { showName } from '../formats/names.js';
@@ -17,37 +17,15 @@ import type { ResolvedImage } from '../plan/images.js';
 import { kernelPaths, topmostLayerWith } from '../plan/system.js';
 import { SbomError } from './errors.js';
 
-/** The label of an image built from Debian packages: the .debs that went into it (RECORD.md). */
-export const DEBIAN_PACKAGES_LABEL = 'org.osbuild.debian.packages';
-
-const DebRecord = z.object({
-  package: z.string().min(1),
-  version: z.string().min(1),
-  architecture: z.string().min(1),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  archive: z.string().optional(),
-  filename: z.string().optional(),
-  license: z.string().optional(),
-});
-export type DebRecord = z.infer<typeof DebRecord>;
-
-/** The package records of an image's label; [] when it has none. */
-export function debRecords(img: ResolvedImage): DebRecord[] {
-  const text = img.config.config?.Labels?.[DEBIAN_PACKAGES_LABEL];
-  if (text === undefined) return [];
-  const where = `image ${showName(img.ref)}, label ${DEBIAN_PACKAGES_LABEL}`;
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new SbomError(`${where}: not JSON (${(e as Error).message})`, { where, hint: 'rebuild the image with `osbuild pkg build`, or remove the label' });
-  }
-  const r = z.array(DebRecord).safeParse(json);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new SbomError(`${where}: ${issue.path.join('.') || 'the value'}: ${issue.message}`, { where, hint: 'rebuild the image with `osbuild pkg build`, or remove the label' });
-  }
-  return r.data;
+/** A .deb an image records (RECORD.md); build/sbom.ts reads them from the image configs. */
+export interface DebRecord {
+  package: string;
+  version: string;
+  architecture: string;
+  sha256: string;
+  archive?: string;
+  filename?: string;
+  license?: string;
 }
 
 export interface SbomImage {
@@ -100,6 +78,8 @@ export interface SbomInputs {
   toolVersion: string;
   blueprint: Blueprint;
   images: ReadonlyMap<string, ResolvedImage>;
+  /** The .debs each image records, by reference (none: not built from Debian packages). */
+  records: ReadonlyMap<string, readonly DebRecord[]>;
   /** The regular files of the files section, hashed (build/sbom.ts). */
   files: SbomFile[];
   /** The kernel release from modules.dep, when the build read it. */
@@ -131,7 +111,7 @@ export function sbomModel(inputs: SbomInputs): SbomModel {
   const key = (d: DebRecord) => `${d.package}\0${d.architecture}\0${d.version}\0${d.sha256}`;
   const all = new Map<string, DebRecord>();
   const perImage = order.map((ref) => {
-    const recs = debRecords(resolved(ref));
+    const recs = inputs.records.get(ref) ?? [];
     for (const r of recs) if (!all.has(key(r))) all.set(key(r), r);
     return recs;
   });

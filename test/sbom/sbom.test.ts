@@ -242,12 +242,40 @@ describe('the SBOM', () => {
   }, 300_000);
 });
 
+// The property names SPDX 2.3's JSON schema allows on each object (it allows no others).
+const KEYS = {
+  document: ['$schema', 'SPDXID', 'annotations', 'comment', 'creationInfo', 'dataLicense', 'externalDocumentRefs', 'hasExtractedLicensingInfos', 'name', 'revieweds', 'spdxVersion', 'documentNamespace', 'documentDescribes', 'packages', 'files', 'snippets', 'relationships'],
+  creationInfo: ['comment', 'created', 'creators', 'licenseListVersion'],
+  package: ['SPDXID', 'annotations', 'attributionTexts', 'builtDate', 'checksums', 'comment', 'copyrightText', 'description', 'downloadLocation', 'externalRefs', 'filesAnalyzed', 'hasFiles', 'homepage', 'licenseComments', 'licenseConcluded', 'licenseDeclared', 'licenseInfoFromFiles', 'name', 'originator', 'packageFileName', 'packageVerificationCode', 'primaryPackagePurpose', 'releaseDate', 'sourceInfo', 'summary', 'supplier', 'validUntilDate', 'versionInfo'],
+  file: ['SPDXID', 'annotations', 'artifactOfs', 'attributionTexts', 'checksums', 'comment', 'copyrightText', 'fileContributors', 'fileDependencies', 'fileName', 'fileTypes', 'licenseComments', 'licenseConcluded', 'licenseInfoInFiles', 'noticeText'],
+  checksum: ['algorithm', 'checksumValue'],
+  externalRef: ['comment', 'referenceCategory', 'referenceLocator', 'referenceType'],
+  relationship: ['spdxElementId', 'comment', 'relatedSpdxElement', 'relationshipType'],
+};
+const onlyKeys = (o: object, allowed: string[], what: string) => {
+  for (const k of Object.keys(o)) expect(allowed, `${what} has ${k}`).toContain(k);
+};
+
 /**
- * What SPDX 2.3 (its JSON schema and spec, clauses 6-11) requires of what we write: required
- * fields, the id pattern, checksum values in hex of their algorithm's length, relationships
- * between ids the document defines, and license fields that are NOASSERTION or valid expressions.
+ * What SPDX 2.3 (its JSON schema and spec, clauses 6-11) requires of what we write: only the
+ * properties the schema defines, the required ones, the id pattern, checksum values in hex of
+ * their algorithm's length, relationships between ids the document defines, supplier in the
+ * agent syntax, and license fields that are NOASSERTION or valid expressions.
  */
 function checkSpdxStructure(doc: any): void {
+  onlyKeys(doc, KEYS.document, 'the document');
+  onlyKeys(doc.creationInfo, KEYS.creationInfo, 'creationInfo');
+  for (const p of doc.packages) {
+    onlyKeys(p, KEYS.package, p.SPDXID);
+    for (const c of p.checksums ?? []) onlyKeys(c, KEYS.checksum, `${p.SPDXID} checksum`);
+    for (const r of p.externalRefs ?? []) onlyKeys(r, KEYS.externalRef, `${p.SPDXID} externalRef`);
+    if (p.supplier !== undefined) expect(p.supplier).toMatch(/^(Person|Organization|Tool): \S|^NOASSERTION$/);
+  }
+  for (const f of doc.files ?? []) {
+    onlyKeys(f, KEYS.file, f.SPDXID);
+    for (const c of f.checksums) onlyKeys(c, KEYS.checksum, `${f.SPDXID} checksum`);
+  }
+  for (const r of doc.relationships) onlyKeys(r, KEYS.relationship, 'a relationship');
   for (const k of ['spdxVersion', 'dataLicense', 'SPDXID', 'name', 'documentNamespace', 'creationInfo']) expect(doc[k], k).toBeDefined();
   expect(doc.dataLicense).toBe('CC0-1.0');
   expect(doc.SPDXID).toBe('SPDXRef-DOCUMENT');
