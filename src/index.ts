@@ -28,7 +28,7 @@ export { squashfsLayout, writablePaths, layoutType, rootMarker, ROOT_TYPES, ROOT
 export type { ResolvedImage as ResolvedBlueprintImage } from './plan/images.js';
 
 // sbom: what a build is made of, as SPDX 2.3 and CycloneDX 1.5 documents (pure); build/sbom.ts writes them
-export { sbomModel, debPurl, ociPurl, uuidV5, documentNamespace, type SbomModel, type SbomInputs, type SbomImage, type SbomKernel, type SbomFile, type DebRecord } from './sbom/model.js';
+export { sbomModel, debPurl, ociPurl, uuidV5, documentNamespace, type SbomModel, type SbomInputs, type SbomImage, type SbomKernel, type SbomFile } from './sbom/model.js';
 export { spdxDocument, spdxText } from './sbom/spdx.js';
 export { cyclonedxDocument, cyclonedxText } from './sbom/cyclonedx.js';
 export { SBOM_FORMATS, DEFAULT_SBOM, parseSbomList, type SbomFormat } from './sbom/formats.js';

@@ -6,7 +6,7 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import { loadBlueprint } from '../blueprint/parse.js';
 import { mergeBlueprints } from '../blueprint/merge.js';
 import { checkOutputName } from '../blueprint/name.js';
-import type { Blueprint } from '../blueprint/schema.js';
+import type { Blueprint, InitrdCompression } from '../blueprint/schema.js';
 import { Store } from '../oci/store.js';
 import { defaultArch, type Arch } from '../arch.js';
 import type { RegistryOptions } from '../oci/registry/options.js';
@@ -39,6 +39,10 @@ export interface BuildOptions {
   sourceDateEpoch?: number;
   /** Where the system lives at run time; overrides the blueprint's `root.type` (boot media formats). */
   root?: RootType;
+  /** How initrds are compressed; overrides the blueprint's `root.initrd.compression`. */
+  initrdCompression?: InitrdCompression;
+  /** Reuse and keep compressed initrd segments of earlier builds under <cacheDir>/segments (default true). */
+  segmentCache?: boolean;
   /** Ask registries where tags point now, even for images the store has (--pull). */
   pull?: boolean;
   /** How registries are reached: credentials, insecure registries, CAs, mirrors. */
@@ -94,6 +98,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     outDir,
     componentDirs,
     onWarning: (w) => opts.onEvent?.({ type: 'warning', message: w.message }),
+    segmentCache: opts.segmentCache,
   });
   const images = await resolveImages(planRefs(blueprint, formats, arch), {
     store,
@@ -117,7 +122,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   // what the system is made of, listed in the system itself: its files section gets the documents
   // (modules.dep is read for some formats only: its kernel release only when the blueprint itself needs it, so that the root is one for every format)
   const sbom = await sbomDocuments({ name, arch, epoch, blueprint, images, files: fileList, kernelRelease: blueprint.kernel?.modules?.length ? modulesInfo?.kver : undefined }, opts.sbom ?? DEFAULT_SBOM);
-  const plan = planBuild({ name, arch, epoch, blueprint, images, files: [...fileList, ...sbomEntries(sbom, epoch)], modulesInfo, formats, root: opts.root });
+  const plan = planBuild({ name, arch, epoch, blueprint, images, files: [...fileList, ...sbomEntries(sbom, epoch)], modulesInfo, formats, root: opts.root, initrdCompression: opts.initrdCompression });
   for (const w of plan.root.warnings) opts.onEvent?.({ type: 'warning', message: w.message });
 
   await mkdir(outDir, { recursive: true });

@@ -10,11 +10,11 @@ import { pipeline } from 'node:stream/promises';
 import { diskFullError, isNoSpace } from '../oci/space.js';
 import { showName } from '../formats/names.js';
 import type { PlainEntry } from '../rootfs/plan.js';
-import { z } from 'zod';
 import type { ResolvedImage } from '../plan/images.js';
 import { blueprintRefs } from '../plan/system.js';
 import { SbomError } from '../sbom/errors.js';
-import { sbomModel, type DebRecord, type SbomFile, type SbomInputs } from '../sbom/model.js';
+import { DEBIAN_PACKAGES_LABEL, recordsOf, type DebRecord } from '../pkg/record.js';
+import { sbomModel, type SbomFile, type SbomInputs } from '../sbom/model.js';
 import { sbomFormat, type SbomFormat } from '../sbom/formats.js';
 import { PACKAGE_ROOT } from './defaults.js';
 
@@ -51,37 +51,14 @@ export async function hashFiles(files: readonly PlainEntry[]): Promise<SbomFile[
   return out;
 }
 
-/** The label of an image built from Debian packages: the .debs that went into it (RECORD.md). */
-export const DEBIAN_PACKAGES_LABEL = 'org.osbuild.debian.packages';
-
-const DebRecordSchema = z.object({
-  package: z.string().min(1),
-  version: z.string().min(1),
-  architecture: z.string().min(1),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  archive: z.string().optional(),
-  filename: z.string().optional(),
-  license: z.string().optional(),
-});
-
-/** The package records of an image's label; [] when it has none. */
+/** The .debs an image records in its org.osbuild.debian.packages label; [] when it has none. */
 export function debRecords(img: ResolvedImage): DebRecord[] {
-  const text = img.config.config?.Labels?.[DEBIAN_PACKAGES_LABEL];
-  if (text === undefined) return [];
-  const where = `image ${showName(img.ref)}, label ${DEBIAN_PACKAGES_LABEL}`;
-  const hint = 'rebuild the image with `osbuild pkg build`, or remove the label';
-  let json: unknown;
   try {
-    json = JSON.parse(text);
+    return recordsOf(img.config.config?.Labels) ?? [];
   } catch (e) {
-    throw new SbomError(`${where}: not JSON (${(e as Error).message})`, { where, hint });
+    const where = `image ${showName(img.ref)}, label ${DEBIAN_PACKAGES_LABEL}`;
+    throw new SbomError(`${where}: ${(e as Error).message}`, { where, hint: 'rebuild the image with `osbuild pkg build`, or remove the label', cause: e });
   }
-  const r = z.array(DebRecordSchema).safeParse(json);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new SbomError(`${where}: ${issue.path.join('.') || 'the value'}: ${issue.message}`, { where, hint });
-  }
-  return r.data;
 }
 
 /** The documents of a build, in the order of `formats`. */

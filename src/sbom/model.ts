@@ -14,19 +14,9 @@ import { showName } from '../formats/names.js';
 import { formatRef, parseRef } from '../oci/ref.js';
 import type { ImageUse } from '../plan/plan.js';
 import type { ResolvedImage } from '../plan/images.js';
+import type { DebRecord } from '../pkg/record.js';
 import { kernelPaths, topmostLayerWith } from '../plan/system.js';
 import { SbomError } from './errors.js';
-
-/** A .deb an image records (RECORD.md); build/sbom.ts reads them from the image configs. */
-export interface DebRecord {
-  package: string;
-  version: string;
-  architecture: string;
-  sha256: string;
-  archive?: string;
-  filename?: string;
-  license?: string;
-}
 
 export interface SbomImage {
   /** The reference as the blueprint writes it, and its full form (registry/repository:tag). */

@@ -238,7 +238,7 @@ describe('the SBOM', () => {
     const out2 = join(work, 'broken-out');
     const e = await osbuild(['build', '-f', 'tar', '--arch', 'amd64', '--cache', cacheDir, '-o', out2, bp2]);
     expect(e.exitCode).toBe(1);
-    expect(e.stderr).toMatch(/image sbomtest\/broken:1, label org\.osbuild\.debian\.packages: 0\.version/);
+    expect(e.stderr).toMatch(/image sbomtest\/broken:1, label org\.osbuild\.debian\.packages: .*does not match its schema/);
     expect(await readdir(out2).catch(() => [])).toEqual([]);
   }, 300_000);
 });
