@@ -10,6 +10,7 @@ import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Store } from '../../src/oci/store.js';
 import { importLayout } from '../../src/oci/import.js';
+import { prune } from '../../src/oci/prune.js';
 import { gzipParallel } from '../../src/formats/compress/gzip.js';
 import { initramfs } from '../../src/build/initramfs.js';
 import { SegmentCache } from '../../src/build/segment-cache.js';
@@ -148,5 +149,17 @@ describe('initramfs segments', () => {
     expect(await bins(dir)).toEqual([all[0]]);
     expect((await readdir(dir)).sort()).toEqual([all[0], all[0].replace(/\.bin$/, '.json')]);
     await rm(dir, { recursive: true });
+  });
+
+  it('cache prune removes the segments not used lately, and only those', async () => {
+    const p = plan([service('b', 'b'), service('c', 'c')]);
+    await build(p, new SegmentCache(store.segmentsDir()));
+    expect(await bins(store.segmentsDir())).toHaveLength(5);
+    expect((await prune(store)).removedSegments).toBe(0); // used just now
+    const r = await prune(store, { graceMs: 0 });
+    expect(r.removedSegments).toBe(5);
+    expect(await readdir(store.segmentsDir())).toEqual([]);
+    // the layers are still there: the next build writes the segments again
+    expect((await build(p, new SegmentCache(store.segmentsDir()))).equals(await build(p))).toBe(true);
   });
 });

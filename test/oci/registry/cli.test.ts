@@ -153,13 +153,13 @@ describe('osbuild push and cache', () => {
     expect(keep.manifestDigest).toBe(amd.manifestDigest);
     const blobsBefore = await readdir(join(store.dir, 'blobs', 'sha256'));
     const soft = await osbuild(['cache', 'prune', '--cache', cache]);
-    expect(soft.stdout).toMatch(/removed 0 blobs .*and 0 derived files/);
+    expect(soft.stdout).toMatch(/removed 0 blobs .*, 0 derived files and 0 initrd segments/);
     expect((await osbuild(['cache', 'rm', '--cache', cache, ref])).stdout).toBe(`removed ${ref}`);
     const recent = await osbuild(['cache', 'prune', '--cache', cache]);
     expect(recent.stdout).toMatch(/removed 0 blobs .*kept \d+ written in the last 10 minutes/);
     const r = await osbuild(['cache', 'prune', '--now', '--cache', cache]);
     // the index and arm64's manifest, config and 3 layers go; amd64's stay with the other ref
-    expect(r.stdout).toMatch(/^removed 6 blobs \(.*\) and 1 derived files$/);
+    expect(r.stdout).toMatch(/^removed 6 blobs \(.*\), 1 derived files and 0 initrd segments$/);
     const after = await readdir(join(store.dir, 'blobs', 'sha256'));
     expect(after.length).toBe(blobsBefore.length - 6);
     for (const l of keep.layers) expect(await store.hasBlob(l.digest)).toBe(true);
