@@ -4,14 +4,14 @@
 // release in its header), GNU tar (the copy in the image), the CycloneDX 1.5 schema
 // (@cyclonedx/cyclonedx-library), packageurl-js, spdx-expression-parse.
 
-import { mkdtemp, readFile, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { execa } from 'execa';
 import { PackageURL } from 'packageurl-js';
 import parseLicense from 'spdx-expression-parse';
 import { Spec, Validation } from '@cyclonedx/cyclonedx-library';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from '../../src/build/build.js';
 import { componentCache, REPO } from '../helpers/components.js';
 import { checkSpdxStructure } from './helpers.js';
@@ -25,6 +25,10 @@ beforeAll(async () => {
   ({ cacheDir, downloads } = await componentCache());
   work = await mkdtemp(join(tmpdir(), 'osbuild-sbom-ref-'));
 }, 1_800_000);
+
+afterAll(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+});
 
 describe('the SBOM of blueprints/minimal.yml', () => {
   it('lists every image with the Debian packages it was built from, the kernel, byte-identical across builds', async () => {

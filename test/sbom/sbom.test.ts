@@ -5,14 +5,14 @@
 // (the serial number), sha256sum / GNU tar (the hashes of the files, the copy in the image),
 // umoci's index.json (image digests), sha256sum of the .debs (their checksums).
 
-import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { PackageURL } from 'packageurl-js';
 import parseLicense from 'spdx-expression-parse';
 import { Spec, Validation } from '@cyclonedx/cyclonedx-library';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Store } from '../../src/oci/store.js';
 import { importLayout } from '../../src/oci/import.js';
 import { AptRepo } from '../../src/pkg/apt.js';
@@ -102,6 +102,10 @@ beforeAll(async () => {
     ].join('\n'),
   );
 }, 600_000);
+
+afterAll(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+});
 
 describe('the SBOM', () => {
   it('SPDX 2.3 beside the outputs and the same bytes in the image, listing images, packages, kernel and files', async () => {
