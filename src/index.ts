@@ -27,6 +27,14 @@ export { DEFAULT_FORMAT, BOOT_BIOS_IMAGE, BOOT_EFI_IMAGE, formatLayout, sharedLa
 export { squashfsLayout, writablePaths, layoutType, rootMarker, ROOT_TYPES, ROOT_MODULES, DEFAULT_WRITABLE, ISO_ROOT_FILE, type Layout, type RootType, type SquashfsLayout, type SquashfsCompression } from './plan/layout.js';
 export type { ResolvedImage as ResolvedBlueprintImage } from './plan/images.js';
 
+// sbom: what a build is made of, as SPDX 2.3 and CycloneDX 1.5 documents (pure); build/sbom.ts writes them
+export { sbomModel, debPurl, ociPurl, uuidV5, documentNamespace, type SbomModel, type SbomInputs, type SbomImage, type SbomKernel, type SbomFile } from './sbom/model.js';
+export { spdxDocument, spdxText } from './sbom/spdx.js';
+export { cyclonedxDocument, cyclonedxText } from './sbom/cyclonedx.js';
+export { SBOM_FORMATS, DEFAULT_SBOM, parseSbomList, type SbomFormat } from './sbom/formats.js';
+export { SbomError } from './sbom/errors.js';
+export { licenseOf } from './pkg/license.js';
+
 // blueprint: LinuxKit's YAML plus osbuild's keys
 export * from './blueprint/index.js';
 

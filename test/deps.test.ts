@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 
 const SRC = resolve(import.meta.dirname, '..', 'src');
 /** The library's top-level modules: the folders under src/, and src/arch.ts as 'arch'. */
-const MODULES = ['arch', 'blueprint', 'oci', 'rootfs', 'formats', 'run', 'pkg', 'plan', 'build'] as const;
+const MODULES = ['arch', 'blueprint', 'oci', 'rootfs', 'formats', 'run', 'pkg', 'plan', 'build', 'sbom'] as const;
 
 interface Import {
   spec: string;
@@ -154,6 +154,8 @@ const RULES: { rule: string; check: Check }[] = [
   { rule: 'plan never imports build: plan, then do (build executes the plan)', check: never('plan', 'build') },
   { rule: 'plan never imports cli', check: never('plan', 'cli') },
   { rule: 'plan does no I/O: no node:fs, child processes, sockets, execa, store or registry at run time (types are fine)', check: noIo('plan') },
+  { rule: 'sbom does no I/O: the documents are made from what build/ read (types are fine)', check: noIo('sbom') },
+  { rule: 'sbom never imports build', check: never('sbom', 'build') },
   {
     rule: 'src/arch.ts imports nothing (a leaf every module may read)',
     check: (sources) => sources.filter((f) => f.rel === 'arch.ts').flatMap((f) => f.imports.map((i) => where(f, i))),

@@ -24,6 +24,8 @@ import { BuildSession } from './session.js';
 import type { DebianSource } from '../pkg/archive.js';
 import { LockError, lockDifferences, lockedError, lockPath, mergeInputs, readLock, writeLock } from './lock.js';
 import { archInputs, archiveTimes, lockHeader } from './locking.js';
+import { sbomDocuments, sbomEntries, writeSbom } from './sbom.js';
+import { DEFAULT_SBOM, type SbomFormat } from '../sbom/formats.js';
 
 export interface BuildOptions {
   /** Blueprint files, merged in order. */
@@ -56,11 +58,15 @@ export interface BuildOptions {
   updateLock?: boolean;
   /** The Debian archives components are built from; default Debian 12. */
   debianSources?: readonly DebianSource[];
+  /** The SBOMs written beside the outputs and into the root (etc/osbuild/); default ['spdx'], [] for none. */
+  sbom?: readonly SbomFormat['name'][];
 }
 
 export interface BuildResult {
   plan: BuildPlan;
   outputs: { format: string; files: { path: string; bytes: number }[] }[];
+  /** The SBOM files beside the outputs (NAME.spdx.json, NAME.cdx.json). */
+  sbom: { path: string; bytes: number }[];
 }
 
 export function defaultComponentDirs(cwd: string, blueprintFiles: string[]): string[] {
@@ -141,7 +147,10 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     if (modulesInfo) break;
   }
   const fileList = await filesEntries(blueprint.files ?? [], { epoch, cwd, blueprint });
-  const plan = planBuild({ name, arch, epoch, blueprint, images, files: fileList, modulesInfo, formats, root: opts.root, initrdCompression: opts.initrdCompression });
+  // what the system is made of, listed in the system itself: its files section gets the documents
+  // (modules.dep is read for some formats only: its kernel release only when the blueprint itself needs it, so that the root is one for every format)
+  const sbom = await sbomDocuments({ name, arch, epoch, blueprint, images, files: fileList, kernelRelease: blueprint.kernel?.modules?.length ? modulesInfo?.kver : undefined }, opts.sbom ?? DEFAULT_SBOM);
+  const plan = planBuild({ name, arch, epoch, blueprint, images, files: [...fileList, ...sbomEntries(sbom, epoch)], modulesInfo, formats, root: opts.root, initrdCompression: opts.initrdCompression });
   for (const w of plan.root.warnings) opts.onEvent?.({ type: 'warning', message: w.message });
 
   await mkdir(outDir, { recursive: true });
@@ -159,5 +168,5 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   } finally {
     await session.close();
   }
-  return { plan, outputs };
+  return { plan, outputs, sbom: await writeSbom(outDir, name, sbom, session.partialSuffix()) };
 }

@@ -116,6 +116,7 @@ export const COMMANDS: Command[] = [
       locked: { type: 'boolean', help: 'fail, listing what differs, unless osbuild.lock (beside the first file) pins everything as this build would use it' },
       'update-lock': { type: 'boolean', help: 'resolve afresh (components rebuilt when Debian has newer .debs) and write this arch into osbuild.lock' },
       'debian-sources': debianSources,
+      sbom: { type: 'string', arg: 'LIST', help: 'software bills of materials to write as NAME.spdx.json / NAME.cdx.json and into the image as /etc/osbuild/sbom.*.json: spdx (default), cyclonedx, spdx,cyclonedx, or none' },
       ...registry,
       ...common,
       verbose,
@@ -129,6 +130,7 @@ export const COMMANDS: Command[] = [
       'SOURCE_DATE_EPOCH=1700000000 osbuild build -o dist base.yml extra.yml',
       'osbuild build -f iso --push registry.local:5000/outputs/minimal:1 blueprints/minimal.yml',
       'osbuild build --initrd-compression zstd blueprints/webserver.yml',
+      'osbuild build --sbom spdx,cyclonedx blueprints/minimal.yml   # out/minimal.spdx.json and out/minimal.cdx.json too',
     ],
     minArgs: 1,
     async moreHelp() {
@@ -155,8 +157,10 @@ export const COMMANDS: Command[] = [
         locked: v.locked === true,
         updateLock: v['update-lock'] === true,
         debianSources: await debianSourcesOf(v['debian-sources']),
+        sbom: await sbomOf(v.sbom),
       });
       if (ctx.mode !== 'quiet') for (const o of result.outputs) for (const f of o.files) process.stdout.write(`${f.path}\n`);
+      if (ctx.mode !== 'quiet') for (const f of result.sbom) process.stdout.write(`${f.path}\n`);
       if (v.push !== undefined) {
         const p = await (await import('../build/artifact.js')).pushBuildOutputs(result, args, v.push, {
           registry: registryOptions(v),
@@ -667,6 +671,17 @@ function initrdCompressionOf(v: string | undefined): InitrdCompression | undefin
   if (v === undefined) return undefined;
   if (!(INITRD_COMPRESSIONS as readonly string[]).includes(v)) throw new UsageError(`--initrd-compression ${v}: expected ${INITRD_COMPRESSIONS.join(' or ')}`);
   return v as InitrdCompression;
+}
+
+/** --sbom LIST: the SBOM formats; an unknown name is a usage error. */
+async function sbomOf(v: string | undefined): Promise<('spdx' | 'cyclonedx')[] | undefined> {
+  if (v === undefined) return undefined;
+  const { parseSbomList } = await import('../sbom/formats.js');
+  try {
+    return parseSbomList(v);
+  } catch (e) {
+    throw new UsageError(`--sbom ${v}: ${(e as Error).message}`, { hint: (e as OsbuildError).hint });
+  }
 }
 
 function rootOf(v: string | undefined): 'initramfs' | 'squashfs' | undefined {

@@ -107,7 +107,7 @@ describe('a layer with hostile names', () => {
     expect(lines.filter((l) => l.startsWith('osbuild: warning: '))).toEqual([
       expect.stringContaining('entry ../up\\e]0;pwned\\x07\\nerror: forged\\x9b climbs out of its root; kept inside as up\\e]0;pwned\\x07\\nerror: forged\\x9b'),
     ]);
-    expect(run.stdout.toString().split('\n')).toEqual(['sys-kernel', 'sys-initrd.img', 'sys-cmdline', 'sys.tar'].map((f) => join(work, 'out', f)));
+    expect(run.stdout.toString().split('\n')).toEqual(['sys-kernel', 'sys-initrd.img', 'sys-cmdline', 'sys.tar', 'sys.spdx.json'].map((f) => join(work, 'out', f)));
   });
 
   it('--json: every line parses, and the warning event carries the escaped name', () => {

@@ -42,7 +42,7 @@ afterAll(async () => {
 
 describe('kernel+squashfs', () => {
   it('writes the kernel, a small initramfs, the squashfs and the command line', async () => {
-    expect((await readdir(out)).sort()).toEqual(['squashfs-cmdline', 'squashfs-efi.img', 'squashfs-initrd.img', 'squashfs-kernel', 'squashfs-squashfs.img', 'squashfs.iso']);
+    expect((await readdir(out)).sort()).toEqual(['squashfs-cmdline', 'squashfs-efi.img', 'squashfs-initrd.img', 'squashfs-kernel', 'squashfs-squashfs.img', 'squashfs.iso', 'squashfs.spdx.json']);
     expect(await readFile(join(out, 'squashfs-cmdline'), 'utf8')).toBe('console=ttyS0 console=ttyAMA0 osbuild.poweroff=1');
   });
 

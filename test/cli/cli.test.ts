@@ -237,7 +237,7 @@ describe('osbuild build', () => {
     const r = await osbuild(['sys.yml', '--arch', 'amd64', '--cache', cache], dir);
     expect(r.stderr).not.toMatch(/error/);
     expect(r.code).toBe(0);
-    expect(r.stdout.split('\n')).toEqual(['sys-kernel', 'sys-initrd.img', 'sys-cmdline'].map((f) => join(dir, 'out', f)));
+    expect(r.stdout.split('\n')).toEqual(['sys-kernel', 'sys-initrd.img', 'sys-cmdline', 'sys.spdx.json'].map((f) => join(dir, 'out', f)));
     expect(await readFile(join(dir, 'out', 'sys-kernel'), 'utf8')).toBe('not really a kernel');
     expect((await execa('bsdtar', ['-tf', join(dir, 'out', 'sys-initrd.img')])).stdout.split('\n')).toEqual(expect.arrayContaining(['init', 'etc/motd']));
     const err = r.stderr.split('\n');
@@ -246,14 +246,14 @@ describe('osbuild build', () => {
     expect(err).toContainEqual(expect.stringMatching(/^  amd64: layer \d+ B \(1 entry\)$/));
     expect(err).toContainEqual(expect.stringMatching(/^docker\.io\/example\/init:1\.0 → sha256:[0-9a-f]{12}… \(amd64, arm64\)$/));
     expect(err).toContain('writing kernel+initrd: out/sys-kernel, out/sys-initrd.img, out/sys-cmdline');
-    expect(err).toContainEqual(expect.stringMatching(/^  done in \d+\.\d s: sys-kernel 19 B, sys-initrd\.img \d+ B, sys-cmdline 13 B$/));
+    expect(err).toContainEqual(expect.stringMatching(/^  done in \d+\.\d s: sys-kernel 19 B, sys-initrd\.img \d+ (?:B|KiB), sys-cmdline 13 B$/));
 
     // components are in the store now: --json shows the remaining steps as events, -q nothing
     const j = await osbuild(['build', 'sys.yml', '-f', 'tar', '--json', '--cache', cache], dir);
     expect(j.code).toBe(0);
     const events = j.stderr.split('\n').map((l) => JSON.parse(l) as { type: string });
     expect(events.map((e) => e.type)).toEqual(['index-layer', 'index-layer', 'output-start', 'output-done']);
-    expect(j.stdout).toBe(join(dir, 'out', 'sys.tar'));
+    expect(j.stdout).toBe(`${join(dir, 'out', 'sys.tar')}\n${join(dir, 'out', 'sys.spdx.json')}`);
     const q = await osbuild(['build', 'sys.yml', '-q', '--cache', cache], dir);
     expect(q).toEqual({ code: 0, stdout: '', stderr: '' });
   });
