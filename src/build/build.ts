@@ -37,6 +37,8 @@ export interface BuildOptions {
   sourceDateEpoch?: number;
   /** Where the system lives at run time; overrides the blueprint's `root.type` (boot media formats). */
   root?: RootType;
+  /** Bytes of the disk formats' disks (LinuxKit's --size: see plan/disk-size.ts's parseDiskSize); default: as small as the content allows. */
+  diskSize?: number;
   /** Ask registries where tags point now, even for images the store has (--pull). */
   pull?: boolean;
   /** How registries are reached: credentials, insecure registries, CAs, mirrors. */
@@ -108,7 +110,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     if (modulesInfo) break;
   }
   const fileList = await filesEntries(blueprint.files ?? [], { epoch, cwd, blueprint });
-  const plan = planBuild({ name, arch, epoch, blueprint, images, files: fileList, modulesInfo, formats, root: opts.root });
+  const plan = planBuild({ name, arch, epoch, blueprint, images, files: fileList, modulesInfo, formats, root: opts.root, diskSize: opts.diskSize });
   for (const w of plan.root.warnings) opts.onEvent?.({ type: 'warning', message: w.message });
 
   await mkdir(outDir, { recursive: true });

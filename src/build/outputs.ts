@@ -16,6 +16,7 @@ import { OWNER_TOKEN_RE, ownerState } from '../oci/owner.js';
 import { diskFullError, isNoSpace } from '../oci/space.js';
 import { showName } from '../formats/names.js';
 import { writeTar } from '../formats/tar/write.js';
+import { dockerContext, writeKernelInitrdTar } from './bundles.js';
 import type { BuildPlan } from '../plan/plan.js';
 import { BOOT_BIOS_IMAGE, BOOT_EFI_IMAGE, DEFAULT_FORMAT, formatLayout, type FormatLayout, type FormatSpec, type OutputPlan } from '../plan/formats.js';
 import { ARCH_NAMES, ARCHES, BIOS_ARCHES, type Arch } from '../arch.js';
@@ -164,6 +165,33 @@ FORMATS.push(
     (n) => [`${n}.img.tar.gz`], EFI, (m, out) => writeGcp(m, out(`${m.plan.name}.img.tar.gz`))),
   mediaRow('azure', 'the raw-efi disk as a fixed VHD of whole MiB, for an Azure (Gen2) image', ALL_ARCHES,
     (n) => [`${n}-azure.vhd`], EFI, (m, out) => writeVhdMedia(m, 'efi', 'fixed', out(`${m.plan.name}-azure.vhd`))),
+);
+
+// LinuxKit's remaining outputs (moby/build/output.go's names)
+FORMATS.push(
+  mediaRow('iso-efi-initrd', 'an ISO whose El Torito EFI image holds systemd-boot, the kernel and the initrd as separate files (a Boot Loader Specification entry, no UKI); isohybrid', ALL_ARCHES,
+    (n) => [`${n}-efi-initrd.iso`], EFI, (m, out) => writeIsoMedia(m, { bios: false, efi: true, loader: true }, out(`${m.plan.name}-efi-initrd.iso`))),
+  {
+    name: 'docker',
+    description: 'the tar output with LinuxKit\'s Dockerfile at its end: a build context for `docker build - < NAME.docker`',
+    files: (n) => [`${n}.docker`],
+    needsKernel: false,
+    write: async ({ store, plan, onWarning, tmp }) => {
+      await writeStream(dockerContext(store, plan, onWarning), tmp(`${plan.name}.docker`));
+    },
+  },
+  {
+    name: 'tar-kernel-initrd',
+    description: 'one tar holding kernel, initrd.img and cmdline (and ucode.cpio when the kernel image has microcode)',
+    files: (n) => [`${n}-initrd.tar`],
+    needsKernel: true,
+    sharesInitrd: true,
+    write: async ({ store, plan, onWarning, tmp, sharedInitrd }) => {
+      // scratch names no longer than the output's own temporary name (a longest NAME fits 255 bytes)
+      const out = tmp(`${plan.name}-initrd.tar`);
+      await writeKernelInitrdTar({ store, plan, onWarning, sharedInitrd: await sharedInitrd(), scratch: (what) => tmp(`${plan.name}-${what.slice(0, 1)}`), out });
+    },
+  },
 );
 
 function checkArch(format: string, arches: Arch[], arch: Arch): void {

@@ -20,7 +20,12 @@ export type StreamWarnings = ((w: FlattenWarning) => void) | undefined;
 export async function* initrd(store: Store, plan: SystemPlan, root: RootPlan, onWarning: StreamWarnings): AsyncIterable<Uint8Array> {
   const ucode = plan.kernel?.ucode;
   if (ucode) yield* layerFile(store, ucode.layer, ucode.path);
-  yield* gzipParallel(writeCpio(assembleRoot(store, root, { onWarning })));
+  yield* rootCpio(store, root, onWarning);
+}
+
+/** The root as a gzip'd cpio, without microcode (tar-kernel-initrd carries that beside it, as LinuxKit does). */
+export function rootCpio(store: Store, root: RootPlan, onWarning: StreamWarnings): AsyncIterable<Uint8Array> {
+  return gzipParallel(writeCpio(assembleRoot(store, root, { onWarning })));
 }
 
 /**
@@ -48,12 +53,17 @@ export async function* directBootKernel(store: Store, plan: SystemPlan): AsyncIt
   else yield* all();
 }
 
-export function rootWithBoot(store: Store, plan: SystemPlan, onWarning: StreamWarnings): EntryStream {
+export function rootWithBoot(store: Store, plan: SystemPlan, onWarning: StreamWarnings, after?: EntryStream): EntryStream {
   // boot/ goes through the root's checks too: an init's own boot symlink must not lead it astray
-  return assembleRoot(store, plan.root, { extra: bootEntries(store, plan), onWarning });
+  return assembleRoot(store, plan.root, { extra: bootEntries(store, plan, after), onWarning });
 }
 
-async function* bootEntries(store: Store, plan: SystemPlan): EntryStream {
+async function* bootEntries(store: Store, plan: SystemPlan, after?: EntryStream): EntryStream {
+  yield* kernelEntries(store, plan);
+  if (after) yield* after;
+}
+
+async function* kernelEntries(store: Store, plan: SystemPlan): EntryStream {
   const k = plan.kernel;
   if (!k) return;
   const epoch = plan.root.epoch;
