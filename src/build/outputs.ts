@@ -17,6 +17,7 @@ import { diskFullError, isNoSpace } from '../oci/space.js';
 import { showName } from '../formats/names.js';
 import { writeTar } from '../formats/tar/write.js';
 import { dockerContext, writeKernelInitrdTar } from './bundles.js';
+import { erofsInitrd, writeErofsRoot } from './erofs.js';
 import type { BuildPlan } from '../plan/plan.js';
 import { BOOT_BIOS_IMAGE, BOOT_EFI_IMAGE, DEFAULT_FORMAT, formatLayout, type FormatLayout, type FormatSpec, type OutputPlan } from '../plan/formats.js';
 import { ARCH_NAMES, ARCHES, BIOS_ARCHES, type Arch } from '../arch.js';
@@ -171,6 +172,21 @@ FORMATS.push(
 FORMATS.push(
   mediaRow('iso-efi-initrd', 'an ISO whose El Torito EFI image holds systemd-boot, the kernel and the initrd as separate files (a Boot Loader Specification entry, no UKI); isohybrid', ALL_ARCHES,
     (n) => [`${n}-efi-initrd.iso`], EFI, (m, out) => writeIsoMedia(m, { bios: false, efi: true, loader: true }, out(`${m.plan.name}-efi-initrd.iso`))),
+  {
+    name: 'kernel+erofs',
+    description: 'as kernel+squashfs with an EROFS root: the kernel, a small initramfs, the system as a read-only erofs (attach it as a disk), and the command line',
+    files: (n) => [`${n}-kernel`, `${n}-initrd.img`, `${n}-erofs.img`, `${n}-cmdline`],
+    needsKernel: true,
+    // the read-only root layout (the small initrd, the writable overlays), with erofs as its filesystem
+    layout: 'squashfs',
+    write: async ({ store, plan, onWarning, tmp }) => {
+      const n = plan.name;
+      const root = await writeErofsRoot(store, plan, onWarning, tmp(`${n}-erofs.img`));
+      await writeStream(directBootKernel(store, plan), tmp(`${n}-kernel`));
+      await writeStream(erofsInitrd(store, plan, root.superblockSha256, onWarning), tmp(`${n}-initrd.img`));
+      await writeFile(tmp(`${n}-cmdline`), plan.cmdline);
+    },
+  },
   {
     name: 'docker',
     description: 'the tar output with LinuxKit\'s Dockerfile at its end: a build context for `docker build - < NAME.docker`',

@@ -1,7 +1,9 @@
 // LinuxKit's remaining outputs boot (amd64): the kernel and initrd a user extracts from
 // tar-kernel-initrd, booted directly by QEMU; iso-efi-initrd as a CD under OVMF, where
-// systemd-boot loads the kernel and the separate initrd; and a raw-efi disk built with --size.
-// Each shows the init's console lines and powers off. Three guests, one after the other.
+// systemd-boot loads the kernel and the separate initrd; kernel+erofs with its erofs attached as
+// a disk, which the small initrd's init finds and mounts read-only, and an onboot container
+// sees as its root. Each shows the init's console lines and powers off. Three guests, one after
+// the other. (Disks of a given --size are checked by tools in linuxkit-formats.test.ts.)
 
 import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,7 +18,8 @@ import { slot } from '../helpers/slot.js';
 const BLUEPRINT = ['blueprints/minimal.yml', 'test/fixtures/media/poweroff.yml'].map((f) => join(REPO, f));
 // not anchored: the getty shell's prompt (no newline) may come first on the same line
 const EXPECT = [/osbuild: init amd64 /, /osbuild: onboot 000-hello exit 0/, /osbuild: service getty started/, /reboot: Power down/];
-const MiB = 1024 * 1024;
+// the squashfs tests' probe: an onboot container that reports what its root is and what it may write
+const PROBE = ['blueprints/minimal.yml', 'test/fixtures/squashfs/probe.yml'].map((f) => join(REPO, f));
 
 let work: string | undefined;
 let out: string;
@@ -25,7 +28,8 @@ beforeAll(async () => {
   const { cacheDir } = await componentCache();
   work = await mkdtemp(join(tmpdir(), 'osbuild-lk-boot-'));
   out = join(work, 'out');
-  await build({ files: BLUEPRINT, arch: 'amd64', formats: ['tar-kernel-initrd', 'iso-efi-initrd', 'raw-efi'], outDir: out, cacheDir, diskSize: 96 * MiB });
+  await build({ files: BLUEPRINT, arch: 'amd64', formats: ['tar-kernel-initrd', 'iso-efi-initrd'], outDir: out, cacheDir });
+  await build({ files: PROBE, arch: 'amd64', formats: ['kernel+erofs'], outDir: join(work, 'erofs'), cacheDir });
 }, 900_000);
 
 afterAll(async () => {
@@ -49,7 +53,17 @@ describe('LinuxKit formats boot (amd64)', () => {
     ok(await slot(() => testImage({ path: join(out, 'media-efi-initrd.iso'), expect: expect2, timeoutSec: 240 })));
   }, 600_000);
 
-  it('raw-efi with --size 96M: OVMF boots the disk', async () => {
-    ok(await slot(() => testImage({ path: join(out, 'media-efi.img'), expect: EXPECT, timeoutSec: 240 })));
+  it('kernel+erofs: the init mounts the erofs read-only, overlays make /etc /var /containers writable', async () => {
+    const expect3 = [
+      /osbuild: root erofs \/dev\/vda read-only, writable: \/etc \/var \/containers/,
+      /osbuild: init amd64 /,
+      /probe: \/ read-only/,
+      /probe: \/etc writable/,
+      /probe: root is erofs ro,/,
+      /osbuild: onboot 001-probe exit 0/,
+      /osbuild: service getty started/,
+      /reboot: Power down/,
+    ];
+    ok(await slot(() => testImage({ path: join(work!, 'erofs', 'squashfs'), expect: expect3, timeoutSec: 240 })));
   }, 600_000);
 });

@@ -1,7 +1,8 @@
 // LinuxKit's remaining outputs and its --size, built by the real pipeline from the reference
 // blueprint and read back by the tools a user would trust: GNU tar and bsdtar (docker,
-// tar-kernel-initrd), xorriso, isoinfo, sfdisk, fsck.fat and mtools (iso-efi-initrd), sgdisk,
-// sfdisk, xorriso and qemu-img (disks of a given --size). Two builds give the same bytes.
+// tar-kernel-initrd), xorriso, isoinfo, sfdisk, fsck.fat and mtools (iso-efi-initrd), fsck.erofs,
+// dump.erofs and cpio (kernel+erofs), sgdisk, sfdisk, xorriso and qemu-img (disks of a given
+// --size). Two builds give the same bytes.
 // Booting them is linuxkit-formats.boot.test.ts.
 
 import { createHash } from 'node:crypto';
@@ -15,6 +16,8 @@ import { build } from '../../src/build/build.js';
 import type { Arch } from '../../src/arch.js';
 import { parseDiskSize } from '../../src/plan/disk-size.js';
 import { componentCache, REPO } from '../helpers/components.js';
+import { makeImage } from '../helpers/oci-image.js';
+import { importLayout } from '../../src/oci/import.js';
 import { ensureDist, MAIN } from '../helpers/dist.js';
 
 const BLUEPRINT = ['blueprints/minimal.yml', 'test/fixtures/media/poweroff.yml'].map((f) => join(REPO, f));
@@ -24,6 +27,7 @@ const MiB = 1024 * 1024;
 const EPOCH = 1_700_000_000;
 
 let cacheDir: string;
+let store: Awaited<ReturnType<typeof componentCache>>['store'];
 let work: string;
 const dirs: Record<string, string> = {};
 
@@ -34,10 +38,14 @@ async function buildInto(dir: string, arch: Arch, formats: string[], diskSize?: 
 }
 
 beforeAll(async () => {
-  ({ cacheDir } = await componentCache());
+  ({ cacheDir, store } = await componentCache());
   work = await mkdtemp(join(tmpdir(), 'osbuild-lk-formats-'));
   dirs.amd64 = await buildInto('amd64', 'amd64', PLAIN);
   dirs.again = await buildInto('again', 'amd64', ['docker', 'tar-kernel-initrd', 'iso-efi-initrd']);
+  // kernel+erofs writes NAME-kernel and NAME-initrd.img as kernel+initrd does: a build of its own
+  dirs['erofs-amd64'] = await buildInto('erofs-amd64', 'amd64', ['kernel+erofs']);
+  dirs['erofs-arm64'] = await buildInto('erofs-arm64', 'arm64', ['kernel+erofs']);
+  dirs['erofs-again'] = await buildInto('erofs-again', 'amd64', ['kernel+erofs']);
   dirs.arm64 = await buildInto('arm64', 'arm64', PLAIN);
   dirs.sized = await buildInto('sized', 'amd64', ['raw-efi', 'raw-bios', 'raw', 'qcow2-efi', 'vhd', 'vmdk'], 64 * MiB);
   dirs.sizedArm = await buildInto('sized-arm', 'arm64', ['raw-efi', 'qcow2-efi'], 64 * MiB);
@@ -91,6 +99,36 @@ describe('tar-kernel-initrd', () => {
     // the initrd is a gzip'd newc cpio with the init at its root
     const cpio = await execa('sh', ['-c', `tar -xOf '${f}' initrd.img | gzip -dc | cpio -it --quiet`]);
     expect(names(cpio.stdout)).toContain('init');
+  });
+});
+
+describe('tar-kernel-initrd with microcode', () => {
+  it('ucode.cpio beside initrd.img, not in it, whether the initrd is streamed or shared with other formats', async () => {
+    const img = await makeImage({
+      tag: 'ucode',
+      layers: [{ script: `
+        head -c 4096 /dev/urandom > kernel
+        mkdir -p u/kernel/x86/microcode && echo fake-microcode > u/kernel/x86/microcode/GenuineIntel.bin
+        (cd u && find kernel | cpio -o -H newc --quiet) > ucode.cpio; rm -rf u` }],
+    });
+    await importLayout(store, img.layout, { ref: 'test/lk-ucode-kernel' });
+    const bp = join(work, 'ucode.yml');
+    await (await import('node:fs/promises')).writeFile(bp, 'kernel:\n  image: test/lk-ucode-kernel:ucode\n  tar: none\n  ucode: ucode.cpio\ninit:\n  - osbuild/busybox:0.1.0\n');
+    const alone = join(work, 'ucode-alone');
+    const shared = join(work, 'ucode-shared');
+    await build({ files: [bp], arch: 'amd64', formats: ['tar-kernel-initrd'], outDir: alone, cacheDir, name: 'u', sourceDateEpoch: EPOCH });
+    // with iso-bios the build writes one whole-system initrd (microcode first) that both read
+    await build({ files: [bp], arch: 'amd64', formats: ['tar-kernel-initrd', 'kernel+initrd', 'iso-bios'], outDir: shared, cacheDir, name: 'u', sourceDateEpoch: EPOCH });
+    for (const dir of [alone, shared]) {
+      const f = join(dir, 'u-initrd.tar');
+      expect(names(await run('tar', ['-tf', f]))).toEqual(['kernel', 'initrd.img', 'cmdline', 'ucode.cpio']);
+      const ucode = await execa('sh', ['-c', `tar -xOf '${f}' ucode.cpio | cpio -it --quiet`]);
+      expect(names(ucode.stdout)).toContain('kernel/x86/microcode/GenuineIntel.bin');
+      const head = (await execa('sh', ['-c', `tar -xOf '${f}' initrd.img | head -c 3 | od -An -tx1`])).stdout.trim();
+      expect(head).toBe('1f 8b 08');
+      expect(names((await execa('sh', ['-c', `tar -xOf '${f}' initrd.img | gzip -dc | cpio -it --quiet`])).stdout)).toContain('bin/busybox');
+    }
+    expect(await sha(join(shared, 'u-initrd.tar'))).toBe(await sha(join(alone, 'u-initrd.tar')));
   });
 });
 
@@ -205,10 +243,44 @@ describe('--size (LinuxKit\'s disk size)', () => {
   }, 180_000);
 });
 
+describe('kernel+erofs', () => {
+  it.each(['amd64', 'arm64'] as const)('%s: fsck.erofs extracts the same tree GNU tar extracts from the tar output (boot/ aside)', async (arch) => {
+    const img = join(dirs[`erofs-${arch}`], 'media-erofs.img');
+    expect((await run('dump.erofs', ['-s', img]))).toMatch(/magic number:\s+0xE0F5E1E2/);
+    const fromErofs = join(work, `x-erofs-${arch}`);
+    const fromTar = join(work, `x-tar-${arch}`);
+    await run('fsck.erofs', [`--extract=${fromErofs}`, img]);
+    await mkdir(fromTar);
+    await run('tar', ['-xf', join(dirs[arch], 'media.tar'), '-C', fromTar, '--exclude=boot']);
+    await run('diff', ['-r', '--no-dereference', fromTar, fromErofs]);
+    const listing = async (d: string) => (await run('sh', ['-c', `cd '${d}' && find . -printf '%p %y %m %U %G %l %s\\n' | sort`])).replace(/^\. d .*$/m, '');
+    expect(await listing(fromErofs)).toBe(await listing(fromTar));
+  });
+
+  it.each(['amd64', 'arm64'] as const)('%s: the small initrd names the erofs by its superblock and loads erofs.ko', async (arch) => {
+    const img = await readFile(join(dirs[`erofs-${arch}`], 'media-erofs.img'));
+    const sb = createHash('sha256').update(img.subarray(1024, 1024 + 128)).digest('hex');
+    const initrd = join(dirs[`erofs-${arch}`], 'media-initrd.img');
+    const marker = (await execa('sh', ['-c', `gzip -dc '${initrd}' | cpio -i --quiet --to-stdout etc/osbuild/root`])).stdout;
+    expect(marker).toContain(`superblock=${sb}`);
+    expect(marker).toMatch(/^fstype=erofs$/m);
+    expect(marker).toMatch(/^sbsize=128$/m);
+    expect(marker).toMatch(/^sbskip=8$/m);
+    expect(marker).toMatch(/^modules=".*\berofs\b.*"$/m);
+    const files = names((await execa('sh', ['-c', `gzip -dc '${initrd}' | cpio -it --quiet`])).stdout);
+    expect(files.some((f) => /\/kernel\/fs\/erofs\/erofs\.ko/.test(f))).toBe(true);
+    expect(files.some((f) => /\/squashfs\.ko/.test(f))).toBe(false);
+    expect(await readFile(join(dirs[`erofs-${arch}`], 'media-cmdline'), 'utf8')).toBe(CMDLINE);
+  });
+});
+
 describe('deterministic', () => {
-  it('two builds of docker, tar-kernel-initrd and iso-efi-initrd are byte-identical', async () => {
+  it('two builds of docker, tar-kernel-initrd, iso-efi-initrd and kernel+erofs are byte-identical', async () => {
     for (const f of ['media.docker', 'media-initrd.tar', 'media-efi-initrd.iso']) {
       expect(await sha(join(dirs.again, f)), f).toBe(await sha(join(dirs.amd64, f)));
+    }
+    for (const f of ['media-erofs.img', 'media-initrd.img', 'media-kernel']) {
+      expect(await sha(join(dirs['erofs-again'], f)), f).toBe(await sha(join(dirs['erofs-amd64'], f)));
     }
   });
 });
