@@ -91,13 +91,13 @@ export function modulesInfoSources(
   return { tarName, layers };
 }
 
-/** The build plan. Pure. */
 /** A library caller's diskSize: whole MiB, as the CLI's --size always gives. */
 function checkDiskSize(bytes: number): void {
   if (Number.isSafeInteger(bytes) && bytes > 0 && bytes % (1024 * 1024) === 0) return;
   throw new DiskSizeError(`diskSize ${bytes}: expected a positive whole number of MiB in bytes`, { where: 'diskSize', hint: 'pass parseDiskSize(\'1024M\') or a multiple of 1048576' });
 }
 
+/** The build plan. Pure. */
 export function planBuild(inputs: PlanInputs): BuildPlan {
   const { blueprint: b, images, arch, epoch } = inputs;
   const formats = inputs.formats ?? [];
