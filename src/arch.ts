@@ -38,6 +38,8 @@ export interface ArchInfo {
     bootFile: string;
     /** systemd's EFI stub in /usr/lib/systemd/boot/efi (package systemd-boot-efi). */
     stub: string;
+    /** systemd-boot, beside the stub: the loader of iso-efi-initrd. */
+    loader: string;
     /** PE/COFF machine type and the name the PE spec gives it. */
     peMachine: number;
     peName: string;
@@ -87,6 +89,7 @@ const TABLE = {
     efi: {
       bootFile: 'BOOTX64.EFI',
       stub: 'linuxx64.efi.stub',
+      loader: 'systemd-bootx64.efi',
       peMachine: 0x8664,
       peName: 'x86-64',
       firmware: { path: '/usr/share/ovmf/OVMF.fd', package: 'ovmf' },
@@ -115,6 +118,7 @@ const TABLE = {
     efi: {
       bootFile: 'BOOTAA64.EFI',
       stub: 'linuxaa64.efi.stub',
+      loader: 'systemd-bootaa64.efi',
       peMachine: 0xaa64,
       peName: 'AArch64',
       firmware: { path: '/usr/share/qemu-efi-aarch64/QEMU_EFI.fd', package: 'qemu-efi-aarch64' },

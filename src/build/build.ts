@@ -46,6 +46,8 @@ export interface BuildOptions {
   initrdCompression?: InitrdCompression;
   /** Reuse and keep compressed initrd segments of earlier builds under <cacheDir>/segments (default true). */
   segmentCache?: boolean;
+  /** Bytes of the disk formats' disks (LinuxKit's --size: see plan/disk-size.ts's parseDiskSize); default: as small as the content allows. */
+  diskSize?: number;
   /** Ask registries where tags point now, even for images the store has (--pull). */
   pull?: boolean;
   /** How registries are reached: credentials, insecure registries, CAs, mirrors. */
@@ -150,7 +152,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   // what the system is made of, listed in the system itself: its files section gets the documents
   // (modules.dep is read for some formats only: its kernel release only when the blueprint itself needs it, so that the root is one for every format)
   const sbom = await sbomDocuments({ name, arch, epoch, blueprint, images, files: fileList, kernelRelease: blueprint.kernel?.modules?.length ? modulesInfo?.kver : undefined }, opts.sbom ?? DEFAULT_SBOM);
-  const plan = planBuild({ name, arch, epoch, blueprint, images, files: [...fileList, ...sbomEntries(sbom, epoch)], modulesInfo, formats, root: opts.root, initrdCompression: opts.initrdCompression });
+  const plan = planBuild({ name, arch, epoch, blueprint, images, files: [...fileList, ...sbomEntries(sbom, epoch)], modulesInfo, formats, root: opts.root, initrdCompression: opts.initrdCompression, diskSize: opts.diskSize });
   for (const w of plan.root.warnings) opts.onEvent?.({ type: 'warning', message: w.message });
 
   await mkdir(outDir, { recursive: true });

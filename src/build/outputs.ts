@@ -16,7 +16,10 @@ import { OWNER_TOKEN_RE, ownerState } from '../oci/owner.js';
 import { diskFullError, isNoSpace } from '../oci/space.js';
 import { showName } from '../formats/names.js';
 import { writeTar } from '../formats/tar/write.js';
+import { dockerContext, writeKernelInitrdTar } from './bundles.js';
+import { erofsInitramfs, writeErofsRoot } from './erofs.js';
 import type { BuildPlan } from '../plan/plan.js';
+import type { RootPlan } from '../rootfs/plan.js';
 import { BOOT_BIOS_IMAGE, BOOT_EFI_IMAGE, DEFAULT_FORMAT, formatLayout, type FormatLayout, type FormatSpec, type OutputPlan } from '../plan/formats.js';
 import { ARCH_NAMES, ARCHES, BIOS_ARCHES, type Arch } from '../arch.js';
 import { mediaInputs, type MediaInputs } from './media/sources.js';
@@ -41,6 +44,10 @@ export interface OutputContext {
   media: () => Promise<MediaInputs>;
   /** The whole-system initrd as a stream (through the build's segment cache). */
   initrd: () => AsyncIterable<Uint8Array>;
+  /** The same without the microcode cpio at its start. */
+  rootInitrd: () => AsyncIterable<Uint8Array>;
+  /** An initrd of another root (a small initrd of the read-only root layout). */
+  initrdOf: (root: RootPlan) => AsyncIterable<Uint8Array>;
   /** The build's whole-system initrd file when other formats of the build embed it too (else undefined: stream it). */
   sharedInitrd: () => Promise<string | undefined>;
   /** The squashfs layout's root and its small initrd (formats whose layout is squashfs). */
@@ -168,6 +175,48 @@ FORMATS.push(
     (n) => [`${n}-azure.vhd`], EFI, (m, out) => writeVhdMedia(m, 'efi', 'fixed', out(`${m.plan.name}-azure.vhd`))),
 );
 
+// LinuxKit's remaining outputs (moby/build/output.go's names)
+FORMATS.push(
+  mediaRow('iso-efi-initrd', 'an ISO whose El Torito EFI image holds systemd-boot, the kernel and the initrd as separate files (a Boot Loader Specification entry, no UKI); isohybrid', ALL_ARCHES,
+    (n) => [`${n}-efi-initrd.iso`], EFI, (m, out) => writeIsoMedia(m, { bios: false, efi: true, loader: true }, out(`${m.plan.name}-efi-initrd.iso`))),
+  {
+    name: 'kernel+erofs',
+    description: 'as kernel+squashfs with an EROFS root: the kernel, a small initramfs, the system as a read-only erofs (attach it as a disk), and the command line',
+    files: (n) => [`${n}-kernel`, `${n}-initrd.img`, `${n}-erofs.img`, `${n}-cmdline`],
+    needsKernel: true,
+    // the read-only root layout (the small initrd, the writable overlays), with erofs as its filesystem
+    layout: 'squashfs',
+    write: async ({ store, plan, onWarning, tmp, initrdOf }) => {
+      const n = plan.name;
+      const root = await writeErofsRoot(store, plan, onWarning, tmp(`${n}-erofs.img`));
+      await writeStream(directBootKernel(store, plan), tmp(`${n}-kernel`));
+      await writeStream(initrdOf(erofsInitramfs(plan, root.superblockSha256)), tmp(`${n}-initrd.img`));
+      await writeFile(tmp(`${n}-cmdline`), plan.cmdline);
+    },
+  },
+  {
+    name: 'docker',
+    description: 'the tar output with LinuxKit\'s Dockerfile at its end: a build context for `docker build - < NAME.docker`',
+    files: (n) => [`${n}.docker`],
+    needsKernel: false,
+    write: async ({ store, plan, onWarning, tmp }) => {
+      await writeStream(dockerContext(store, plan, onWarning), tmp(`${plan.name}.docker`));
+    },
+  },
+  {
+    name: 'tar-kernel-initrd',
+    description: 'one tar holding kernel, initrd.img and cmdline (and ucode.cpio when the kernel image has microcode)',
+    files: (n) => [`${n}-initrd.tar`],
+    needsKernel: true,
+    sharesInitrd: true,
+    write: async ({ store, plan, onWarning, tmp, sharedInitrd, rootInitrd }) => {
+      // scratch names no longer than the output's own temporary name (a longest NAME fits 255 bytes)
+      const out = tmp(`${plan.name}-initrd.tar`);
+      await writeKernelInitrdTar({ store, plan, onWarning, sharedInitrd: await sharedInitrd(), rootInitrd, scratch: (what) => tmp(`${plan.name}-${what.slice(0, 1)}`), out });
+    },
+  },
+);
+
 function checkArch(format: string, arches: Arch[], arch: Arch): void {
   if (arches.includes(arch)) return;
   const alt = !ARCHES[arch].bios && format.includes('bios') ? `; ${arch} boots by UEFI: use the -efi flavour` : '';
@@ -209,6 +258,8 @@ export async function writeFormat(format: OutputFormat, output: OutputPlan, sess
       onWarning: session.onWarning,
       tmp: tmpOf,
       initrd: () => session.initrd(plan, plan.root),
+      rootInitrd: () => session.initrd(plan, plan.root, { microcode: false }),
+      initrdOf: (root) => session.initrd(plan, root),
       media: async () => {
         if (!scratch) throw noScratch();
         const initrdFile = await scratch.initrd.get();

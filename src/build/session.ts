@@ -13,7 +13,7 @@ import { assembleRoot } from '../rootfs/assemble.js';
 import type { RootType } from '../plan/layout.js';
 import type { BuildPlan } from '../plan/plan.js';
 import { InitrdScratch, SquashfsScratch } from './media/scratch.js';
-import { initrd, type StreamWarnings } from './streams.js';
+import { initrd, rootInitrd, type StreamWarnings } from './streams.js';
 import { SegmentCache } from './segment-cache.js';
 import type { RootPlan } from '../rootfs/plan.js';
 
@@ -55,8 +55,8 @@ export class BuildSession {
   }
 
   /** An initramfs of `root` for `plan`, through the session's segment cache. */
-  initrd(plan: BuildPlan, root: RootPlan): AsyncIterable<Uint8Array> {
-    return initrd(this.store, plan, root, {
+  initrd(plan: BuildPlan, root: RootPlan, opts: { microcode?: boolean } = {}): AsyncIterable<Uint8Array> {
+    return (opts.microcode === false ? rootInitrd : initrd)(this.store, plan, root, {
       onWarning: this.onWarning,
       cache: this.segments,
       onKeys: (keys) => keys.forEach((k) => this.segmentKeys.add(k)),

@@ -30,6 +30,11 @@ export interface InitrdOptions {
 export async function* initrd(store: Store, plan: SystemPlan, root: RootPlan, opts: InitrdOptions): AsyncIterable<Uint8Array> {
   const ucode = plan.kernel?.ucode;
   if (ucode) yield* layerFile(store, ucode.layer, ucode.path);
+  yield* rootInitrd(store, plan, root, opts);
+}
+
+/** The root as a compressed cpio, without microcode (tar-kernel-initrd carries that beside it, as LinuxKit does). */
+export async function* rootInitrd(store: Store, plan: SystemPlan, root: RootPlan, opts: InitrdOptions): AsyncIterable<Uint8Array> {
   const c = plan.initrdCompression === 'zstd'
     ? { compress: (s: AsyncIterable<Uint8Array>) => zstdCompress(s), compressId: `zstd-3-${await zstdVersion()}` }
     : { compress: (s: AsyncIterable<Uint8Array>) => gzipParallel(s), compressId: 'gzip-6-131072' };
@@ -61,12 +66,17 @@ export async function* directBootKernel(store: Store, plan: SystemPlan): AsyncIt
   else yield* all();
 }
 
-export function rootWithBoot(store: Store, plan: SystemPlan, onWarning: StreamWarnings): EntryStream {
+export function rootWithBoot(store: Store, plan: SystemPlan, onWarning: StreamWarnings, after?: EntryStream): EntryStream {
   // boot/ goes through the root's checks too: an init's own boot symlink must not lead it astray
-  return assembleRoot(store, plan.root, { extra: bootEntries(store, plan), onWarning });
+  return assembleRoot(store, plan.root, { extra: bootEntries(store, plan, after), onWarning });
 }
 
-async function* bootEntries(store: Store, plan: SystemPlan): EntryStream {
+async function* bootEntries(store: Store, plan: SystemPlan, after?: EntryStream): EntryStream {
+  yield* kernelEntries(store, plan);
+  if (after) yield* after;
+}
+
+async function* kernelEntries(store: Store, plan: SystemPlan): EntryStream {
   const k = plan.kernel;
   if (!k) return;
   const epoch = plan.root.epoch;

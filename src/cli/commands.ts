@@ -103,7 +103,7 @@ export const COMMANDS: Command[] = [
   command({
     name: 'build',
     summary: 'build outputs from blueprint files',
-    usage: 'osbuild build [-f FORMAT]... [--arch amd64|arm64] [--root initramfs|squashfs] [-o DIR] [--name NAME] FILE...',
+    usage: 'osbuild build [-f FORMAT]... [--arch amd64|arm64] [--root initramfs|squashfs] [--size SIZE] [-o DIR] [--name NAME] FILE...',
     options: {
       format: { type: 'string', short: 'f', multiple: true, arg: 'FORMAT', help: 'output format, repeatable (default kernel+initrd); see `osbuild build --help`' },
       arch: { type: 'string', arg: 'ARCH', help: 'target architecture: amd64 or arm64 (default: this machine\'s)' },
@@ -117,6 +117,7 @@ export const COMMANDS: Command[] = [
       'update-lock': { type: 'boolean', help: 'resolve afresh (components rebuilt when Debian has newer .debs) and write this arch into osbuild.lock' },
       'debian-sources': debianSources,
       sbom: { type: 'string', arg: 'LIST', help: 'software bills of materials to write as NAME.spdx.json / NAME.cdx.json and into the image as /etc/osbuild/sbom.*.json: spdx (default), cyclonedx, spdx,cyclonedx, or none' },
+      size: { type: 'string', arg: 'SIZE', help: 'disk formats (raw-*, qcow2-*, vhd, vmdk, aws, gcp, azure): a disk of this size, LinuxKit\'s way: MiB (1024 or 1024M) or GiB (1G); default: as small as the content allows' },
       ...registry,
       ...common,
       verbose,
@@ -125,6 +126,7 @@ export const COMMANDS: Command[] = [
       'osbuild build blueprints/minimal.yml',
       'osbuild build --locked blueprints/minimal.yml     # exactly what blueprints/osbuild.lock pins',
       'osbuild build --update-lock --debian-sources sources.yml bp.yml   # Debian\'s current .debs, written into the lock',
+      'osbuild build -f raw-efi --size 1G blueprints/minimal.yml',
       'osbuild blueprints/minimal.yml -f kernel+initrd -f tar --arch arm64',
       'osbuild build --root squashfs -f iso blueprints/sshd.yml',
       'SOURCE_DATE_EPOCH=1700000000 osbuild build -o dist base.yml extra.yml',
@@ -147,6 +149,7 @@ export const COMMANDS: Command[] = [
         arch: archOf(v.arch),
         root: rootOf(v.root),
         initrdCompression: initrdCompressionOf(v['initrd-compression']),
+        diskSize: await sizeOf(v.size),
         outDir: v.output,
         name: v.name,
         cacheDir: ctx.cacheDir,
@@ -688,6 +691,16 @@ function rootOf(v: string | undefined): 'initramfs' | 'squashfs' | undefined {
   if (v === undefined) return undefined;
   if (v !== 'initramfs' && v !== 'squashfs') throw new UsageError(`--root ${v}: expected initramfs or squashfs`);
   return v;
+}
+
+async function sizeOf(v: string | undefined): Promise<number | undefined> {
+  if (v === undefined) return undefined;
+  const { parseDiskSize } = await import('../plan/disk-size.js');
+  try {
+    return parseDiskSize(v);
+  } catch (e) {
+    throw new UsageError((e as Error).message, { where: '--size', hint: (e as { hint?: string }).hint });
+  }
 }
 
 function positiveInt(s: string, flag: string, zeroOk = false): number {

@@ -39,8 +39,25 @@ export interface SquashfsLayout {
   type: 'squashfs';
   writable: string[];
   compression: SquashfsCompression;
-  /** The small initramfs for a squashfs whose superblock hashes to `superblockSha256`. */
-  initramfs: (superblockSha256: string) => RootPlan;
+  /** The small initramfs for a root (default: a squashfs) whose superblock hashes to `superblockSha256`. */
+  initramfs: (superblockSha256: string, fs?: RootFs) => RootPlan;
+}
+
+/**
+ * The filesystem of a read-only root and where the init finds the superblock bytes it hashes:
+ * squashfs (the layout's own; 96 bytes at 0) or erofs (kernel+erofs; 128 bytes at 1024).
+ */
+export interface RootFs {
+  type: 'squashfs' | 'erofs';
+  superblockOffset: number;
+  superblockBytes: number;
+}
+export const SQUASHFS_ROOT: RootFs = { type: 'squashfs', superblockOffset: 0, superblockBytes: 96 };
+export const EROFS_ROOT: RootFs = { type: 'erofs', superblockOffset: 1024, superblockBytes: 128 };
+
+/** The modules that reach a root of `fs`: ROOT_MODULES with that filesystem's driver. */
+export function rootModules(fs: RootFs): string[] {
+  return ROOT_MODULES.map((m) => (m === 'squashfs' ? fs.type : m));
 }
 
 export type Layout = { type: 'initramfs' } | SquashfsLayout;
@@ -79,29 +96,29 @@ export function squashfsLayout(inputs: LayoutInputs): SquashfsLayout {
   }
   const writable = writablePaths(b);
 
-  let modules: Parameters<typeof planRoot>[0]['modules'];
-  let load: string[] = [];
   const kref = b.kernel?.image;
   const tarName = kernelPaths(b).tar;
-  if (kref && tarName && inputs.modulesInfo) {
+  const modulesFor = (fs: RootFs): { modules: Parameters<typeof planRoot>[0]['modules']; load: string[] } => {
+    if (!kref || !tarName || !inputs.modulesInfo) return { modules: undefined, load: [] };
     const k = images.get(kref);
     const layer = k && topmostLayerWith(k, tarName)?.layer;
-    if (layer) {
-      const shipped = new Set(Object.keys(inputs.modulesInfo.dep).map(moduleName));
-      load = ROOT_MODULES.filter((m) => shipped.has(m));
-      if (load.length) {
-        const selection = selectModules(inputs.modulesInfo, load, `the modules that find the root in ${kref}`);
-        modules = { layer, tarName, kver: inputs.modulesInfo.kver, selection };
-      }
-    }
-  }
+    if (!layer) return { modules: undefined, load: [] };
+    const shipped = new Set(Object.keys(inputs.modulesInfo.dep).map(moduleName));
+    const load = rootModules(fs).filter((m) => shipped.has(m));
+    if (!load.length) return { modules: undefined, load };
+    const selection = selectModules(inputs.modulesInfo, load, `the modules that find the root in ${kref}`);
+    return { modules: { layer, tarName, kver: inputs.modulesInfo.kver, selection }, load };
+  };
+  // the squashfs root's selection is checked here, as the plan is made
+  const squashfsModules = modulesFor(SQUASHFS_ROOT);
 
   return {
     type: 'squashfs',
     writable,
     compression: b.root?.compression ?? 'zstd',
-    initramfs: (superblockSha256) => {
-      const marker = Buffer.from(rootMarker({ superblockSha256, writable, modules: load }));
+    initramfs: (superblockSha256, fs = SQUASHFS_ROOT) => {
+      const { modules, load } = fs === SQUASHFS_ROOT ? squashfsModules : modulesFor(fs);
+      const marker = Buffer.from(rootMarker({ superblockSha256, writable, modules: load, fs }));
       return planRoot({
         epoch,
         modules,
@@ -114,13 +131,16 @@ export function squashfsLayout(inputs: LayoutInputs): SquashfsLayout {
 }
 
 /** /etc/osbuild/root: shell assignments the init's root stage sources. Pure. */
-export function rootMarker(r: { superblockSha256: string; writable: string[]; modules: string[] }): string {
+export function rootMarker(r: { superblockSha256: string; writable: string[]; modules: string[]; fs?: RootFs }): string {
+  const fs = r.fs ?? SQUASHFS_ROOT;
   return [
     '# osbuild: the read-only root this initrd boots (written by osbuild build)',
     `superblock=${r.superblockSha256}`,
     `isofile=/${ISO_ROOT_FILE}`,
     `writable="${r.writable.join(' ')}"`,
     `modules="${r.modules.join(' ')}"`,
+    // a squashfs marker stays as it was; the init's defaults are squashfs's
+    ...(fs.type === 'squashfs' ? [] : [`fstype=${fs.type}`, `sbsize=${fs.superblockBytes}`, `sbskip=${fs.superblockOffset / fs.superblockBytes}`]),
     '',
   ].join('\n');
 }

@@ -11,6 +11,7 @@ import type { Descriptor } from '../oci/types.js';
 import type { Entry } from '../formats/entry.js';
 import { showName } from '../formats/names.js';
 import type { ResolvedImage } from './images.js';
+import { DiskSizeError } from './disk-size.js';
 import { formatLayout, planOutputs, type FormatSpec, type OutputPlan, type SharedFiles } from './formats.js';
 import { layoutType, squashfsLayout, type Layout, type RootType, type SquashfsLayout } from './layout.js';
 import { blueprintRefs, kernelPaths, planSystem, PlanError, type SystemInputs, type SystemPlan } from './system.js';
@@ -46,6 +47,8 @@ export interface BuildPlan extends SystemPlan {
   outputs: OutputPlan[];
   /** The files written once and read by several outputs. */
   shared: SharedFiles[];
+  /** The size in bytes of the disk formats' disks (LinuxKit's --size); undefined: as small as their content allows. */
+  diskSize?: number;
 }
 
 export interface PlanInputs extends SystemInputs {
@@ -53,6 +56,8 @@ export interface PlanInputs extends SystemInputs {
   formats?: readonly FormatSpec[];
   /** Where the system lives at run time; overrides the blueprint's `root.type`. */
   root?: RootType;
+  /** Bytes of every disk format's disk (LinuxKit's --size). */
+  diskSize?: number;
 }
 
 /** Whether an output of the build writes the squashfs layout. */
@@ -86,10 +91,17 @@ export function modulesInfoSources(
   return { tarName, layers };
 }
 
+/** A library caller's diskSize: whole MiB, as the CLI's --size always gives. */
+function checkDiskSize(bytes: number): void {
+  if (Number.isSafeInteger(bytes) && bytes > 0 && bytes % (1024 * 1024) === 0) return;
+  throw new DiskSizeError(`diskSize ${bytes}: expected a positive whole number of MiB in bytes`, { where: 'diskSize', hint: 'pass parseDiskSize(\'1024M\') or a multiple of 1048576' });
+}
+
 /** The build plan. Pure. */
 export function planBuild(inputs: PlanInputs): BuildPlan {
   const { blueprint: b, images, arch, epoch } = inputs;
   const formats = inputs.formats ?? [];
+  if (inputs.diskSize !== undefined) checkDiskSize(inputs.diskSize);
   const system = planSystem(inputs);
 
   const squashfs = needsSquashfs(b, formats, inputs.root) ? squashfsLayout({ blueprint: b, images, epoch, modulesInfo: inputs.modulesInfo }) : undefined;
@@ -119,5 +131,5 @@ export function planBuild(inputs: PlanInputs): BuildPlan {
     }
   }
 
-  return { ...system, images: [...planned.values()], bootImages, layout, ...(squashfs ? { squashfs } : {}), outputs, shared };
+  return { ...system, images: [...planned.values()], bootImages, layout, ...(squashfs ? { squashfs } : {}), outputs, shared, ...(inputs.diskSize !== undefined ? { diskSize: inputs.diskSize } : {}) };
 }

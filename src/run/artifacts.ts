@@ -13,12 +13,12 @@ export interface BootArtifacts {
   initrd: string;
   /** contents of <prefix>-cmdline, trimmed; '' when there is none */
   cmdline: string;
-  /** <prefix>-squashfs.img (kernel+squashfs): the read-only root, attached as a disk */
+  /** <prefix>-squashfs.img (kernel+squashfs) or <prefix>-erofs.img (kernel+erofs): the read-only root, attached as a disk */
   squashfs?: string;
   arch: Arch;
 }
 
-const SUFFIXES = ['-kernel', '-initrd.img', '-cmdline', '-squashfs.img'] as const;
+const SUFFIXES = ['-kernel', '-initrd.img', '-cmdline', '-squashfs.img', '-erofs.img'] as const;
 
 /** The prefix of a path naming one of the output files, or the path itself (already a prefix). Pure. */
 export function artifactPrefix(path: string): string {
@@ -107,7 +107,8 @@ export async function findArtifacts(path: string, opts: { arch?: Arch } = {}): P
     throw new RunError('ARTIFACT_MISSING', `no initramfs at ${initrd} next to ${kernel}: rebuild with \`osbuild build <blueprint> -f kernel+initrd\``);
   }
   const cmdline = (await isFile(cmdlineFile)) ? (await readFile(cmdlineFile, 'utf8')).trim() : '';
-  const squashfs = (await isFile(prefix + '-squashfs.img')) ? prefix + '-squashfs.img' : undefined;
+  let squashfs: string | undefined;
+  for (const root of [prefix + '-squashfs.img', prefix + '-erofs.img']) if (!squashfs && (await isFile(root))) squashfs = root;
   const arch = opts.arch ?? (await detectKernelArch(kernel));
   if (!arch) {
     throw new RunError('ARCH_UNKNOWN', `${kernel}: not an x86 bzImage nor an arm64 Image (plain or gzip'd); give the architecture with --arch ${ARCH_NAMES.join('|')}`);

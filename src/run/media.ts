@@ -34,7 +34,7 @@ const BY_EXTENSION: Record<string, MediaType> = {
 /** The media type of a path by its extension; undefined for kernel+initrd outputs. Pure. */
 export function mediaType(path: string): MediaType | undefined {
   // kernel+initrd's initramfs and kernel+squashfs's root are booted with their kernel, not as disks
-  if (path.endsWith('-initrd.img') || path.endsWith('-squashfs.img')) return undefined;
+  if (path.endsWith('-initrd.img') || path.endsWith('-squashfs.img') || path.endsWith('-erofs.img')) return undefined;
   const m = /\.[a-z0-9]+$/i.exec(path);
   return m ? BY_EXTENSION[m[0].toLowerCase()] : undefined;
 }

@@ -16,6 +16,7 @@
 // a CD. The partition table is an MBR with a GPT beside it, as a hybrid ISO's is.
 
 import { ARCHES, BIOS_ARCHES } from '../../arch.js';
+import { DiskSizeError, showMiB } from '../../plan/disk-size.js';
 import { writeDisk, type DiskPartition } from '../../formats/disk/write.js';
 import { espSource } from './esp.js';
 import { isoSource } from './iso.js';
@@ -34,8 +35,17 @@ export interface DiskSourceOptions {
 
 export async function diskSource(m: MediaInputs, kind: DiskKind, opts: DiskSourceOptions = {}): Promise<Sized> {
   const align = opts.sizeAlign ?? MiB;
+  const wanted = m.plan.diskSize;
+  if (wanted !== undefined && wanted % align !== 0) {
+    throw new DiskSizeError(`--size ${showMiB(wanted)}: this format's disk must be a whole number of ${align / MiB} MiB`, { where: '--size', hint: `give a multiple of ${showMiB(align)}` });
+  }
   if (kind !== 'efi') {
     if (!ARCHES[m.arch].bios) throw new MediaError(`a BIOS-bootable disk is for ${BIOS_ARCHES.join(' and ')} only (isolinux is x86 code); for ${m.arch} use raw-efi`);
+    if (wanted !== undefined) {
+      const auto = await isoSource(m, { bios: true, efi: kind === 'hybrid' });
+      if (auto.size > wanted) throw tooSmall(kind, wanted, auto.size);
+      return isoSource(m, { bios: true, efi: kind === 'hybrid' }, wanted);
+    }
     const iso = await isoSource(m, { bios: true, efi: kind === 'hybrid' });
     // the isohybrid writer pads to whole MiB and puts the backup GPT in the last blocks: it
     // cannot be padded further
@@ -47,9 +57,17 @@ export async function diskSource(m: MediaInputs, kind: DiskKind, opts: DiskSourc
   if (m.root) parts.push({ name: 'root', type: ARCHES[m.arch].gptRootType, size: m.root.size, content: m.root.open, attributes: { readOnly: true } });
   const seed = subSeed(m, 'disk-efi');
   const auto = writeDisk({ scheme: 'gpt', partitions: parts, seed });
-  const size = Math.ceil(auto.size / align) * align;
+  if (wanted !== undefined && auto.size > wanted) throw tooSmall(kind, wanted, auto.size);
+  const size = wanted ?? Math.ceil(auto.size / align) * align;
   const disk = size === auto.size ? auto : writeDisk({ scheme: 'gpt', partitions: parts, seed, size });
   return { size: disk.size, open: disk.stream };
+}
+
+function tooSmall(kind: DiskKind, wanted: number, needed: number): DiskSizeError {
+  return new DiskSizeError(`--size ${showMiB(wanted)} is too small for the ${kind} disk: its content needs ${showMiB(needed)} (${needed} bytes)`, {
+    where: '--size',
+    hint: `give --size ${showMiB(needed)} or more, or leave --size out for the smallest disk`,
+  });
 }
 
 export async function writeRawDisk(m: MediaInputs, kind: DiskKind, path: string): Promise<void> {

@@ -12,6 +12,7 @@
 import { ARCHES, BIOS_ARCHES } from '../../arch.js';
 import { writeIso, type IsoFile } from '../../formats/iso/write.js';
 import { espSource } from './esp.js';
+import { loaderEspSource } from './loader-esp.js';
 import { ISO_ROOT_FILE } from '../../plan/layout.js';
 import { BOOT_BIOS_IMAGE, MediaError, streamOf, volumeId, type MediaInputs, type Sized } from './sources.js';
 import { writeSized } from './write.js';
@@ -19,6 +20,8 @@ import { writeSized } from './write.js';
 export interface IsoFlavour {
   bios: boolean;
   efi: boolean;
+  /** The EFI image boots the kernel and a separate initrd through systemd-boot, not a UKI (iso-efi-initrd). */
+  loader?: boolean;
 }
 
 const SYSLINUX = {
@@ -33,7 +36,8 @@ export function isolinuxConfig(cmdline: string): string {
   return ['SERIAL 0 115200', 'DEFAULT linux', 'PROMPT 0', 'TIMEOUT 0', 'LABEL linux', '  KERNEL /boot/kernel', `  APPEND ${append}`, ''].join('\n');
 }
 
-export async function isoSource(m: MediaInputs, f: IsoFlavour): Promise<Sized> {
+/** `diskSize`: the ISO written as a disk of that many bytes (raw, raw-bios and their wrappers with --size). */
+export async function isoSource(m: MediaInputs, f: IsoFlavour, diskSize?: number): Promise<Sized> {
   if (f.bios && !ARCHES[m.arch].bios) throw new MediaError(`a BIOS-bootable ISO is for ${BIOS_ARCHES.join(' and ')} only (isolinux is x86 code); for ${m.arch} use iso-efi`);
   const files: IsoFile[] = [];
   let mbrCode: Buffer | undefined;
@@ -50,7 +54,7 @@ export async function isoSource(m: MediaInputs, f: IsoFlavour): Promise<Sized> {
   }
   if (m.root) files.push({ path: ISO_ROOT_FILE, size: m.root.size, content: m.root.open });
   if (f.efi) {
-    const esp = await espSource(m, { label: 'EFIBOOT' });
+    const esp = f.loader ? await loaderEspSource(m, 'EFIBOOT') : await espSource(m, { label: 'EFIBOOT' });
     files.push({ path: 'boot/efiboot.img', size: esp.size, content: esp.open });
   }
   const iso = writeIso({
@@ -62,7 +66,7 @@ export async function isoSource(m: MediaInputs, f: IsoFlavour): Promise<Sized> {
       bios: f.bios ? { image: 'isolinux/isolinux.bin' } : undefined,
       efi: f.efi ? { image: 'boot/efiboot.img' } : undefined,
     },
-    hybrid: { mbrCode, gpt: f.efi },
+    hybrid: { mbrCode, gpt: f.efi, diskSize },
   });
   return { size: iso.size, open: () => iso.stream };
 }

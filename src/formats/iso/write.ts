@@ -55,6 +55,8 @@ export interface IsoHybrid {
   mbrCode?: Uint8Array;
   /** GPT besides the MBR (xorriso -isohybrid-gpt-basdat); default: when there is an EFI entry */
   gpt?: boolean;
+  /** The disk's size in bytes (a multiple of 1 MiB), zero-padded past the ISO, the backup GPT at its end; default: the ISO rounded up to 1 MiB */
+  diskSize?: number;
 }
 
 export interface IsoOptions {
@@ -258,6 +260,12 @@ function plan(o: IsoOptions): Plan {
   }
   let total = lba + PAD_SECTORS;
   if (o.hybrid) total = Math.ceil(total / HYBRID_ALIGN) * HYBRID_ALIGN;
+  const disk = o.hybrid?.diskSize;
+  if (disk !== undefined) {
+    if (!Number.isSafeInteger(disk) || disk % (HYBRID_ALIGN * SECTOR) !== 0) throw new IsoError('EISOSIZE', `hybrid.diskSize ${disk} is not a whole number of MiB`);
+    if (disk < total * SECTOR) throw new IsoError('EISOSIZE', `hybrid.diskSize ${disk} is too small: the ISO needs ${total * SECTOR} bytes`);
+    total = disk / SECTOR;
+  }
   if (total * 4 > 0xffffffff) throw new IsoError('EISOSIZE', `the image would be ${total * SECTOR} bytes; an MBR cannot describe more than 2 TiB`);
 
   // the metadata region: everything before the first file

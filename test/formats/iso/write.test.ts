@@ -274,6 +274,10 @@ describe('ISO 9660 + Rock Ridge', () => {
       expect.objectContaining({ code: 'EISOBOOT', message: expect.stringContaining('missing.bin') }),
     );
     expect(() => writeIso({ ...base, files: [f('x', 1)], hybrid: { mbrCode: Buffer.alloc(432) } })).toThrow(/needs boot.bios/);
+    // a hybrid disk of a given size (--size): whole MiB, and room for the ISO
+    expect(() => writeIso({ ...base, files: [f('x', 1)], hybrid: { diskSize: 3 * 1024 * 1024 + 512 } })).toThrow(expect.objectContaining({ code: 'EISOSIZE', message: expect.stringContaining('not a whole number of MiB') }));
+    expect(() => writeIso({ ...base, files: [f('x', 3 * 1024 * 1024)], hybrid: { diskSize: 2 * 1024 * 1024 } })).toThrow(/is too small: the ISO needs \d+ bytes/);
+    expect(writeIso({ ...base, files: [f('x', 1)], hybrid: { diskSize: 8 * 1024 * 1024 } }).size).toBe(8 * 1024 * 1024);
   });
 });
 
