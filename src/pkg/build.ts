@@ -21,6 +21,7 @@ import type { PkgEvent } from './events.js';
 import { dependencyClosure, skippedDependencyPath } from './closure.js';
 import { kernelFiles } from './kernel.js';
 import { addFiles, addPackage } from './sources.js';
+import { licenseOf } from './license.js';
 import { loadComponent, SPEC_FILE, type ComponentSpec } from './spec.js';
 import { Spool } from './spool.js';
 import { Tree, treeStream } from './tree.js';
@@ -62,10 +63,14 @@ export function runtimeConfig(spec: ComponentSpec): ImageRuntimeConfig {
 }
 
 /** What went into an image: one record per .deb read. */
-function recordOf(deb: FetchedDeb): DebRecord {
+/** What the image records of a .deb; the license from its copyright file when that is machine-readable. */
+function recordOf(deb: FetchedDeb, copyright?: string): DebRecord {
   const { package: pkg, version, architecture, sha256, filename } = deb.info;
-  return { package: pkg, version, architecture, sha256, archive: deb.archive, filename };
+  const license = copyright === undefined ? undefined : licenseOf(copyright);
+  return { package: pkg, version, architecture, sha256, archive: deb.archive, filename, ...(license ? { license } : {}) };
 }
+
+const copyrightOf = (pkg: string) => `usr/share/doc/${pkg}/copyright`;
 
 /**
  * Where a build's .debs come from: the archives' candidates, or a lock's pins (exactly those,
@@ -116,12 +121,13 @@ async function gatherTree(spec: ComponentSpec, arch: Arch, debs: Debs, spool: Sp
   for (const [i, sel] of spec.packages.entries()) {
     const name = expandArch(sel.package, arch);
     const deb = await debs.fetch(name, `${specFile}: packages[${i}]`);
-    records.push(recordOf(deb));
-    await addPackage(tree, spool, readDebData(deb.path), {
+    const { read } = await addPackage(tree, spool, readDebData(deb.path), {
       name: `${name} ${deb.info.version} (${arch})`,
       where: `${specFile}: packages[${i}]`,
       patterns: sel.paths?.map((p) => expandArch(p, arch)),
+      read: copyrightOf(deb.info.package),
     });
+    records.push(recordOf(deb, read));
   }
   await addDependencies(spec, arch, debs, spool, tree, specFile, records, kernel);
   if (spec.kernel && kernel) {
@@ -147,12 +153,13 @@ async function addDependencies(spec: ComponentSpec, arch: Arch, debs: Debs, spoo
   const deps = await debs.closure(roots, named, kernel);
   for (const dep of deps) {
     const deb = await debs.fetch(dep, `${specFile}: depends`);
-    records.push(recordOf(deb));
-    await addPackage(tree, spool, readDebData(deb.path), {
+    const { read } = await addPackage(tree, spool, readDebData(deb.path), {
       name: `${dep} ${deb.info.version} (${arch}, a dependency of ${roots.join(', ')})`,
       where: `${specFile}: depends`,
       skip: skippedDependencyPath,
+      read: copyrightOf(deb.info.package),
     });
+    records.push(recordOf(deb, read));
   }
 }
 

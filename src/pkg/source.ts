@@ -12,8 +12,9 @@ export const COMPONENT_SOURCE_LABEL = 'org.osbuild.component.source';
  * another layer layout), so images built by older code are built again, and worktrees with
  * different code sharing one store never take each other's images for their own.
  * v2: images carry the Debian package record (org.osbuild.debian.packages).
+ * v3: each record carries its package's license, from a machine-readable copyright file.
  */
-const BUILD_FORMAT = 'osbuild-component-v2';
+const BUILD_FORMAT = 'osbuild-component-v3';
 
 export async function componentSourceDigest(dir: string): Promise<string> {
   const hash = createHash('sha256');

@@ -20,17 +20,32 @@ export async function addPackage(
   tree: Tree,
   spool: Spool,
   data: EntryStream,
-  opts: { name: string; where: string; patterns?: string[]; skip?: (path: string) => boolean },
-): Promise<void> {
+  opts: {
+    name: string;
+    where: string;
+    patterns?: string[];
+    skip?: (path: string) => boolean;
+    /** A file of the package to return the text of, selected or not (its copyright file). */
+    read?: string;
+  },
+): Promise<{ read?: string }> {
   const match = pathMatcher(opts.patterns);
   const origin = `package ${opts.name}`;
   const contents = new Map<string, SpoolRef>();
+  let read: string | undefined;
   for await (const { entry, content } of data) {
     const p = cleanPath(entry.path);
+    let body: AsyncIterable<Uint8Array> | Uint8Array | undefined = content;
+    if (p === opts.read && entry.type === 'file' && entry.size <= READ_MAX) {
+      const parts: Uint8Array[] = [];
+      for await (const c of content ?? []) parts.push(c);
+      body = Buffer.concat(parts);
+      read = Buffer.from(body).toString('utf8');
+    }
     if (p === '' || opts.skip?.(p) || !match.matches(p)) continue;
     switch (entry.type) {
       case 'file': {
-        const ref = await spool.put(content ?? new Uint8Array(0));
+        const ref = await spool.put(body ?? new Uint8Array(0));
         contents.set(p, ref);
         tree.add(p, { type: 'file', mode: entry.mode, content: ref, origin });
         break;
@@ -64,7 +79,11 @@ export async function addPackage(
       `${opts.where}: ${missed.map((m) => `"${showName(m)}"`).join(', ')} matched nothing in ${opts.name} (list its files with dpkg-deb -c)`,
     );
   }
+  return { read };
 }
+
+/** The largest file addPackage reads as text: copyright files are a few KB, a few reach 100s of KB. */
+const READ_MAX = 4 * 1024 * 1024;
 
 /** Adds the spec's `files` section; these override what packages put at the same path. */
 export async function addFiles(tree: Tree, spool: Spool, files: FileItem[], dir: string, specFile: string): Promise<void> {

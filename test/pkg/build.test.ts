@@ -12,6 +12,7 @@ import { PkgError } from '../../src/pkg/errors.js';
 import type { PkgEvent } from '../../src/pkg/events.js';
 import { loadComponent } from '../../src/pkg/spec.js';
 import { recordsOf } from '../../src/pkg/record.js';
+import { licenseOf } from '../../src/pkg/license.js';
 import { CACHE_DIR, REPO_ROOT, sh, tempDir, tempStore } from './helpers.js';
 
 const ARCHES: Arch[] = ['amd64', 'arm64'];
@@ -119,7 +120,12 @@ describe('the Debian package record', () => {
       expect(await sh('dpkg-deb', ['-f', deb, 'Package', 'Version', 'Architecture'])).toBe(`Package: ${r.package}\nVersion: ${r.version}\nArchitecture: ${r.architecture}`);
       expect(r.archive).toMatch(/^https?:\/\/[^/]+\/.*[^/]$/);
       expect(r.filename).toMatch(/^pool\//);
+      // the license is its copyright file's (dpkg-deb and GNU tar take it out of the .deb)
+      const copyright = await execa('sh', ['-c', `dpkg-deb --fsys-tarfile '${deb}' | tar -xO ./usr/share/doc/${r.package}/copyright`], { reject: false, stripFinalNewline: false });
+      expect(r.license, r.package).toBe(copyright.exitCode === 0 ? licenseOf(copyright.stdout) : undefined);
     }
+    // runc's and libseccomp's copyright files are machine-readable
+    expect(records.filter((r) => r.license).length).toBeGreaterThanOrEqual(2);
     // the archive really serves the record's file there
     const runc = records.find((r) => r.package === 'runc')!;
     const head = await execa('curl', ['-sfI', `${runc.archive}/${runc.filename}`], { reject: false });
