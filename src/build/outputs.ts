@@ -17,6 +17,7 @@ import { diskFullError, isNoSpace } from '../oci/space.js';
 import { showName } from '../formats/names.js';
 import { writeTar } from '../formats/tar/write.js';
 import type { BuildPlan } from '../plan/plan.js';
+import { rootCmdline } from '../plan/layout.js';
 import { BOOT_BIOS_IMAGE, BOOT_EFI_IMAGE, DEFAULT_FORMAT, formatLayout, type FormatLayout, type FormatSpec, type OutputPlan } from '../plan/formats.js';
 import { ARCH_NAMES, ARCHES, BIOS_ARCHES, type Arch } from '../arch.js';
 import { mediaInputs, type MediaInputs } from './media/sources.js';
@@ -83,7 +84,7 @@ export const FORMATS: OutputFormat[] = [
       await writeStream(directBootKernel(store, plan), tmp(`${n}-kernel`));
       await linkOrCopy(initrd.path, tmp(`${n}-initrd.img`));
       await linkOrCopy(root.path, tmp(`${n}-squashfs.img`));
-      await writeFile(tmp(`${n}-cmdline`), plan.cmdline);
+      await writeFile(tmp(`${n}-cmdline`), rootCmdline(plan.cmdline, root));
     },
   },
   {

@@ -72,10 +72,11 @@ export class BuildSession {
       const squashfs = new SquashfsScratch(`${base}-root.sqfs`, () => assembleRoot(store, plan.root, { onWarning }), {
         epoch: plan.root.epoch,
         compression: sq.compression,
+        verity: sq.verity,
       });
       const small = async function* () {
         const root = await squashfs.get();
-        yield* initrd(store, plan, sq.initramfs(root.superblockSha256), onWarning);
+        yield* initrd(store, plan, sq.initramfs(root), onWarning);
       };
       s = { initrd: new InitrdScratch(`${base}-initrd.img`, small), squashfs };
     } else {

@@ -14,6 +14,7 @@ import { moduleName, selectModules, type KernelModulesInfo } from '../rootfs/mod
 import { fileEntry, planRoot, type RootPlan } from '../rootfs/plan.js';
 import { kernelPaths, PlanError, topmostLayerWith } from './system.js';
 import type { ResolvedImage } from './images.js';
+import type { VerityInfo } from '../formats/verity/tree.js';
 
 export type RootType = 'initramfs' | 'squashfs';
 export const ROOT_TYPES: readonly RootType[] = ['initramfs', 'squashfs'];
@@ -35,12 +36,27 @@ export const ROOT_MODULES = [
   'nvme', 'hv_storvsc', 'xen_blkfront', 'isofs', 'loop', 'squashfs', 'overlay',
 ];
 
+/**
+ * A verified root (`verity: true`): the image whose dmsetup the small initramfs carries, and the
+ * module that maps the root through dm-verity (it pulls dm_bufio and dm_mod).
+ */
+export const VERITY_IMAGE = 'osbuild/dm-verity:0.1.0';
+export const VERITY_MODULES = ['dm_verity'];
+
+/** What the small initramfs names: the squashfs (its superblock's sha256) and, verified, its tree. */
+export interface RootIdentity {
+  superblockSha256: string;
+  verity?: VerityInfo;
+}
+
 export interface SquashfsLayout {
   type: 'squashfs';
   writable: string[];
   compression: SquashfsCompression;
-  /** The small initramfs for a squashfs whose superblock hashes to `superblockSha256`. */
-  initramfs: (superblockSha256: string) => RootPlan;
+  /** A dm-verity tree is appended to the squashfs, its root hash goes on the command line. */
+  verity: boolean;
+  /** The small initramfs for the squashfs `root` names. */
+  initramfs: (root: RootIdentity) => RootPlan;
 }
 
 export type Layout = { type: 'initramfs' } | SquashfsLayout;
@@ -78,6 +94,10 @@ export function squashfsLayout(inputs: LayoutInputs): SquashfsLayout {
     throw new PlanError(`root: squashfs needs an init that can mount a squashfs root: ${showName(initRef)} has no /lib/osbuild/root (use osbuild/init)`);
   }
   const writable = writablePaths(b);
+  const verity = b.root?.verity === true;
+  const tools = verity ? images.get(VERITY_IMAGE) : undefined;
+  if (verity && !tools) throw new PlanError(`image ${VERITY_IMAGE} was not resolved (root.verity needs it)`);
+  const initImages = tools ? [init, tools] : [init];
 
   let modules: Parameters<typeof planRoot>[0]['modules'];
   let load: string[] = [];
@@ -88,7 +108,7 @@ export function squashfsLayout(inputs: LayoutInputs): SquashfsLayout {
     const layer = k && topmostLayerWith(k, tarName)?.layer;
     if (layer) {
       const shipped = new Set(Object.keys(inputs.modulesInfo.dep).map(moduleName));
-      load = ROOT_MODULES.filter((m) => shipped.has(m));
+      load = [...ROOT_MODULES, ...(verity ? VERITY_MODULES : [])].filter((m) => shipped.has(m));
       if (load.length) {
         const selection = selectModules(inputs.modulesInfo, load, `the modules that find the root in ${kref}`);
         modules = { layer, tarName, kver: inputs.modulesInfo.kver, selection };
@@ -100,12 +120,14 @@ export function squashfsLayout(inputs: LayoutInputs): SquashfsLayout {
     type: 'squashfs',
     writable,
     compression: b.root?.compression ?? 'zstd',
-    initramfs: (superblockSha256) => {
-      const marker = Buffer.from(rootMarker({ superblockSha256, writable, modules: load }));
+    verity,
+    initramfs: (root) => {
+      if (verity && !root.verity) throw new PlanError('root.verity: the squashfs was written without its dm-verity tree');
+      const marker = Buffer.from(rootMarker({ superblockSha256: root.superblockSha256, verity: root.verity, writable, modules: load }));
       return planRoot({
         epoch,
         modules,
-        init: { layers: init.layers, tocs: init.tocs },
+        init: { layers: initImages.flatMap((i) => i.layers), tocs: initImages.flatMap((i) => i.tocs) },
         containers: [],
         files: [{ entry: fileEntry('etc/osbuild/root', marker.length, 0o644, epoch), content: { kind: 'bytes', data: marker } }],
       });
@@ -113,18 +135,45 @@ export function squashfsLayout(inputs: LayoutInputs): SquashfsLayout {
   };
 }
 
-/** /etc/osbuild/root: shell assignments the init's root stage sources. Pure. */
-export function rootMarker(r: { superblockSha256: string; writable: string[]; modules: string[] }): string {
+/**
+ * /etc/osbuild/root: shell assignments the init's root stage sources. Pure. A verified root adds
+ * where its tree is and what the dm-verity table needs besides the root hash, which the kernel
+ * command line carries (osbuild.verity=): the device is found by the sha256 of its verity
+ * superblock (a changed squashfs superblock then fails the check, not the search).
+ */
+export function rootMarker(r: { superblockSha256: string; verity?: VerityInfo; writable: string[]; modules: string[] }): string {
+  const v = r.verity;
   return [
     '# osbuild: the read-only root this initrd boots (written by osbuild build)',
     `superblock=${r.superblockSha256}`,
     `isofile=/${ISO_ROOT_FILE}`,
     `writable="${r.writable.join(' ')}"`,
     `modules="${r.modules.join(' ')}"`,
+    ...(v
+      ? [`verity=1`, `verity_superblock=${v.superblockSha256}`, `verity_offset=${v.hashOffset}`, `verity_blocks=${v.dataBlocks}`, `verity_salt=${v.salt}`]
+      : []),
     '',
   ].join('\n');
 }
 
+/** The kernel command line that boots `root`: a verified root's hash is pinned on it. Pure. */
+export function rootCmdline(cmdline: string, root?: { verity?: VerityInfo }): string {
+  if (!root?.verity) return cmdline;
+  return [cmdline.trim(), `osbuild.verity=${root.verity.rootHash}`].filter((s) => s !== '').join(' ');
+}
+
+/** The images a blueprint's root layout reads besides its own (dmsetup for a verified root). */
+export function layoutRefs(b: Blueprint): string[] {
+  return b.root?.verity ? [VERITY_IMAGE] : [];
+}
+
 export function layoutType(b: Blueprint, override?: RootType): RootType {
-  return override ?? b.root?.type ?? 'initramfs';
+  const type = override ?? b.root?.type ?? 'initramfs';
+  if (b.root?.verity && type !== 'squashfs') {
+    throw new PlanError(
+      `root.verity: a dm-verity tree covers a squashfs root, and this build's layout is ${type}${override ? ' (--root)' : ''}: ` +
+        'set `root: {type: squashfs, verity: true}` (or build with --root squashfs)',
+    );
+  }
+  return type;
 }

@@ -17,6 +17,22 @@ const DIGEST = 32;
 const FANOUT = VERITY_BLOCK / DIGEST;
 const SUPERBLOCK_BYTES = 512;
 
+/** What the kernel's dm-verity target and the init need to open the root. */
+export interface VerityInfo {
+  /** hex sha256: the root of the tree, what the command line pins. */
+  rootHash: string;
+  /** hex */
+  salt: string;
+  uuid: string;
+  dataBlocks: number;
+  /** Where the superblock block starts, in bytes (= dataBlocks * 4096). */
+  hashOffset: number;
+  /** Bytes after the data: the superblock block and the tree. */
+  treeBytes: number;
+  /** hex sha256 of the 512-byte verity superblock: identifies this image's tree. */
+  superblockSha256: string;
+}
+
 export interface VerityGeometry {
   dataBlocks: number;
   /** Blocks of each level, bottom (the data blocks' digests) first. */

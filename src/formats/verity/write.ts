@@ -10,26 +10,10 @@ import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { uuidV5 } from '../disk/gpt.js';
 import { showName } from '../names.js';
-import { superblockBytes, VERITY_BLOCK, VerityHasher, verityGeometry, veritySuperblock } from './tree.js';
+import { superblockBytes, VERITY_BLOCK, VerityHasher, verityGeometry, veritySuperblock, type VerityInfo } from './tree.js';
 import { VerityError } from './errors.js';
 
-export { VERITY_BLOCK } from './tree.js';
-
-/** What the kernel's dm-verity target and the init need to open the root. */
-export interface VerityInfo {
-  /** hex sha256: the root of the tree, what the command line pins. */
-  rootHash: string;
-  /** hex */
-  salt: string;
-  uuid: string;
-  dataBlocks: number;
-  /** Where the superblock block starts, in bytes (= dataBlocks * 4096). */
-  hashOffset: number;
-  /** Bytes after the data: the superblock block and the tree. */
-  treeBytes: number;
-  /** hex sha256 of the 512-byte verity superblock: identifies this image's tree. */
-  superblockSha256: string;
-}
+export { VERITY_BLOCK, type VerityInfo } from './tree.js';
 
 const UUID_NAMESPACE = '5e5a1c3e-0b7d-4c0e-9a55-6f8d2b1e7a10'; // osbuild's, for verity uuids
 
