@@ -17,7 +17,7 @@ export { defaultCacheDir, epochFromEnv, PACKAGE_ROOT };
 import { filesEntries } from './files.js';
 import { findFormat, removeStalePartials, writeFormat } from './outputs.js';
 import { defaultFormats } from '../plan/formats.js';
-import { layoutType, type RootType } from '../plan/layout.js';
+import { layoutType, withVerity, type RootType } from '../plan/layout.js';
 import { modulesInfoSources, planBuild, planRefs, type BuildPlan } from '../plan/plan.js';
 import { resolveImages } from './resolve.js';
 import { BuildSession } from './session.js';
@@ -37,6 +37,8 @@ export interface BuildOptions {
   sourceDateEpoch?: number;
   /** Where the system lives at run time; overrides the blueprint's `root.type` (boot media formats). */
   root?: RootType;
+  /** A verified root (--verity): sets the blueprint's `root.verity`. */
+  verity?: boolean;
   /** Ask registries where tags point now, even for images the store has (--pull). */
   pull?: boolean;
   /** How registries are reached: credentials, insecure registries, CAs, mirrors. */
@@ -73,7 +75,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const outDir = resolve(cwd, opts.outDir ?? 'out');
   const epoch = opts.sourceDateEpoch ?? epochFromEnv();
   const files = opts.files.map((f) => resolve(cwd, f));
-  const blueprint = await loadBlueprints(files);
+  const blueprint = withVerity(await loadBlueprints(files), opts.verity);
   const rootType = layoutType(blueprint, opts.root);
   // a squashfs blueprint's default output is its kernel, small initrd and squashfs
   const formats = (opts.formats?.length ? opts.formats : defaultFormats(rootType)).map(findFormat);

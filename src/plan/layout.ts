@@ -162,6 +162,11 @@ export function rootCmdline(cmdline: string, root?: { verity?: VerityInfo }): st
   return [cmdline.trim(), `osbuild.verity=${root.verity.rootHash}`].filter((s) => s !== '').join(' ');
 }
 
+/** The blueprint with `root.verity` set when asked (--verity); as it was otherwise. Pure. */
+export function withVerity(b: Blueprint, verity?: boolean): Blueprint {
+  return verity ? { ...b, root: { ...b.root, verity: true } } : b;
+}
+
 /** The images a blueprint's root layout reads besides its own (dmsetup for a verified root). */
 export function layoutRefs(b: Blueprint): string[] {
   return b.root?.verity ? [VERITY_IMAGE] : [];
