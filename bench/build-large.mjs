@@ -1,21 +1,26 @@
-// A large root (~275 MB uncompressed, the size of LinuxKit's 14 s figure) built as
-// kernel+initrd and as tar: wall time, peak RSS, and the ratio to the baseline.
+// Large roots built as kernel+initrd (and tar): wall time, CPU, peak RSS, the floor measured in
+// the same run and the ratio to it; then a warm rebuild after one service changed, as a ratio of
+// a full build.
 //
-//   npm run build && node bench/build-large.mjs [--runs 3] [--cache DIR] [--formats kernel+initrd,tar]
-//                                                [--profile DIR] [--rebuild-fixture]
+//   npm run build && node bench/build-large.mjs [--roots realistic,huge] [--runs 3] [--cache DIR]
+//                                                [--formats kernel+initrd,tar] [--profile DIR]
+//                                                [--rebuild-fixtures]
 //
-// The fixture is an OCI image made by GNU tar + umoci from host files: layer 0 /usr/lib/gcc and
-// /usr/lib/python3.11, layer 1 /usr/share/{man,vim}, layer 2 whiteouts (a removed
-// directory, an opaque directory, removed files) and a few replacements. It is imported once
-// into <cache>/store as bench/large-root:1 and kept there (the layout under <cache>/fixtures).
-// The components (kernel, init, runc) come from the same store: run build-minimal.mjs first,
-// or the first build makes them from Debian packages.
-// A different host gives a different size: the figures print it.
-// --profile DIR: one more run of each format under `node --cpu-prof`, summarized with
-// bench/cpuprofile-summary.mjs. Prints figures only.
+// The roots:
+//   realistic  (~275 MB) the Debian cloud kernel with its whole modules tree, an init of
+//              busybox + runc + containerd, and getty, nginx, sshd and a small app as services:
+//              the workload of LinuxKit's 14 s figure, from our own components.
+//   huge       (~1.3 GB) the same plus a generated ~1 GB image as a further service: 20,000
+//              small files, 4,000 text files of 200 KB, 100 MB of incompressible bytes, made by
+//              GNU tar + umoci from a seeded generator (the same bytes on every host).
+// The app service's image exists twice, bench/app:1 and bench/app:2 (one file differs): the
+// rebuild figure builds the blueprint with app:1, then with app:2, timing the second.
+// The components come from the bench store (built from Debian packages on first use).
+// Prints figures only.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createCipheriv, createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -24,117 +29,167 @@ import {
 } from './lib.mjs';
 
 const o = parseArgs(process.argv.slice(2), {
-  runs: '3', cache: defaultBenchCache(), formats: 'kernel+initrd,tar', profile: '', 'rebuild-fixture': false,
+  roots: 'realistic,huge', runs: '3', cache: defaultBenchCache(), formats: 'kernel+initrd,tar', profile: '', 'rebuild-fixtures': false,
 });
 const runs = Number(o.runs);
-const REF = 'bench/large-root:1';
-const fixtures = join(o.cache, 'fixtures');
-const blueprint = join(fixtures, 'large.yml');
+const fixtures = join(o.cache, 'fixtures-large');
 const env = { SOURCE_DATE_EPOCH: '0' };
 
-const LAYERS = [
-  // [name, shell script run in an empty dir that becomes the layer]
-  ['lib', 'mkdir -p usr/lib && cp -a /usr/lib/gcc /usr/lib/python3.11 usr/lib/'],
-  ['share', 'mkdir -p usr/share && cp -a /usr/share/man /usr/share/vim usr/share/'],
-  [
-    'whiteouts',
-    [
-      'mkdir -p usr/share usr/lib/python3.11/email usr/share/man',
-      'touch usr/share/.wh.vim', // the whole vim tree goes
-      'touch usr/lib/python3.11/email/.wh..wh..opq', // email/ is replaced by what follows
-      'echo "replaced" > usr/lib/python3.11/email/__init__.py',
-      'for d in /usr/share/man/man1/*.gz; do b=$(basename $d); case $b in a*) touch usr/share/man/man1/.wh.$b;; esac; done 2>/dev/null || true',
-      'mkdir -p usr/share/man/man1 etc && head -c 10000000 /dev/urandom > usr/share/random.bin && echo large > etc/hostname',
-    ].join('\n'),
-  ],
-];
+const sh = (cmd, cwd) => {
+  const r = spawnSync('bash', ['-c', `set -e\n${cmd}`], { cwd, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`fixture step failed: ${cmd}\n${r.stderr}`);
+};
 
-async function ensureFixture() {
-  const { Store } = await import(join(DIST, 'oci', 'store.js'));
-  const store = await Store.open(join(o.cache, 'store'));
-  if (!o['rebuild-fixture'] && (await store.resolve(REF))) return;
-  rmSync(fixtures, { recursive: true, force: true });
-  mkdirSync(fixtures, { recursive: true });
-  const layout = join(fixtures, 'layout');
-  const image = `${layout}:large`;
-  const sh = (cmd, cwd) => {
-    const r = spawnSync('bash', ['-c', `set -e\n${cmd}`], { cwd, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`fixture step failed: ${cmd}\n${r.stderr}`);
-  };
-  const t0 = performance.now();
-  sh(`umoci init --layout '${layout}' && umoci new --image '${image}' && umoci config --image '${image}' --architecture amd64 --os linux --no-history`);
-  for (const [name, script] of LAYERS) {
-    const dir = join(fixtures, name);
-    mkdirSync(dir);
-    sh(script, dir);
-    sh(`tar --numeric-owner --format=pax -C '${dir}' -cf '${dir}.tar' . && umoci raw add-layer --no-history --image '${image}' '${dir}.tar' && rm -rf '${dir}' '${dir}.tar'`);
-  }
-  const r = spawnSync(process.execPath, [join(DIST, 'cli', 'main.js'), 'cache', 'import', '--ref', REF, '--cache', o.cache, '-q', layout], { stdio: ['ignore', 'ignore', 'inherit'] });
-  if (r.status !== 0) throw new Error('osbuild cache import failed');
-  console.log(`fixture ${REF} made and imported in ${sec((performance.now() - t0) / 1000)} s`);
+/** Deterministic pseudo-random bytes: AES-128-CTR of zeros under a key made from `seed`. */
+function prng(seed, n) {
+  const key = createHash('sha256').update(seed).digest().subarray(0, 16);
+  return createCipheriv('aes-128-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(n));
 }
 
-function writeBlueprint() {
-  mkdirSync(fixtures, { recursive: true });
-  writeFileSync(
-    blueprint,
-    [
-      '# bench/build-large.mjs: a ~275 MB root as an init image, the Debian cloud kernel, no modules.',
-      'kernel:',
-      '  image: osbuild/kernel-debian-cloud:6.1',
-      '  cmdline: "console=ttyS0"',
-      '  modules: []',
-      'init:',
-      '  - osbuild/init:0.1.0',
-      '  - osbuild/runc:0.1.0',
-      `  - ${REF}`,
-      '',
-    ].join('\n'),
-  );
+/** Text that compresses like source code or logs (about 3:1). */
+function text(seed, n) {
+  const words = prng(seed, Math.ceil(n / 2)).toString('hex').match(/.{1,7}/g);
+  const out = [];
+  let len = 0;
+  for (let i = 0; len < n; i++) {
+    const line = `${i % 97 === 0 ? '\n# section ' + i : ''}  value_${words[i % 64]} = compute(${words[i % words.length]}, ${i % 1000});\n`;
+    out.push(line);
+    len += line.length;
+  }
+  return Buffer.from(out.join('')).subarray(0, n);
 }
 
-const FILES = { 'kernel+initrd': ['large-kernel', 'large-initrd.img', 'large-cmdline'], tar: ['large.tar'] };
-
-console.log(`large root: ${REF} from host files; cache ${o.cache}; ${CORES} cores; node ${process.version}`);
-await ensureFixture();
-writeBlueprint();
-const out = mkdtempSync(join(tmpdir(), 'osbuild-bench-large-'));
-try {
-  const base = ['build', blueprint, '--arch', 'amd64', '--cache', o.cache, '-o', out, '--name', 'large', '-q'];
-  // One untimed run: builds missing components and the layers' tables of contents.
-  runCli([...base, '-f', 'kernel+initrd'], { env });
-  const medians = {};
-  for (const f of o.formats.split(',')) {
-    const rs = [];
-    for (let i = 0; i < runs; i++) rs.push(runCli([...base, '-f', f], { env }));
-    printRuns(`${f} (${runs} runs, warm store)`, rs);
-    printOutputs(out, FILES[f]);
-    medians[f] = median(rs.map((r) => r.wall));
-  }
-
-  const layers = await blueprintLayers([blueprint], o.cache, 'amd64');
-  const b = baseline(layers, join(out, 'large-initrd.img'), Math.min(runs, 3));
-  if (medians['kernel+initrd'] !== undefined) {
-    console.log('kernel+initrd:');
-    printBaseline(b, medians['kernel+initrd']);
-  }
-  if (medians.tar !== undefined) {
-    // The tar output is not compressed: its floor is gunzipping the layers once.
-    console.log(`tar: ratio build/gunzip-layers-once ${(medians.tar / b.gunzip).toFixed(2)} (${sec(medians.tar)} s / ${sec(b.gunzip)} s)`);
-  }
-
-  if (o.profile) {
-    mkdirSync(o.profile, { recursive: true });
-    for (const f of o.formats.split(',')) {
-      const dir = join(o.profile, f.replace(/[^a-z]/g, '-'));
-      rmSync(dir, { recursive: true, force: true });
-      const r = runCli([...base, '-f', f], { env, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir] });
-      const prof = readdirSync(dir).find((n) => n.endsWith('.cpuprofile'));
-      console.log(`\nprofile of ${f} (${sec(r.wall)} s, ${r.rssMb.toFixed(0)} MB): ${join(dir, prof)}`);
-      spawnSync(process.execPath, [join(REPO, 'bench', 'cpuprofile-summary.mjs'), join(dir, prof)], { stdio: 'inherit' });
+const GENERATORS = {
+  // a small app: a config and a binary-ish file; version 2 changes the config
+  'bench/app:1': (dir) => {
+    mkdirSync(join(dir, 'app/etc'), { recursive: true });
+    writeFileSync(join(dir, 'app/etc/app.conf'), 'version 1\n');
+    writeFileSync(join(dir, 'app/app.bin'), prng('app', 1 << 20));
+  },
+  'bench/app:2': (dir) => {
+    GENERATORS['bench/app:1'](dir);
+    writeFileSync(join(dir, 'app/etc/app.conf'), 'version 2\n');
+  },
+  'bench/data:1': (dir) => {
+    for (let i = 0; i < 20000; i++) {
+      const d = join(dir, 'data/small', String(i % 200));
+      if (i < 200) mkdirSync(d, { recursive: true });
+      writeFileSync(join(d, `f${i}.txt`), text(`small${i}`, 1000 + ((i * 7919) % 7000)));
     }
+    for (let i = 0; i < 4000; i++) {
+      const d = join(dir, 'data/text', String(i % 40));
+      if (i < 40) mkdirSync(d, { recursive: true });
+      writeFileSync(join(d, `t${i}.src`), text(`text${i}`, 200_000));
+    }
+    mkdirSync(join(dir, 'data/blob'), { recursive: true });
+    for (let i = 0; i < 4; i++) writeFileSync(join(dir, 'data/blob', `b${i}.bin`), prng(`blob${i}`, 25 << 20));
+  },
+};
+
+async function ensureImage(store, ref) {
+  if (!o['rebuild-fixtures'] && (await store.resolve(ref))) return;
+  const layout = join(fixtures, ref.replace(/[^a-z0-9]/g, '-'));
+  rmSync(layout, { recursive: true, force: true });
+  mkdirSync(fixtures, { recursive: true });
+  const image = `${layout}:img`;
+  const t0 = performance.now();
+  sh(`umoci init --layout '${layout}' && umoci new --image '${image}' && umoci config --image '${image}' --architecture amd64 --os linux --no-history --config.entrypoint /bin/true`);
+  const dir = `${layout}.tree`;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir);
+  GENERATORS[ref](dir);
+  sh(`tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=pax -C '${dir}' -cf '${dir}.tar' . && umoci raw add-layer --no-history --image '${image}' '${dir}.tar' && rm -rf '${dir}' '${dir}.tar'`);
+  const r = spawnSync(process.execPath, [join(DIST, 'cli', 'main.js'), 'cache', 'import', '--ref', ref, '--cache', o.cache, '-q', layout], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (r.status !== 0) throw new Error('osbuild cache import failed');
+  rmSync(layout, { recursive: true, force: true });
+  console.log(`fixture ${ref} made and imported in ${sec((performance.now() - t0) / 1000)} s`);
+}
+
+function blueprintText(root, app) {
+  return [
+    `# bench/build-large.mjs: the ${root} root`,
+    'kernel:',
+    '  image: osbuild/kernel-debian-cloud:6.1',
+    '  cmdline: "console=ttyS0"',
+    'init:',
+    '  - osbuild/init:0.1.0',
+    '  - osbuild/runc:0.1.0',
+    '  - osbuild/containerd:0.1.0',
+    'services:',
+    '  - {name: getty, image: "osbuild/getty:0.1.0"}',
+    '  - {name: nginx, image: "osbuild/nginx:0.1.0"}',
+    '  - {name: sshd, image: "osbuild/sshd:0.1.0"}',
+    `  - {name: app, image: "${app}"}`,
+    ...(root === 'huge' ? ['  - {name: data, image: "bench/data:1"}'] : []),
+    '',
+  ].join('\n');
+}
+
+/** The derived data a full build must not find (the compressed initrd segments of earlier builds). */
+const segmentCache = join(o.cache, 'derived', 'initrd-segments');
+
+console.log(`large roots (${o.roots}); cache ${o.cache}; ${CORES} cores; node ${process.version}`);
+const { Store } = await import(join(DIST, 'oci', 'store.js'));
+const store = await Store.open(join(o.cache, 'store'));
+for (const ref of ['bench/app:1', 'bench/app:2', ...(o.roots.includes('huge') ? ['bench/data:1'] : [])]) await ensureImage(store, ref);
+
+for (const root of o.roots.split(',')) {
+  const bp = join(fixtures, `${root}.yml`);
+  const bp2 = join(fixtures, `${root}-app2.yml`);
+  writeFileSync(bp, blueprintText(root, 'bench/app:1'));
+  writeFileSync(bp2, blueprintText(root, 'bench/app:2'));
+  const out = mkdtempSync(join(tmpdir(), 'osbuild-bench-large-'));
+  try {
+    console.log(`\n== ${root} root`);
+    const base = (file) => ['build', file, '--arch', 'amd64', '--cache', o.cache, '-o', out, '--name', root, '-q'];
+    // One untimed run: builds missing components and the layers' tables of contents.
+    runCli([...base(bp), '-f', 'kernel+initrd'], { env });
+    const medians = {};
+    for (const f of o.formats.split(',')) {
+      const rs = [];
+      for (let i = 0; i < runs; i++) {
+        rmSync(segmentCache, { recursive: true, force: true });
+        rs.push(runCli([...base(bp), '-f', f], { env }));
+      }
+      printRuns(`${f} (${runs} runs, warm store, no segment cache)`, rs);
+      printOutputs(out, f === 'tar' ? [`${root}.tar`] : [`${root}-kernel`, `${root}-initrd.img`]);
+      medians[f] = median(rs.map((r) => r.wall));
+    }
+
+    const layers = await blueprintLayers([bp], o.cache, 'amd64');
+    if (medians['kernel+initrd'] !== undefined) {
+      runCli([...base(bp), '-f', 'kernel+initrd'], { env });
+      const b = baseline(layers, join(out, `${root}-initrd.img`), Math.min(runs, 3));
+      console.log('kernel+initrd against the floor measured now:');
+      printBaseline(b, medians['kernel+initrd']);
+      if (medians.tar !== undefined) {
+        console.log(`tar: ratio build/gunzip-layers-once ${(medians.tar / b.gunzip).toFixed(2)} (${sec(medians.tar)} s / ${sec(b.gunzip)} s)`);
+      }
+      // The rebuild: the segment cache holds app:1's build; app:2 changes one service.
+      const re = [];
+      for (let i = 0; i < runs; i++) {
+        rmSync(segmentCache, { recursive: true, force: true });
+        runCli([...base(bp), '-f', 'kernel+initrd'], { env });
+        re.push(runCli([...base(bp2), '-f', 'kernel+initrd'], { env }));
+      }
+      printRuns(`rebuild after one service changed (app:1 -> app:2, ${runs} runs)`, re);
+      console.log(`rebuild ratio: ${(median(re.map((r) => r.wall)) / medians['kernel+initrd']).toFixed(3)} of a full build (target <= 0.1)`);
+      console.log(`layers read: ${layers.length}, ${mb(b.layerBlobBytes)} MB compressed, ${mb(b.layerBytes)} MB uncompressed; cpio ${mb(b.cpioBytes)} MB`);
+    }
+
+    if (o.profile) {
+      mkdirSync(o.profile, { recursive: true });
+      for (const f of o.formats.split(',')) {
+        const dir = join(o.profile, `${root}-${f.replace(/[^a-z]/g, '-')}`);
+        rmSync(dir, { recursive: true, force: true });
+        rmSync(segmentCache, { recursive: true, force: true });
+        const r = runCli([...base(bp), '-f', f], { env, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir] });
+        const prof = readdirSync(dir).find((n) => n.endsWith('.cpuprofile'));
+        console.log(`\nprofile of ${f} (${sec(r.wall)} s, ${r.rssMb.toFixed(0)} MB): ${join(dir, prof)}`);
+        spawnSync(process.execPath, [join(REPO, 'bench', 'cpuprofile-summary.mjs'), join(dir, prof)], { stdio: 'inherit' });
+      }
+    }
+  } finally {
+    rmSync(out, { recursive: true, force: true });
   }
-  console.log(`layers read: ${layers.length}, ${mb(b.layerBlobBytes)} MB compressed, ${mb(b.layerBytes)} MB uncompressed`);
-} finally {
-  rmSync(out, { recursive: true, force: true });
 }

@@ -23,7 +23,7 @@ import { ARCH_NAMES, ARCHES, BIOS_ARCHES, type Arch } from '../arch.js';
 import { mediaInputs, type MediaInputs } from './media/sources.js';
 import type { SquashfsFile } from './media/scratch.js';
 import type { BuildSession } from './session.js';
-import { directBootKernel, initrd, rootWithBoot, type StreamWarnings } from './streams.js';
+import { directBootKernel, rootWithBoot, type StreamWarnings } from './streams.js';
 import { writeUki } from './media/uki.js';
 import { writeIsoMedia } from './media/iso.js';
 import { writeRawDisk } from './media/disk.js';
@@ -40,6 +40,8 @@ export interface OutputContext {
   tmp: (file: string) => string;
   /** Boot-media inputs: kernel, the build's initrd (written once, shared by its formats), the squashfs root in that layout, boot files, seed. */
   media: () => Promise<MediaInputs>;
+  /** The whole-system initrd as a stream (through the build's segment cache). */
+  initrd: () => AsyncIterable<Uint8Array>;
   /** The build's whole-system initrd file when other formats of the build embed it too (else undefined: stream it). */
   sharedInitrd: () => Promise<string | undefined>;
   /** The squashfs layout's root and its small initrd (formats whose layout is squashfs). */
@@ -63,12 +65,12 @@ export const FORMATS: OutputFormat[] = [
     files: (n) => [`${n}-kernel`, `${n}-initrd.img`, `${n}-cmdline`],
     needsKernel: true,
     sharesInitrd: true,
-    write: async ({ store, plan, onWarning, tmp, sharedInitrd }) => {
+    write: async ({ store, plan, tmp, initrd, sharedInitrd }) => {
       const n = plan.name;
       await writeStream(directBootKernel(store, plan), tmp(`${n}-kernel`));
       const shared = await sharedInitrd();
       if (shared) await linkOrCopy(shared, tmp(`${n}-initrd.img`));
-      else await writeStream(initrd(store, plan, plan.root, onWarning), tmp(`${n}-initrd.img`));
+      else await writeStream(initrd(), tmp(`${n}-initrd.img`));
       await writeFile(tmp(`${n}-cmdline`), plan.cmdline);
     },
   },
@@ -207,6 +209,7 @@ export async function writeFormat(format: OutputFormat, output: OutputPlan, sess
       plan,
       onWarning: session.onWarning,
       tmp: tmpOf,
+      initrd: () => session.initrd(plan, plan.root),
       media: async () => {
         if (!scratch) throw noScratch();
         const initrdFile = await scratch.initrd.get();

@@ -14,6 +14,8 @@ import type { RootType } from '../plan/layout.js';
 import type { BuildPlan } from '../plan/plan.js';
 import { InitrdScratch, SquashfsScratch } from './media/scratch.js';
 import { initrd, type StreamWarnings } from './streams.js';
+import { SegmentCache } from './segment-cache.js';
+import type { RootPlan } from '../rootfs/plan.js';
 
 /** The shared files of one layout: its initrd, and for the squashfs layout the root. */
 export interface SharedScratch {
@@ -29,6 +31,8 @@ export interface BuildSessionOptions {
   componentDirs?: string[];
   /** Where the checks on the assembled stream report what they dropped (rootfs/guard.ts). */
   onWarning?: StreamWarnings;
+  /** Reuse and keep compressed initramfs pieces under the store's segments/ (default true). */
+  segmentCache?: boolean;
 }
 
 export class BuildSession {
@@ -39,12 +43,24 @@ export class BuildSession {
   private index?: ComponentIndex;
   private readonly scratches = new Map<RootType, SharedScratch>();
   private plan?: BuildPlan;
+  private readonly segments?: SegmentCache;
+  private readonly segmentKeys = new Set<string>();
 
   constructor(opts: BuildSessionOptions) {
     this.store = opts.store;
     this.outDir = opts.outDir;
     this.onWarning = opts.onWarning;
     this.componentDirs = opts.componentDirs ?? [];
+    if (opts.segmentCache !== false) this.segments = new SegmentCache(opts.store.segmentsDir());
+  }
+
+  /** An initramfs of `root` for `plan`, through the session's segment cache. */
+  initrd(plan: BuildPlan, root: RootPlan): AsyncIterable<Uint8Array> {
+    return initrd(this.store, plan, root, {
+      onWarning: this.onWarning,
+      cache: this.segments,
+      onKeys: (keys) => keys.forEach((k) => this.segmentKeys.add(k)),
+    });
   }
 
   /** The index of the component folders, one per build; it reads specs as asked. */
@@ -65,6 +81,7 @@ export class BuildSession {
     if (s) return s;
     const { store } = this;
     const onWarning = this.onWarning;
+    const session = this;
     const base = join(this.outDir, `.${plan.name}.scratch-${ownerToken()}-${randomBytes(6).toString('hex')}`);
     if (layout === 'squashfs') {
       const sq = plan.squashfs;
@@ -76,11 +93,11 @@ export class BuildSession {
       });
       const small = async function* () {
         const root = await squashfs.get();
-        yield* initrd(store, plan, sq.initramfs(root), onWarning);
+        yield* session.initrd(plan, sq.initramfs(root));
       };
       s = { initrd: new InitrdScratch(`${base}-initrd.img`, small), squashfs };
     } else {
-      s = { initrd: new InitrdScratch(`${base}-initrd.img`, () => initrd(store, plan, plan.root, onWarning)) };
+      s = { initrd: new InitrdScratch(`${base}-initrd.img`, () => this.initrd(plan, plan.root)) };
     }
     this.scratches.set(layout, s);
     return s;
@@ -97,5 +114,6 @@ export class BuildSession {
   /** Removes every shared file left (a build that stopped part way). */
   async close(): Promise<void> {
     await Promise.all([...this.scratches.keys()].map((l) => this.release(l)));
+    await this.segments?.trim(this.segmentKeys);
   }
 }

@@ -3,7 +3,6 @@
 // with the kernel and command line under boot/ (the tar format).
 
 import type { Store } from '../oci/store.js';
-import { writeCpio } from '../formats/cpio/write.js';
 import { gzipParallel } from '../formats/compress/gzip.js';
 import type { EntryStream } from '../formats/entry.js';
 import { assembleRoot } from '../rootfs/assemble.js';
@@ -12,15 +11,25 @@ import { layerFile } from '../rootfs/layer.js';
 import type { RootPlan } from '../rootfs/plan.js';
 import { ARCHES, isKernelImage } from '../arch.js';
 import type { SystemPlan } from '../plan/system.js';
+import { initramfs } from './initramfs.js';
+import type { SegmentCache } from './segment-cache.js';
 
 /** Where the checks on the assembled stream report what they dropped (rootfs/guard.ts). */
 export type StreamWarnings = ((w: FlattenWarning) => void) | undefined;
 
+export interface InitrdOptions {
+  onWarning: StreamWarnings;
+  /** Compressed pieces of earlier builds to reuse, and to keep this build's in. */
+  cache?: SegmentCache;
+  /** Told the segment keys this initrd used. */
+  onKeys?: (keys: string[]) => void;
+}
+
 /** An initramfs: the microcode cpio first when there is one (the kernel reads it uncompressed, early), then `root`. */
-export async function* initrd(store: Store, plan: SystemPlan, root: RootPlan, onWarning: StreamWarnings): AsyncIterable<Uint8Array> {
+export async function* initrd(store: Store, plan: SystemPlan, root: RootPlan, opts: InitrdOptions): AsyncIterable<Uint8Array> {
   const ucode = plan.kernel?.ucode;
   if (ucode) yield* layerFile(store, ucode.layer, ucode.path);
-  yield* gzipParallel(writeCpio(assembleRoot(store, root, { onWarning })));
+  yield* initramfs(store, root, { ...opts, compress: (s) => gzipParallel(s), compressId: 'gzip-6-131072' });
 }
 
 /**

@@ -443,7 +443,7 @@ export const COMMANDS: Command[] = [
       if (ctx.mode === 'json') process.stdout.write(JSON.stringify(r) + '\n');
       else if (ctx.mode !== 'quiet') {
         const kept = r.keptRecent > 0 ? `; kept ${r.keptRecent} written in the last 10 minutes (--now removes them)` : '';
-        process.stdout.write(`removed ${r.removedBlobs} blobs (${formatBytes(r.removedBytes)}) and ${r.removedDerived} derived files${kept}\n`);
+        process.stdout.write(`removed ${r.removedBlobs} blobs (${formatBytes(r.removedBytes)}), ${r.removedDerived} derived files and ${r.removedSegments} initrd segments${kept}\n`);
       }
       return 0;
     },

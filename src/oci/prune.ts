@@ -24,6 +24,8 @@ export interface PruneResult {
   /** Unreachable blobs kept because they are younger than the grace period. */
   keptRecent: number;
   removedDerived: number;
+  /** Compressed initramfs pieces of earlier builds not used within the grace period (rebuilt on need). */
+  removedSegments: number;
 }
 
 const DEFAULT_GRACE_MS = 10 * 60 * 1000;
@@ -52,7 +54,7 @@ export async function reachableBlobs(store: Store): Promise<Set<string>> {
 export async function prune(store: Store, opts: PruneOptions = {}): Promise<PruneResult> {
   const graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
   const keep = await reachableBlobs(store);
-  const result: PruneResult = { removedBlobs: 0, removedBytes: 0, keptRecent: 0, removedDerived: 0 };
+  const result: PruneResult = { removedBlobs: 0, removedBytes: 0, keptRecent: 0, removedDerived: 0, removedSegments: 0 };
   const dir = join(store.dir, 'blobs', 'sha256');
   const now = Date.now();
   for (const hex of await readdir(dir)) {
@@ -73,6 +75,16 @@ export async function prune(store: Store, opts: PruneOptions = {}): Promise<Prun
   const derivedRoot = join(store.derivedDir('toc'), '..');
   const kinds = opts.derivedKinds ?? (await readdir(derivedRoot).catch(() => [] as string[]));
   for (const kind of kinds) result.removedDerived += await pruneDerived(store.derivedDir(kind), (d) => store.hasBlob(d));
+  const segments = store.segmentsDir();
+  for (const name of await readdir(segments).catch(() => [] as string[])) {
+    // a segment is its .bin (whose mtime is its last use) and its .json
+    if (!name.endsWith('.bin')) continue;
+    const st = await stat(join(segments, name)).catch(() => undefined);
+    if (!st || now - st.mtimeMs < graceMs) continue;
+    await unlink(join(segments, name.replace(/\.bin$/, '.json'))).catch(() => undefined);
+    await unlink(join(segments, name)).catch(() => undefined);
+    result.removedSegments++;
+  }
   await store.cleanTemp();
   return result;
 }

@@ -722,6 +722,11 @@ export class Store {
     return new DerivedCache(this.derivedDir(kind), kind, (e, what, needed) => this.noSpace(e, what, needed));
   }
 
+  /** `<parent of the layout>/segments`: compressed initramfs pieces of earlier builds (build/segment-cache.ts). */
+  segmentsDir(): string {
+    return join(dirname(this.dir), 'segments');
+  }
+
   /** `<parent of the layout>/derived/<kind>`: data computed from blobs, kept out of the OCI layout. */
   derivedDir(kind: string): string {
     if (!/^[a-z0-9][a-z0-9._-]*$/.test(kind)) throw new RangeError(`derived data kind ${JSON.stringify(kind)} must be a simple lowercase name`);

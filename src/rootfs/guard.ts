@@ -20,56 +20,116 @@ import { dirEntry } from './plan.js';
 
 const NONE: readonly string[] = [];
 
-type Kind = 'dir' | 'symlink' | 'file' | 'linked file' | 'other';
+export type Kind = 'dir' | 'symlink' | 'file' | 'linked file' | 'other';
 
 const KIND_NAME: Record<Kind, string> = { dir: 'a directory', symlink: 'a symlink', file: 'a file', 'linked file': 'a file', other: 'not a directory' };
 
 export async function* guardRoot(source: EntryStream, epoch: number, onWarning?: (w: FlattenWarning) => void): EntryStream {
-  const seen = new Map<string, Kind>();
-  const drop = (e: Entry, code: FlattenWarning['code'], why: string) =>
-    onWarning?.({ code, layer: '', path: e.path, message: `${showName(e.path)} ${why}; dropped from the output` });
+  yield* new RootGuard(epoch, onWarning).check(source);
+}
 
-  for await (const item of source) {
-    const e = item.entry;
-    if (!isCleanName(e.path)) {
-      drop(e, 'UNSAFE_NAME', 'is not a clean relative name');
-      continue;
+/**
+ * What the guard let through, one record an entry, in order: enough to check the same entries
+ * again without their content (replay), as a cached piece of an output must be.
+ */
+export interface GuardRecord {
+  path: string;
+  kind: Kind | 'hardlink';
+  /** A hard link's target. */
+  link?: string;
+}
+
+/**
+ * The guard over one output, fed in pieces: what it has seen carries from one piece to the next,
+ * so the rules hold across the whole stream whether a piece is checked entry by entry (check) or
+ * as a record of an earlier build (replay).
+ */
+export class RootGuard {
+  private readonly seen = new Map<string, Kind>();
+  /** Warnings given so far (a piece that drew one is not worth keeping as it was). */
+  warnings = 0;
+
+  constructor(
+    private readonly epoch: number,
+    private readonly onWarning?: (w: FlattenWarning) => void,
+  ) {}
+
+  /** Checks a stream; records what it lets through in `record` when given. */
+  async *check(source: EntryStream, record?: GuardRecord[]): EntryStream {
+    const seen = this.seen;
+    const drop = (e: Entry, code: FlattenWarning['code'], why: string) => {
+      this.warnings++;
+      this.onWarning?.({ code, layer: '', path: e.path, message: `${showName(e.path)} ${why}; dropped from the output` });
+    };
+    for await (const item of source) {
+      const e = item.entry;
+      if (!isCleanName(e.path)) {
+        drop(e, 'UNSAFE_NAME', 'is not a clean relative name');
+        continue;
+      }
+      const up = this.parentsToCheck(e.path, seen);
+      const blocked = up.find((a) => {
+        const k = seen.get(a);
+        return k !== undefined && k !== 'dir';
+      });
+      if (blocked !== undefined) {
+        drop(e, 'NOT_A_DIR', `lies below ${showName(blocked)}, which is ${KIND_NAME[seen.get(blocked)!]}`);
+        continue;
+      }
+      const there = seen.get(e.path);
+      if (there !== undefined) {
+        // a directory made as a parent and declared again with the same metadata is no news
+        if (!(there === 'dir' && e.type === 'dir' && isDefaultDir(e, this.epoch))) drop(e, 'DUPLICATE', `is already in the output as ${KIND_NAME[there]}`);
+        continue;
+      }
+      if (e.type === 'hardlink' && seen.get(e.linkname ?? '') !== 'linked file') {
+        drop(e, 'HARDLINK', `is a hard link to ${showName(e.linkname ?? '')}, which is not a linked file before it`);
+        continue;
+      }
+      if (e.type === 'symlink' && !e.linkname) {
+        drop(e, 'EMPTY_SYMLINK', 'is a symlink with no target');
+        continue;
+      }
+      for (const a of up) {
+        if (seen.has(a)) continue;
+        seen.set(a, 'dir');
+        record?.push({ path: a, kind: 'dir' });
+        yield { entry: dirEntry(a, this.epoch) };
+      }
+      const kind = kindOf(e);
+      seen.set(e.path, kind);
+      record?.push(e.type === 'hardlink' ? { path: e.path, kind: 'hardlink', link: e.linkname } : { path: e.path, kind });
+      yield item;
     }
-    // Kinds never change once seen, and a path is seen as a directory only once all its
-    // ancestors are: so a parent seen as a directory settles every ancestor at once (the
-    // common case), without making a list of them.
-    const slash = e.path.lastIndexOf('/');
-    const parentIsDir = slash < 0 || seen.get(e.path.slice(0, slash)) === 'dir';
-    const up = parentIsDir ? NONE : ancestors(e.path);
-    const blocked = up.find((a) => {
-      const k = seen.get(a);
-      return k !== undefined && k !== 'dir';
-    });
-    if (blocked !== undefined) {
-      drop(e, 'NOT_A_DIR', `lies below ${showName(blocked)}, which is ${KIND_NAME[seen.get(blocked)!]}`);
-      continue;
+  }
+
+  /**
+   * Would `check` let exactly these entries through, dropping nothing and adding no parent? If
+   * so, takes them as seen and returns true; else changes nothing and returns false.
+   */
+  replay(records: readonly GuardRecord[]): boolean {
+    const added = new Map<string, Kind>();
+    const get = (p: string) => added.get(p) ?? this.seen.get(p);
+    const view = { get, has: (p: string) => get(p) !== undefined };
+    for (const r of records) {
+      if (!isCleanName(r.path) || get(r.path) !== undefined) return false;
+      for (const a of this.parentsToCheck(r.path, view)) if (get(a) !== 'dir') return false;
+      if (r.kind === 'hardlink') {
+        if (r.link === undefined || get(r.link) !== 'linked file') return false;
+        added.set(r.path, 'other');
+      } else added.set(r.path, r.kind);
     }
-    const there = seen.get(e.path);
-    if (there !== undefined) {
-      // a directory made as a parent and declared again with the same metadata is no news
-      if (!(there === 'dir' && e.type === 'dir' && isDefaultDir(e, epoch))) drop(e, 'DUPLICATE', `is already in the output as ${KIND_NAME[there]}`);
-      continue;
-    }
-    if (e.type === 'hardlink' && seen.get(e.linkname ?? '') !== 'linked file') {
-      drop(e, 'HARDLINK', `is a hard link to ${showName(e.linkname ?? '')}, which is not a linked file before it`);
-      continue;
-    }
-    if (e.type === 'symlink' && !e.linkname) {
-      drop(e, 'EMPTY_SYMLINK', 'is a symlink with no target');
-      continue;
-    }
-    for (const a of up) {
-      if (seen.has(a)) continue;
-      seen.set(a, 'dir');
-      yield { entry: dirEntry(a, epoch) };
-    }
-    seen.set(e.path, kindOf(e));
-    yield item;
+    for (const [p, k] of added) this.seen.set(p, k);
+    return true;
+  }
+
+  // Kinds never change once seen, and a path is seen as a directory only once all its
+  // ancestors are: so a parent seen as a directory settles every ancestor at once (the
+  // common case), without making a list of them.
+  private parentsToCheck(path: string, seen: { get(p: string): Kind | undefined }): readonly string[] {
+    const slash = path.lastIndexOf('/');
+    const parentIsDir = slash < 0 || seen.get(path.slice(0, slash)) === 'dir';
+    return parentIsDir ? NONE : ancestors(path);
   }
 }
 

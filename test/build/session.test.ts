@@ -19,7 +19,7 @@ async function session() {
   const outDir = await mkdtemp(join(tmpdir(), 'osbuild-session-'));
   dirs.push(outDir);
   // nothing of this plan is read from the store
-  return new BuildSession({ store: {} as Store, outDir, componentDirs: [outDir] });
+  return new BuildSession({ store: {} as Store, outDir, componentDirs: [outDir], segmentCache: false });
 }
 
 const plan = () =>

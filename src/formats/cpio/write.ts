@@ -1,7 +1,10 @@
 // cpio "newc" (070701) writer, the format of the Linux initramfs.
 //
 // Deterministic: inode numbers count up from 1 in entry order, the archive's own device
-// numbers are 0. Hard links follow what the kernel's unpacker (init/initramfs.c) does: an
+// numbers are 0. An archive can also be written in pieces that are concatenated (each piece may
+// be compressed on its own: the kernel reads a sequence of compressed and plain cpio data): a
+// piece gives its entries its own device number, so that inode numbers, counted from 1 in each
+// piece, never meet those of another, and only the last piece ends the archive. Hard links follow what the kernel's unpacker (init/initramfs.c) does: an
 // entry with nlink >= 2 is linked to an earlier entry with the same inode, so the FIRST
 // occurrence carries the data and later ones are size 0. GNU cpio and libarchive read that too.
 
@@ -32,6 +35,17 @@ export interface NewcHeader {
   rdevminor: number;
   /** Bytes of the name (encodeName: names are bytes), without the NUL. */
   name: Buffer;
+  /** The archive's device number (devminor; devmajor is 0); default 0. */
+  dev?: number;
+}
+
+export interface CpioOptions {
+  /** The device number of this piece's entries (0..2^32-1); default 0. */
+  dev?: number;
+  /** Write the trailer and the padding to 512 bytes (the archive's last piece); default true. */
+  end?: boolean;
+  /** Bytes of the archive written before this piece (for the padding at the end); default 0. */
+  offset?: number;
 }
 
 function hex8(v: number): string {
@@ -51,7 +65,7 @@ export function encodeNewc(h: NewcHeader): Buffer {
     hex8(h.mtime) +
     hex8(h.filesize) +
     hex8(0) + // devmajor of the archive's filesystem
-    hex8(0) + // devminor
+    hex8(h.dev ?? 0) + // devminor
     hex8(h.rdevmajor) +
     hex8(h.rdevminor) +
     hex8(namesize) +
@@ -84,7 +98,8 @@ function field(entry: Entry, what: string, v: number): number {
  * hard link to an entry not written before with nlink >= 2, ECPIOSIZE for files of 4 GiB or
  * more (newc has 32-bit sizes), ECPIOFIELD for other values out of range.
  */
-export async function* writeCpio(entries: EntryStream): AsyncIterable<Uint8Array> {
+export async function* writeCpio(entries: EntryStream, opts: CpioOptions = {}): AsyncIterable<Uint8Array> {
+  const dev = opts.dev ?? 0;
   const batch = new Batcher();
   const out: Uint8Array[] = [];
   let total = 0;
@@ -108,6 +123,7 @@ export async function* writeCpio(entries: EntryStream): AsyncIterable<Uint8Array
       rdevmajor: 0,
       rdevminor: 0,
       name,
+      dev,
     };
 
     switch (entry.type) {
@@ -197,6 +213,11 @@ export async function* writeCpio(entries: EntryStream): AsyncIterable<Uint8Array
     }
   }
 
+  if (opts.end === false) {
+    batch.flush(out);
+    yield* out;
+    return;
+  }
   emit(
     encodeNewc({
       ino: 0,
@@ -211,7 +232,7 @@ export async function* writeCpio(entries: EntryStream): AsyncIterable<Uint8Array
       name: Buffer.from(TRAILER),
     }),
   );
-  const rest = total % 512;
+  const rest = (total + (opts.offset ?? 0)) % 512;
   if (rest) emit(ZEROS.subarray(0, 512 - rest));
   batch.flush(out);
   yield* out;
