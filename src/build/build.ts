@@ -6,7 +6,7 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import { loadBlueprint } from '../blueprint/parse.js';
 import { mergeBlueprints } from '../blueprint/merge.js';
 import { checkOutputName } from '../blueprint/name.js';
-import type { Blueprint } from '../blueprint/schema.js';
+import type { Blueprint, InitrdCompression } from '../blueprint/schema.js';
 import { Store } from '../oci/store.js';
 import { defaultArch, type Arch } from '../arch.js';
 import type { RegistryOptions } from '../oci/registry/options.js';
@@ -39,6 +39,10 @@ export interface BuildOptions {
   root?: RootType;
   /** A verified root (--verity): sets the blueprint's `root.verity`. */
   verity?: boolean;
+  /** How initrds are compressed; overrides the blueprint's `root.initrd.compression`. */
+  initrdCompression?: InitrdCompression;
+  /** Reuse and keep compressed initrd segments of earlier builds under <cacheDir>/segments (default true). */
+  segmentCache?: boolean;
   /** Ask registries where tags point now, even for images the store has (--pull). */
   pull?: boolean;
   /** How registries are reached: credentials, insecure registries, CAs, mirrors. */
@@ -90,6 +94,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     outDir,
     componentDirs,
     onWarning: (w) => opts.onEvent?.({ type: 'warning', message: w.message }),
+    segmentCache: opts.segmentCache,
   });
   const images = await resolveImages(planRefs(blueprint, formats, arch), {
     store,
@@ -110,7 +115,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     if (modulesInfo) break;
   }
   const fileList = await filesEntries(blueprint.files ?? [], { epoch, cwd, blueprint });
-  const plan = planBuild({ name, arch, epoch, blueprint, images, files: fileList, modulesInfo, formats, root: opts.root });
+  const plan = planBuild({ name, arch, epoch, blueprint, images, files: fileList, modulesInfo, formats, root: opts.root, initrdCompression: opts.initrdCompression });
   for (const w of plan.root.warnings) opts.onEvent?.({ type: 'warning', message: w.message });
 
   await mkdir(outDir, { recursive: true });

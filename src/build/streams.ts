@@ -4,6 +4,7 @@
 
 import type { Store } from '../oci/store.js';
 import { gzipParallel } from '../formats/compress/gzip.js';
+import { zstdCompress, zstdVersion } from '../formats/compress/zstd.js';
 import type { EntryStream } from '../formats/entry.js';
 import { assembleRoot } from '../rootfs/assemble.js';
 import type { FlattenWarning } from '../rootfs/flatten.js';
@@ -29,7 +30,10 @@ export interface InitrdOptions {
 export async function* initrd(store: Store, plan: SystemPlan, root: RootPlan, opts: InitrdOptions): AsyncIterable<Uint8Array> {
   const ucode = plan.kernel?.ucode;
   if (ucode) yield* layerFile(store, ucode.layer, ucode.path);
-  yield* initramfs(store, root, { ...opts, compress: (s) => gzipParallel(s), compressId: 'gzip-6-131072' });
+  const c = plan.initrdCompression === 'zstd'
+    ? { compress: (s: AsyncIterable<Uint8Array>) => zstdCompress(s), compressId: `zstd-3-${await zstdVersion()}` }
+    : { compress: (s: AsyncIterable<Uint8Array>) => gzipParallel(s), compressId: 'gzip-6-131072' };
+  yield* initramfs(store, root, { ...opts, ...c });
 }
 
 /**

@@ -10,6 +10,7 @@ import { EXIT_CODES, exitCodeOf, exitCodeOfFamily, OsbuildError } from '../error
 import { sourceDateEpoch } from '../defaults.js';
 import { parseMirrors, type RegistryOptions } from '../oci/registry/options.js';
 import type { Store } from '../oci/store.js';
+import { INITRD_COMPRESSIONS, type InitrdCompression } from '../blueprint/schema.js';
 import { formatBytes, pkgReporter, registryReporter, reporter, type Mode } from './progress.js';
 
 /** A command line that cannot be run as given: exit 2. */
@@ -101,6 +102,7 @@ export const COMMANDS: Command[] = [
       arch: { type: 'string', arg: 'ARCH', help: 'target architecture: amd64 or arm64 (default: this machine\'s)' },
       root: { type: 'string', arg: 'LAYOUT', help: 'where the system lives on boot media: initramfs (all in RAM) or squashfs (a read-only root on the medium, small initrd); default: the blueprint\'s root.type, else initramfs' },
       verity: { type: 'boolean', help: 'a verified root (root.verity: true): a dm-verity tree after the squashfs, its root hash on the kernel command line; needs the squashfs layout' },
+      'initrd-compression': { type: 'string', arg: 'KIND', help: 'gzip (default; every kernel reads it) or zstd (faster, smaller; needs a kernel with CONFIG_RD_ZSTD, as Debian\'s); default: the blueprint\'s root.initrd.compression' },
       output: { type: 'string', short: 'o', arg: 'DIR', help: 'where outputs go (default ./out)' },
       name: { type: 'string', arg: 'NAME', help: 'base name of the outputs (default: the first file\'s name)' },
       pull: { type: 'boolean', help: 'ask registries where tags point now, even for images in the store' },
@@ -114,6 +116,7 @@ export const COMMANDS: Command[] = [
       'osbuild build --root squashfs -f iso blueprints/sshd.yml',
       'osbuild build --root squashfs --verity -f raw-efi blueprints/minimal.yml',
       'SOURCE_DATE_EPOCH=1700000000 osbuild build -o dist base.yml extra.yml',
+      'osbuild build --initrd-compression zstd blueprints/webserver.yml',
     ],
     minArgs: 1,
     async moreHelp() {
@@ -128,6 +131,7 @@ export const COMMANDS: Command[] = [
         arch: archOf(v.arch),
         root: rootOf(v.root),
         ...(v.verity === true ? { verity: true } : {}),
+        initrdCompression: initrdCompressionOf(v['initrd-compression']),
         outDir: v.output,
         name: v.name,
         cacheDir: ctx.cacheDir,
@@ -523,6 +527,12 @@ function archOf(v: string | undefined): Arch | undefined {
 
 function archesOf(v: string[] | undefined): Arch[] | undefined {
   return v?.map((a) => archOf(a)!);
+}
+
+function initrdCompressionOf(v: string | undefined): InitrdCompression | undefined {
+  if (v === undefined) return undefined;
+  if (!(INITRD_COMPRESSIONS as readonly string[]).includes(v)) throw new UsageError(`--initrd-compression ${v}: expected ${INITRD_COMPRESSIONS.join(' or ')}`);
+  return v as InitrdCompression;
 }
 
 function rootOf(v: string | undefined): 'initramfs' | 'squashfs' | undefined {

@@ -26,6 +26,8 @@ export interface DebInfo {
 export interface FetchedDeb {
   path: string;
   info: DebInfo;
+  /** The archive's base URL the .deb comes from (its URL minus the Filename). */
+  archive: string;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -211,13 +213,23 @@ export class AptRepo {
     return info.depends.find((d) => /^linux-image-\d/.test(d)) ?? info.package;
   }
 
+  /** The archive a package version is downloaded from: its URI with the pool path taken off. */
+  private async archiveOf(info: DebInfo): Promise<string> {
+    const out = await this.lock(() => this.apt('apt-get', ['download', '--print-uris', `${info.package}=${info.version}`]));
+    const m = /^'([^']+)'/m.exec(out);
+    const uri = m ? decodeURIComponent(m[1]) : '';
+    if (!uri.endsWith(`/${info.filename}`)) throw new PkgError('APT_FAILED', `apt-get download --print-uris ${info.package}=${info.version} did not print the URI of ${info.filename}`);
+    return uri.slice(0, -info.filename.length - 1);
+  }
+
   /** The .deb of a package, downloaded once into <root>/debs and verified against the archive's SHA256. */
   async fetch(pkg: string): Promise<FetchedDeb> {
     const info = await this.show(pkg);
+    const archive = await this.archiveOf(info);
     const file = path.join(this.debs, path.basename(info.filename));
     if ((await stat(file).catch(() => undefined))?.size === info.size && (await sha256File(file)) === info.sha256) {
       this.onProgress?.({ type: 'deb-cached', arch: this.arch, package: info.package, version: info.version });
-      return { path: file, info };
+      return { path: file, info, archive };
     }
     const tmp = path.join(this.debs, `.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
     await mkdir(tmp, { recursive: true });
@@ -235,7 +247,7 @@ export class AptRepo {
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
-    return { path: file, info };
+    return { path: file, info, archive };
   }
 }
 

@@ -23,6 +23,8 @@ import { addFiles, addPackage } from './sources.js';
 import { loadComponent, SPEC_FILE, type ComponentSpec } from './spec.js';
 import { Spool } from './spool.js';
 import { Tree, treeStream } from './tree.js';
+import { DEBIAN_PACKAGES_LABEL, recordsLabel, type DebRecord } from './record.js';
+import type { FetchedDeb } from './apt.js';
 
 export interface BuildComponentOptions {
   store: Store;
@@ -49,24 +51,32 @@ export function runtimeConfig(spec: ComponentSpec): ImageRuntimeConfig {
   return config;
 }
 
+/** What went into an image: one record per .deb read. */
+function recordOf(deb: FetchedDeb): DebRecord {
+  const { package: pkg, version, architecture, sha256, filename } = deb.info;
+  return { package: pkg, version, architecture, sha256, archive: deb.archive, filename };
+}
+
 /** Gathers one arch's tree: packages, then the kernel, then the files section (which overrides). */
-async function gatherTree(spec: ComponentSpec, arch: Arch, apt: AptRepo, spool: Spool, mtime: number): Promise<Tree> {
+async function gatherTree(spec: ComponentSpec, arch: Arch, apt: AptRepo, spool: Spool, mtime: number, records: DebRecord[]): Promise<Tree> {
   const specFile = path.join(spec.dir, SPEC_FILE);
   const tree = new Tree();
   for (const [i, sel] of spec.packages.entries()) {
     const name = expandArch(sel.package, arch);
     const deb = await apt.fetch(name);
+    records.push(recordOf(deb));
     await addPackage(tree, spool, readDebData(deb.path), {
       name: `${name} ${deb.info.version} (${arch})`,
       where: `${specFile}: packages[${i}]`,
       patterns: sel.paths?.map((p) => expandArch(p, arch)),
     });
   }
-  await addDependencies(spec, arch, apt, spool, tree, specFile);
+  await addDependencies(spec, arch, apt, spool, tree, specFile, records);
   if (spec.kernel) {
     const where = `${specFile}: kernel`;
     const name = await apt.resolveKernelPackage(expandArch(spec.kernel.package, arch));
     const deb = await apt.fetch(name);
+    records.push(recordOf(deb));
     const k = await kernelFiles(spool, readDebData(deb.path), { where: `${where} (${name} ${deb.info.version}, ${arch})`, mtime, moduleGlobs: spec.kernel.modules });
     const origin = `kernel package ${name}`;
     tree.add('kernel', { type: 'file', mode: 0o644, content: k.kernel, origin });
@@ -78,13 +88,14 @@ async function gatherTree(spec: ComponentSpec, arch: Arch, apt: AptRepo, spool: 
 }
 
 /** The closure of every `depends: true` package, once each, minus what the spec names itself. */
-async function addDependencies(spec: ComponentSpec, arch: Arch, apt: AptRepo, spool: Spool, tree: Tree, specFile: string): Promise<void> {
+async function addDependencies(spec: ComponentSpec, arch: Arch, apt: AptRepo, spool: Spool, tree: Tree, specFile: string, records: DebRecord[]): Promise<void> {
   const roots = spec.packages.filter((s) => s.depends).map((s) => expandArch(s.package, arch));
   if (roots.length === 0) return;
   const named = new Set(spec.packages.map((s) => expandArch(s.package, arch)));
   const deps = (await dependencyClosure(apt, roots)).filter((d) => !named.has(d.package));
   for (const dep of deps) {
     const deb = await apt.fetch(dep.package);
+    records.push(recordOf(deb));
     await addPackage(tree, spool, readDebData(deb.path), {
       name: `${dep.package} ${deb.info.version} (${arch}, a dependency of ${roots.join(', ')})`,
       where: `${specFile}: depends`,
@@ -125,14 +136,15 @@ export async function buildComponent(dir: string, opts: BuildComponentOptions): 
     const apt = new AptRepo(opts.cacheDir, arch, opts.onProgress);
     const spool = await Spool.create(path.join(opts.cacheDir, 'tmp'));
     try {
-      const tree = await gatherTree(spec, arch, apt, spool, mtime);
+      const records: DebRecord[] = [];
+      const tree = await gatherTree(spec, arch, apt, spool, mtime, records);
       const layer = await writeLayer(opts.store, tree, spool, mtime);
       opts.onProgress?.({ type: 'layer', arch, descriptor: layer.descriptor, diffId: layer.diffId, entries: tree.size });
       const descriptor = await opts.store.putImage({
         arch,
         layers: [layer.descriptor],
         diffIds: [layer.diffId],
-        config,
+        config: records.length > 0 ? { ...config, Labels: { ...config.Labels, [DEBIAN_PACKAGES_LABEL]: recordsLabel(records) } } : config,
         created: createdFromEpoch(mtime),
       });
       opts.onProgress?.({ type: 'image', arch, descriptor });

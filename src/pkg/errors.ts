@@ -14,7 +14,8 @@ export type PkgErrorCode =
   | 'SOURCE_MISSING' // a `files` source is not in the component folder
   | 'PATH_CONFLICT' // two sources put different entries at one path
   | 'KERNEL_LAYOUT' // the kernel package lacks vmlinuz or lib/modules
-  | 'ELF_INVALID'; // a kernel module is not a readable ELF file
+  | 'ELF_INVALID' // a kernel module is not a readable ELF file
+  | 'RECORD_INVALID'; // an image's org.osbuild.debian.packages label is malformed
 
 export class PkgError extends OsbuildError {
   override readonly name = 'PkgError';

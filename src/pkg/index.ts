@@ -8,3 +8,4 @@ export { AptRepo, type DebInfo } from './apt.js';
 export { dependencyClosure, CLOSURE_EXCLUDED } from './closure.js';
 export { modulesDep, moduleName, type ModuleInfo } from './moddep.js';
 export { globToRegExp } from './glob.js';
+export { DEBIAN_PACKAGES_LABEL, DebRecordSchema, DebRecordsSchema, recordsLabel, recordsOf, sortRecords, type DebRecord } from './record.js';

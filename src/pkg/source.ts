@@ -7,8 +7,17 @@ import { join } from 'node:path';
 
 export const COMPONENT_SOURCE_LABEL = 'org.osbuild.component.source';
 
+/**
+ * Mixed into the digest: bump it when the same folder makes a different image (a new label,
+ * another layer layout), so images built by older code are built again, and worktrees with
+ * different code sharing one store never take each other's images for their own.
+ * v2: images carry the Debian package record (org.osbuild.debian.packages).
+ */
+const BUILD_FORMAT = 'osbuild-component-v2';
+
 export async function componentSourceDigest(dir: string): Promise<string> {
   const hash = createHash('sha256');
+  hash.update(`${BUILD_FORMAT}\0`);
   async function walk(rel: string): Promise<void> {
     const entries = (await readdir(join(dir, rel), { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const e of entries) {

@@ -2,7 +2,7 @@
 // files). plan.ts adds the outputs to make the build plan. Pure: no disk, no network; everything
 // it needs was resolved before (digests, tables of contents, modules.dep, file sizes).
 
-import type { Blueprint, ImageSpec } from '../blueprint/schema.js';
+import type { Blueprint, ImageSpec, InitrdCompression } from '../blueprint/schema.js';
 import { checkServiceOrder, runtimeKeySet, UNSUPPORTED_RUNTIME_KEYS } from '../blueprint/checks.js';
 import { BlueprintError } from '../blueprint/errors.js';
 import { locate } from '../blueprint/origin.js';
@@ -43,6 +43,8 @@ export interface SystemPlan {
   cmdline: string;
   kernel?: KernelPlan;
   root: RootPlan;
+  /** How the initrds are compressed. */
+  initrdCompression: InitrdCompression;
 }
 
 import { OsbuildError } from '../errors.js';
@@ -59,6 +61,8 @@ export interface SystemInputs {
   files: PlainEntry[];
   /** modules.dep of the kernel image, when the blueprint selects modules. */
   modulesInfo?: KernelModulesInfo;
+  /** Overrides the blueprint's root.initrd.compression. */
+  initrdCompression?: InitrdCompression;
 }
 
 /** Every image reference a blueprint uses, in order. */
@@ -194,7 +198,8 @@ export function planSystem(inputs: SystemInputs): SystemPlan {
     containers,
     files,
   });
-  return { name: inputs.name, arch, cmdline: b.kernel?.cmdline ?? '', kernel, root };
+  const initrdCompression = inputs.initrdCompression ?? b.root?.initrd?.compression ?? 'gzip';
+  return { name: inputs.name, arch, cmdline: b.kernel?.cmdline ?? '', kernel, root, initrdCompression };
 }
 
 /** The top layer of an image holding the file at `path` (a later layer's copy wins), and its entry. */

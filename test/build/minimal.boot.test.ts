@@ -9,6 +9,7 @@ import { build } from '../../src/build/build.js';
 import type { Arch } from '../../src/arch.js';
 import { testImage } from '../../src/run/boot.js';
 import { componentCache, REPO } from '../helpers/components.js';
+import { consoleProblems } from '../helpers/console.js';
 
 let cacheDir: string;
 let work: string;
@@ -21,7 +22,9 @@ beforeAll(async () => {
 async function buildAndBoot(arch: Arch, files: string[], name: string, expect_: RegExp[], poweroffAfter = 1) {
   const out = join(work, `${name}-${arch}`);
   await build({ files: files.map((f) => join(REPO, f)), arch, outDir: out, cacheDir, name });
-  return testImage({ path: join(out, name), arch, expect: expect_, timeoutSec: arch === 'arm64' ? 180 : 120, appendCmdline: `osbuild.poweroff=${poweroffAfter}` });
+  const lines: string[] = [];
+  const r = await testImage({ path: join(out, name), arch, expect: expect_, timeoutSec: arch === 'arm64' ? 180 : 120, appendCmdline: `osbuild.poweroff=${poweroffAfter}`, onLine: (l) => lines.push(l) });
+  return { ...r, lines };
 }
 
 function explain(r: { ok: boolean; reason?: string; log: string[] }) {
@@ -30,7 +33,7 @@ function explain(r: { ok: boolean; reason?: string; log: string[] }) {
 
 describe.concurrent('minimal.yml boots', () => {
   for (const arch of ['amd64', 'arm64'] as const) {
-    it(`on ${arch}: runs the onboot container, starts getty, powers off cleanly`, async () => {
+    it(`on ${arch}: runs the onboot container, starts getty, powers off cleanly, with no error on the console`, async () => {
       const r = await buildAndBoot(arch, ['blueprints/minimal.yml'], 'minimal', [
         new RegExp(`osbuild: init ${arch} `),
         /hello from an onboot container/,
@@ -42,6 +45,8 @@ describe.concurrent('minimal.yml boots', () => {
         /reboot: Power down/,
       ]);
       expect(r.ok, explain(r)).toBe(true);
+      // a first boot prints no error of the init's scripts, and runc none at poweroff
+      expect(consoleProblems(r.lines)).toEqual([]);
     }, 300_000);
   }
 });

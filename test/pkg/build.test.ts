@@ -11,6 +11,7 @@ import { buildComponent, type BuiltComponent } from '../../src/pkg/build.js';
 import { PkgError } from '../../src/pkg/errors.js';
 import type { PkgEvent } from '../../src/pkg/events.js';
 import { loadComponent } from '../../src/pkg/spec.js';
+import { recordsOf } from '../../src/pkg/record.js';
 import { CACHE_DIR, REPO_ROOT, sh, tempDir, tempStore } from './helpers.js';
 
 const ARCHES: Arch[] = ['amd64', 'arm64'];
@@ -98,6 +99,31 @@ describe('runc component', () => {
     const { file } = await layerOf(a.store.dir, 'docker.io/osbuild/runc:0.1.0', 'amd64');
     const root = await extract(file);
     expect(await sh('chroot', [root, '/usr/bin/runc', '--version'])).toMatch(/^runc version 1\.1\.[\s\S]*\nlibseccomp: 2\.5\./);
+  });
+});
+
+describe('the Debian package record', () => {
+  test.each(ARCHES)('%s: the label lists every .deb read, each matching the file and the archive', async (arch) => {
+    const { config } = await layerOf(a.store.dir, 'docker.io/osbuild/runc:0.1.0', arch);
+    const labels = (config as { config: { Labels: Record<string, string> } }).config.Labels;
+    const records = recordsOf(labels)!;
+    const names = records.map((r) => r.package);
+    // runc itself and its closure (libc6, libseccomp2), sorted, nothing the closure excludes
+    expect(names).toEqual([...names].sort());
+    for (const p of ['runc', 'libc6', 'libseccomp2']) expect(names).toContain(p);
+    expect(names).not.toContain('dpkg');
+    for (const r of records) {
+      expect(['all', arch]).toContain(r.architecture);
+      const deb = path.join(CACHE_DIR, 'debian', arch, 'debs', path.basename(r.filename));
+      expect((await sh('sha256sum', [deb])).split(' ')[0]).toBe(r.sha256);
+      expect(await sh('dpkg-deb', ['-f', deb, 'Package', 'Version', 'Architecture'])).toBe(`Package: ${r.package}\nVersion: ${r.version}\nArchitecture: ${r.architecture}`);
+      expect(r.archive).toMatch(/^https?:\/\/[^/]+\/.*[^/]$/);
+      expect(r.filename).toMatch(/^pool\//);
+    }
+    // the archive really serves the record's file there
+    const runc = records.find((r) => r.package === 'runc')!;
+    const head = await execa('curl', ['-sfI', `${runc.archive}/${runc.filename}`], { reject: false });
+    expect(head.exitCode).toBe(0);
   });
 });
 
