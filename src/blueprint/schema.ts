@@ -269,6 +269,9 @@ export const RootSpec = z.strictObject({
   type: z.enum(['initramfs', 'squashfs'], { error: 'expected initramfs or squashfs' }).optional(),
   writable: strings.optional(),
   compression: z.enum(SQUASHFS_COMPRESSIONS, { error: 'expected zstd, xz, gzip, lz4 or lzo' }).optional(),
+  // `verity: true` (squashfs only): a dm-verity hash tree is appended to the squashfs, its root
+  // hash goes on the kernel command line, and the init opens the root through dm-verity.
+  verity: bool.optional(),
   initrd: z.strictObject({ compression: z.enum(INITRD_COMPRESSIONS, { error: 'expected gzip or zstd' }).optional() }).optional(),
 });
 export type RootSpec = z.infer<typeof RootSpec>;

@@ -17,7 +17,7 @@ export { defaultCacheDir, epochFromEnv, PACKAGE_ROOT };
 import { filesEntries } from './files.js';
 import { findFormat, removeStalePartials, writeFormat } from './outputs.js';
 import { defaultFormats } from '../plan/formats.js';
-import { layoutType, type RootType } from '../plan/layout.js';
+import { layoutType, withVerity, type RootType } from '../plan/layout.js';
 import { modulesInfoSources, planBuild, planRefs, type BuildPlan } from '../plan/plan.js';
 import { resolveImages } from './resolve.js';
 import { BuildSession } from './session.js';
@@ -42,6 +42,8 @@ export interface BuildOptions {
   sourceDateEpoch?: number;
   /** Where the system lives at run time; overrides the blueprint's `root.type` (boot media formats). */
   root?: RootType;
+  /** A verified root (--verity): sets the blueprint's `root.verity`. */
+  verity?: boolean;
   /** How initrds are compressed; overrides the blueprint's `root.initrd.compression`. */
   initrdCompression?: InitrdCompression;
   /** Reuse and keep compressed initrd segments of earlier builds under <cacheDir>/segments (default true). */
@@ -94,7 +96,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const outDir = resolve(cwd, opts.outDir ?? 'out');
   const epoch = opts.sourceDateEpoch ?? epochFromEnv();
   const files = opts.files.map((f) => resolve(cwd, f));
-  const blueprint = await loadBlueprints(files);
+  const blueprint = withVerity(await loadBlueprints(files), opts.verity);
   const rootType = layoutType(blueprint, opts.root);
   // a squashfs blueprint's default output is its kernel, small initrd and squashfs
   const formats = (opts.formats?.length ? opts.formats : defaultFormats(rootType)).map(findFormat);

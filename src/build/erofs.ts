@@ -24,5 +24,5 @@ export function writeErofsRoot(store: Store, plan: BuildPlan, onWarning: StreamW
 /** The root of the small initrd that finds and mounts the erofs root whose superblock hashes to `superblockSha256`. */
 export function erofsInitramfs(plan: BuildPlan, superblockSha256: string): RootPlan {
   if (!plan.squashfs) throw new Error(`the plan of ${plan.name} has no read-only root layout`);
-  return plan.squashfs.initramfs(superblockSha256, EROFS_ROOT);
+  return plan.squashfs.initramfs({ superblockSha256 }, EROFS_ROOT);
 }

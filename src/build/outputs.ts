@@ -20,6 +20,7 @@ import { dockerContext, writeKernelInitrdTar } from './bundles.js';
 import { erofsInitramfs, writeErofsRoot } from './erofs.js';
 import type { BuildPlan } from '../plan/plan.js';
 import type { RootPlan } from '../rootfs/plan.js';
+import { rootCmdline } from '../plan/layout.js';
 import { BOOT_BIOS_IMAGE, BOOT_EFI_IMAGE, DEFAULT_FORMAT, formatLayout, type FormatLayout, type FormatSpec, type OutputPlan } from '../plan/formats.js';
 import { ARCH_NAMES, ARCHES, BIOS_ARCHES, type Arch } from '../arch.js';
 import { mediaInputs, type MediaInputs } from './media/sources.js';
@@ -92,7 +93,7 @@ export const FORMATS: OutputFormat[] = [
       await writeStream(directBootKernel(store, plan), tmp(`${n}-kernel`));
       await linkOrCopy(initrd.path, tmp(`${n}-initrd.img`));
       await linkOrCopy(root.path, tmp(`${n}-squashfs.img`));
-      await writeFile(tmp(`${n}-cmdline`), plan.cmdline);
+      await writeFile(tmp(`${n}-cmdline`), rootCmdline(plan.cmdline, root));
     },
   },
   {

@@ -89,10 +89,11 @@ export class BuildSession {
       const squashfs = new SquashfsScratch(`${base}-root.sqfs`, () => assembleRoot(store, plan.root, { onWarning }), {
         epoch: plan.root.epoch,
         compression: sq.compression,
+        verity: sq.verity,
       });
       const small = async function* () {
         const root = await squashfs.get();
-        yield* session.initrd(plan, sq.initramfs(root.superblockSha256));
+        yield* session.initrd(plan, sq.initramfs(root));
       };
       s = { initrd: new InitrdScratch(`${base}-initrd.img`, small), squashfs };
     } else {

@@ -14,6 +14,7 @@ import { moduleName, selectModules, type KernelModulesInfo } from '../rootfs/mod
 import { fileEntry, planRoot, type RootPlan } from '../rootfs/plan.js';
 import { kernelPaths, PlanError, topmostLayerWith } from './system.js';
 import type { ResolvedImage } from './images.js';
+import type { VerityInfo } from '../formats/verity/tree.js';
 
 export type RootType = 'initramfs' | 'squashfs';
 export const ROOT_TYPES: readonly RootType[] = ['initramfs', 'squashfs'];
@@ -35,12 +36,27 @@ export const ROOT_MODULES = [
   'nvme', 'hv_storvsc', 'xen_blkfront', 'isofs', 'loop', 'squashfs', 'overlay',
 ];
 
+/**
+ * A verified root (`verity: true`): the image whose dmsetup the small initramfs carries, and the
+ * module that maps the root through dm-verity (it pulls dm_bufio and dm_mod).
+ */
+export const VERITY_IMAGE = 'osbuild/dm-verity:0.1.0';
+export const VERITY_MODULES = ['dm_verity'];
+
+/** What the small initramfs names: the squashfs (its superblock's sha256) and, verified, its tree. */
+export interface RootIdentity {
+  superblockSha256: string;
+  verity?: VerityInfo;
+}
+
 export interface SquashfsLayout {
   type: 'squashfs';
   writable: string[];
   compression: SquashfsCompression;
-  /** The small initramfs for a root (default: a squashfs) whose superblock hashes to `superblockSha256`. */
-  initramfs: (superblockSha256: string, fs?: RootFs) => RootPlan;
+  /** A dm-verity tree is appended to the squashfs, its root hash goes on the command line. */
+  verity: boolean;
+  /** The small initramfs for the root `root` names (default: a squashfs; kernel+erofs: an erofs). */
+  initramfs: (root: RootIdentity, fs?: RootFs) => RootPlan;
 }
 
 /**
@@ -95,6 +111,10 @@ export function squashfsLayout(inputs: LayoutInputs): SquashfsLayout {
     throw new PlanError(`root: squashfs needs an init that can mount a squashfs root: ${showName(initRef)} has no /lib/osbuild/root (use osbuild/init)`);
   }
   const writable = writablePaths(b);
+  const verity = b.root?.verity === true;
+  const tools = verity ? images.get(VERITY_IMAGE) : undefined;
+  if (verity && !tools) throw new PlanError(`image ${VERITY_IMAGE} was not resolved (root.verity needs it)`);
+  const initImages = tools ? [init, tools] : [init];
 
   const kref = b.kernel?.image;
   const tarName = kernelPaths(b).tar;
@@ -104,7 +124,7 @@ export function squashfsLayout(inputs: LayoutInputs): SquashfsLayout {
     const layer = k && topmostLayerWith(k, tarName)?.layer;
     if (!layer) return { modules: undefined, load: [] };
     const shipped = new Set(Object.keys(inputs.modulesInfo.dep).map(moduleName));
-    const load = rootModules(fs).filter((m) => shipped.has(m));
+    const load = [...rootModules(fs), ...(verity ? VERITY_MODULES : [])].filter((m) => shipped.has(m));
     if (!load.length) return { modules: undefined, load };
     const selection = selectModules(inputs.modulesInfo, load, `the modules that find the root in ${kref}`);
     return { modules: { layer, tarName, kver: inputs.modulesInfo.kver, selection }, load };
@@ -116,13 +136,15 @@ export function squashfsLayout(inputs: LayoutInputs): SquashfsLayout {
     type: 'squashfs',
     writable,
     compression: b.root?.compression ?? 'zstd',
-    initramfs: (superblockSha256, fs = SQUASHFS_ROOT) => {
+    verity,
+    initramfs: (root, fs = SQUASHFS_ROOT) => {
+      if (verity && !root.verity) throw new PlanError(`root.verity: the ${fs.type} root was written without its dm-verity tree (verity is for the squashfs root)`);
       const { modules, load } = fs === SQUASHFS_ROOT ? squashfsModules : modulesFor(fs);
-      const marker = Buffer.from(rootMarker({ superblockSha256, writable, modules: load, fs }));
+      const marker = Buffer.from(rootMarker({ superblockSha256: root.superblockSha256, verity: root.verity, writable, modules: load, fs }));
       return planRoot({
         epoch,
         modules,
-        init: { layers: init.layers, tocs: init.tocs },
+        init: { layers: initImages.flatMap((i) => i.layers), tocs: initImages.flatMap((i) => i.tocs) },
         containers: [],
         files: [{ entry: fileEntry('etc/osbuild/root', marker.length, 0o644, epoch), content: { kind: 'bytes', data: marker } }],
       });
@@ -130,9 +152,15 @@ export function squashfsLayout(inputs: LayoutInputs): SquashfsLayout {
   };
 }
 
-/** /etc/osbuild/root: shell assignments the init's root stage sources. Pure. */
-export function rootMarker(r: { superblockSha256: string; writable: string[]; modules: string[]; fs?: RootFs }): string {
+/**
+ * /etc/osbuild/root: shell assignments the init's root stage sources. Pure. A verified root adds
+ * where its tree is and what the dm-verity table needs besides the root hash, which the kernel
+ * command line carries (osbuild.verity=): the device is found by the sha256 of its verity
+ * superblock (a changed squashfs superblock then fails the check, not the search).
+ */
+export function rootMarker(r: { superblockSha256: string; verity?: VerityInfo; writable: string[]; modules: string[]; fs?: RootFs }): string {
   const fs = r.fs ?? SQUASHFS_ROOT;
+  const v = r.verity;
   return [
     '# osbuild: the read-only root this initrd boots (written by osbuild build)',
     `superblock=${r.superblockSha256}`,
@@ -141,10 +169,36 @@ export function rootMarker(r: { superblockSha256: string; writable: string[]; mo
     `modules="${r.modules.join(' ')}"`,
     // a squashfs marker stays as it was; the init's defaults are squashfs's
     ...(fs.type === 'squashfs' ? [] : [`fstype=${fs.type}`, `sbsize=${fs.superblockBytes}`, `sbskip=${fs.superblockOffset / fs.superblockBytes}`]),
+    ...(v
+      ? [`verity=1`, `verity_superblock=${v.superblockSha256}`, `verity_offset=${v.hashOffset}`, `verity_blocks=${v.dataBlocks}`, `verity_salt=${v.salt}`]
+      : []),
     '',
   ].join('\n');
 }
 
+/** The kernel command line that boots `root`: a verified root's hash is pinned on it. Pure. */
+export function rootCmdline(cmdline: string, root?: { verity?: VerityInfo }): string {
+  if (!root?.verity) return cmdline;
+  return [cmdline.trim(), `osbuild.verity=${root.verity.rootHash}`].filter((s) => s !== '').join(' ');
+}
+
+/** The blueprint with `root.verity` set when asked (--verity); as it was otherwise. Pure. */
+export function withVerity(b: Blueprint, verity?: boolean): Blueprint {
+  return verity ? { ...b, root: { ...b.root, verity: true } } : b;
+}
+
+/** The images a blueprint's root layout reads besides its own (dmsetup for a verified root). */
+export function layoutRefs(b: Blueprint): string[] {
+  return b.root?.verity ? [VERITY_IMAGE] : [];
+}
+
 export function layoutType(b: Blueprint, override?: RootType): RootType {
-  return override ?? b.root?.type ?? 'initramfs';
+  const type = override ?? b.root?.type ?? 'initramfs';
+  if (b.root?.verity && type !== 'squashfs') {
+    throw new PlanError(
+      `root.verity: a dm-verity tree covers a squashfs root, and this build's layout is ${type}${override ? ' (--root)' : ''}: ` +
+        'set `root: {type: squashfs, verity: true}` (or build with --root squashfs)',
+    );
+  }
+  return type;
 }

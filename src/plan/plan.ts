@@ -13,7 +13,7 @@ import { showName } from '../formats/names.js';
 import type { ResolvedImage } from './images.js';
 import { DiskSizeError } from './disk-size.js';
 import { formatLayout, planOutputs, type FormatSpec, type OutputPlan, type SharedFiles } from './formats.js';
-import { layoutType, squashfsLayout, type Layout, type RootType, type SquashfsLayout } from './layout.js';
+import { layoutRefs, layoutType, squashfsLayout, VERITY_IMAGE, type Layout, type RootType, type SquashfsLayout } from './layout.js';
 import { blueprintRefs, kernelPaths, planSystem, PlanError, type SystemInputs, type SystemPlan } from './system.js';
 
 /** What a build reads an image for. */
@@ -68,7 +68,7 @@ export function needsSquashfs(b: Blueprint, formats: readonly FormatSpec[], root
 
 /** Every image reference a build reads: the blueprint's, then the boot images of its formats. */
 export function planRefs(b: Blueprint, formats: readonly FormatSpec[], arch: Arch): string[] {
-  return [...blueprintRefs(b), ...formats.flatMap((f) => f.images?.(arch) ?? [])];
+  return [...blueprintRefs(b), ...layoutRefs(b), ...formats.flatMap((f) => f.images?.(arch) ?? [])];
 }
 
 /**
@@ -122,6 +122,8 @@ export function planBuild(inputs: PlanInputs): BuildPlan {
   if (b.kernel?.image) use(b.kernel.image, 'kernel');
   for (const ref of b.init ?? []) use(ref, 'init');
   for (const s of ['onboot', 'onshutdown', 'services'] as const) for (const i of b[s] ?? []) use(i.image, s);
+  // the small initramfs of a verified root carries dmsetup beside the init
+  if (squashfs?.verity) use(VERITY_IMAGE, 'init');
   const bootImages: Record<string, BootImage> = {};
   for (const o of outputs) {
     for (const ref of o.bootImages) {

@@ -164,7 +164,7 @@ describe('layout, outputs and shared files', () => {
     ]);
     expect(p.shared).toEqual([{ layout: 'squashfs', files: ['squashfs-root', 'initrd'], readers: ['kernel+squashfs', 'raw-efi'], media: true }]);
     // the small initrd: the init, the modules that find the root, and the marker naming the superblock
-    const small = p.squashfs!.initramfs('ab'.repeat(32));
+    const small = p.squashfs!.initramfs({ superblockSha256: 'ab'.repeat(32) });
     const modules = small.sections.find((s) => s.kind === 'modules');
     expect(modules?.kind === 'modules' && [modules.layer, modules.kver, modules.selection?.load]).toEqual([byRef(KERNEL).layers[1], '6.1.0-test', ['virtio_blk', 'squashfs', 'overlay']]);
     const marker = small.sections.flatMap((s) => (s.kind === 'entries' ? s.entries : [])).find((e) => e.entry.path === 'etc/osbuild/root');

@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import type { InitrdFile } from './sources.js';
 import type { EntryStream } from '../../formats/entry.js';
 import { writeSquashfs, type SquashfsOptions, type SquashfsResult } from '../../formats/squashfs/write.js';
+import { appendVerityTree, type VerityInfo } from '../../formats/verity/write.js';
 
 export class InitrdScratch {
   private file?: Promise<InitrdFile>;
@@ -45,20 +46,27 @@ export class InitrdScratch {
   }
 }
 
-/** The squashfs root of one build (squashfs layout), written once beside the outputs like the initrd. */
+/**
+ * The squashfs root of one build (squashfs layout), written once beside the outputs like the
+ * initrd; a verified root gets its dm-verity tree appended (formats/verity/write.ts says why
+ * appended), over the squashfs as sqfstar left it.
+ */
 export class SquashfsScratch {
   private file?: Promise<SquashfsFile>;
 
   constructor(
     readonly path: string,
     private readonly source: () => EntryStream,
-    private readonly options: SquashfsOptions,
+    private readonly options: SquashfsOptions & { verity?: boolean },
   ) {}
 
   get(): Promise<SquashfsFile> {
-    this.file ??= rm(this.path, { force: true })
-      .then(() => writeSquashfs(this.source(), this.path, this.options))
-      .then((r) => ({ path: this.path, ...r }));
+    this.file ??= rm(this.path, { force: true }).then(async () => {
+      const r = await writeSquashfs(this.source(), this.path, this.options);
+      if (!this.options.verity) return { path: this.path, ...r };
+      const verity = await appendVerityTree(this.path, { salt: veritySalt(r.superblockSha256) });
+      return { path: this.path, ...r, size: verity.hashOffset + verity.treeBytes, verity };
+    });
     return this.file;
   }
 
@@ -71,4 +79,15 @@ export class SquashfsScratch {
 
 export interface SquashfsFile extends SquashfsResult {
   path: string;
+  /** A verified root: its tree (appended: `size` counts it) and root hash. */
+  verity?: VerityInfo;
+}
+
+/**
+ * The salt of a verified root's tree: from the squashfs superblock (its size, table offsets,
+ * inode count and time), so it is the same for the same system and differs between systems,
+ * never random, and known before the one hashing pass starts.
+ */
+export function veritySalt(superblockSha256: string): Buffer {
+  return createHash('sha256').update(`osbuild-verity-salt-v1:${superblockSha256}`).digest();
 }

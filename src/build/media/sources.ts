@@ -10,6 +10,8 @@ import type { Store } from '../../oci/store.js';
 import { layerFile } from '../../rootfs/layer.js';
 import { cleanPath } from '../../rootfs/paths.js';
 import type { BootImage, BuildPlan } from '../../plan/plan.js';
+import { rootCmdline } from '../../plan/layout.js';
+import type { VerityInfo } from '../../formats/verity/tree.js';
 export { BOOT_BIOS_IMAGE, BOOT_EFI_IMAGE } from '../../plan/formats.js';
 
 /** A byte source of known length that can be read again (each open() starts a new pass). */
@@ -46,11 +48,13 @@ export interface InitrdFile {
   sha256: string;
 }
 
-export function mediaInputs(store: Store, plan: BuildPlan, initrd: InitrdFile, root?: { path: string; size: number }): MediaInputs {
+export function mediaInputs(store: Store, plan: BuildPlan, initrd: InitrdFile, root?: { path: string; size: number; verity?: VerityInfo }): MediaInputs {
   const k = plan.kernel;
   if (!k) throw new MediaError(`boot media need a kernel: the blueprint has no kernel.image`);
+  // a verified root's hash is on the command line (inside the UKI, where EFI formats boot it)
+  const cmdline = rootCmdline(plan.cmdline, root);
   const seed = createHash('sha256')
-    .update(JSON.stringify(['osbuild-media-v1', plan.name, plan.arch, plan.cmdline, k.layer.digest, k.binary, initrd.sha256]))
+    .update(JSON.stringify(['osbuild-media-v1', plan.name, plan.arch, cmdline, k.layer.digest, k.binary, initrd.sha256]))
     .digest('hex');
   return {
     plan,
@@ -59,7 +63,7 @@ export function mediaInputs(store: Store, plan: BuildPlan, initrd: InitrdFile, r
     initrd: { size: initrd.size, open: () => createReadStream(initrd.path) },
     // the initrd names the root's superblock, so the seed above already covers the root
     root: root && { size: root.size, open: () => createReadStream(root.path) },
-    cmdline: plan.cmdline,
+    cmdline,
     seed,
     epoch: plan.root.epoch,
     bootFile: (ref, path) => readBootFile(store, plan.bootImages[ref], ref, plan.arch, path),
