@@ -16,7 +16,8 @@ import { defaultCacheDir, epochFromEnv, PACKAGE_ROOT } from './defaults.js';
 export { defaultCacheDir, epochFromEnv, PACKAGE_ROOT };
 import { filesEntries } from './files.js';
 import { findFormat, removeStalePartials, writeFormat } from './outputs.js';
-import { defaultFormats } from '../plan/formats.js';
+import { BOOT_EFI_IMAGE, defaultFormats } from '../plan/formats.js';
+import { loadSigner } from './media/uki.js';
 import { layoutType, type RootType } from '../plan/layout.js';
 import { modulesInfoSources, planBuild, planRefs, type BuildPlan } from '../plan/plan.js';
 import { resolveImages } from './resolve.js';
@@ -42,6 +43,8 @@ export interface BuildOptions {
   /** How registries are reached: credentials, insecure registries, CAs, mirrors. */
   registry?: RegistryOptions;
   cwd?: string;
+  /** Sign every EFI binary the outputs hold for Secure Boot: PEM files of the key (RSA ≥ 2048 bits or EC P-256) and its certificate. */
+  sign?: { key: string; cert: string };
   onEvent?: (e: BuildEvent) => void;
 }
 
@@ -73,6 +76,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const outDir = resolve(cwd, opts.outDir ?? 'out');
   const epoch = opts.sourceDateEpoch ?? epochFromEnv();
   const files = opts.files.map((f) => resolve(cwd, f));
+  // checked before anything is pulled or written
+  const signer = opts.sign && (await loadSigner({ key: resolve(cwd, opts.sign.key), cert: resolve(cwd, opts.sign.cert) }));
   const blueprint = await loadBlueprints(files);
   const rootType = layoutType(blueprint, opts.root);
   // a squashfs blueprint's default output is its kernel, small initrd and squashfs
@@ -88,6 +93,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     outDir,
     componentDirs,
     onWarning: (w) => opts.onEvent?.({ type: 'warning', message: w.message }),
+    signer,
   });
   const images = await resolveImages(planRefs(blueprint, formats, arch), {
     store,
@@ -110,6 +116,9 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const fileList = await filesEntries(blueprint.files ?? [], { epoch, cwd, blueprint });
   const plan = planBuild({ name, arch, epoch, blueprint, images, files: fileList, modulesInfo, formats, root: opts.root });
   for (const w of plan.root.warnings) opts.onEvent?.({ type: 'warning', message: w.message });
+  if (signer && !plan.outputs.some((o) => o.bootImages.includes(BOOT_EFI_IMAGE))) {
+    opts.onEvent?.({ type: 'warning', message: 'nothing to sign: no format of this build holds an EFI binary (uki, iso, raw-efi, qcow2-efi, ... do)' });
+  }
 
   await mkdir(outDir, { recursive: true });
   await removeStalePartials(outDir);

@@ -12,6 +12,7 @@ import { indexComponents, type ComponentIndex } from '../pkg/find.js';
 import { assembleRoot } from '../rootfs/assemble.js';
 import type { RootType } from '../plan/layout.js';
 import type { BuildPlan } from '../plan/plan.js';
+import type { SignerKey } from '../formats/efi/signer.js';
 import { InitrdScratch, SquashfsScratch } from './media/scratch.js';
 import { initrd, type StreamWarnings } from './streams.js';
 
@@ -29,12 +30,15 @@ export interface BuildSessionOptions {
   componentDirs?: string[];
   /** Where the checks on the assembled stream report what they dropped (rootfs/guard.ts). */
   onWarning?: StreamWarnings;
+  /** Signs the EFI binaries the outputs hold (Secure Boot); none: unsigned. */
+  signer?: SignerKey;
 }
 
 export class BuildSession {
   readonly store: Store;
   readonly outDir: string;
   readonly onWarning: StreamWarnings;
+  readonly signer?: SignerKey;
   private readonly componentDirs: string[];
   private index?: ComponentIndex;
   private readonly scratches = new Map<RootType, SharedScratch>();
@@ -44,6 +48,7 @@ export class BuildSession {
     this.store = opts.store;
     this.outDir = opts.outDir;
     this.onWarning = opts.onWarning;
+    this.signer = opts.signer;
     this.componentDirs = opts.componentDirs ?? [];
   }
 

@@ -95,7 +95,7 @@ export const COMMANDS: Command[] = [
   command({
     name: 'build',
     summary: 'build outputs from blueprint files',
-    usage: 'osbuild build [-f FORMAT]... [--arch amd64|arm64] [--root initramfs|squashfs] [-o DIR] [--name NAME] FILE...',
+    usage: 'osbuild build [-f FORMAT]... [--arch amd64|arm64] [--root initramfs|squashfs] [-o DIR] [--name NAME] [--sign-key KEY --sign-cert CERT] FILE...',
     options: {
       format: { type: 'string', short: 'f', multiple: true, arg: 'FORMAT', help: 'output format, repeatable (default kernel+initrd); see `osbuild build --help`' },
       arch: { type: 'string', arg: 'ARCH', help: 'target architecture: amd64 or arm64 (default: this machine\'s)' },
@@ -103,12 +103,15 @@ export const COMMANDS: Command[] = [
       output: { type: 'string', short: 'o', arg: 'DIR', help: 'where outputs go (default ./out)' },
       name: { type: 'string', arg: 'NAME', help: 'base name of the outputs (default: the first file\'s name)' },
       pull: { type: 'boolean', help: 'ask registries where tags point now, even for images in the store' },
+      'sign-key': { type: 'string', arg: 'KEY', help: 'sign every EFI binary (the UKI of uki, iso, raw-efi, qcow2-efi, ...) for Secure Boot with this PEM private key: RSA of 2048 bits or more (the same bytes every time), or EC P-256 (ECDSA: a new signature each time, and not every firmware verifies it); with --sign-cert' },
+      'sign-cert': { type: 'string', arg: 'CERT', help: 'the PEM certificate of --sign-key (intermediate certificates may follow it), enrolled in the firmware\'s db' },
       ...registry,
       ...common,
       verbose,
     },
     examples: [
       'osbuild build blueprints/minimal.yml',
+      'osbuild build -f uki -f raw-efi --sign-key db.key --sign-cert db.crt blueprints/minimal.yml',
       'osbuild blueprints/minimal.yml -f kernel+initrd -f tar --arch arm64',
       'osbuild build --root squashfs -f iso blueprints/sshd.yml',
       'SOURCE_DATE_EPOCH=1700000000 osbuild build -o dist base.yml extra.yml',
@@ -131,6 +134,7 @@ export const COMMANDS: Command[] = [
         sourceDateEpoch: sourceDateEpoch(),
         pull: v.pull === true,
         registry: registryOptions(v),
+        sign: signFiles(v['sign-key'], v['sign-cert']),
         onEvent: reporter(ctx.mode),
       });
       if (ctx.mode !== 'quiet') for (const o of result.outputs) for (const f of o.files) process.stdout.write(`${f.path}\n`);
@@ -510,6 +514,12 @@ export function mainHelp(version: string): string {
 }
 
 // ------------------------------------------------------------------ option values
+
+function signFiles(key: string | undefined, cert: string | undefined): { key: string; cert: string } | undefined {
+  if (key === undefined && cert === undefined) return undefined;
+  if (key === undefined || cert === undefined) throw new UsageError(`--sign-key and --sign-cert go together: ${key === undefined ? '--sign-key' : '--sign-cert'} is missing`);
+  return { key, cert };
+}
 
 function archOf(v: string | undefined): Arch | undefined {
   if (v === undefined) return undefined;
