@@ -12,7 +12,10 @@
 //   stay where they were), at FileAlignment; addresses are page aligned (4 KiB at least).
 // - CheckSum is set to 0 ("not computed"): UEFI loaders do not check it, Authenticode signing
 //   leaves it out of the hash, and computing it would need the kernel and initrd read before the
-//   header is written, that is, read twice.
+//   header is written, that is, read twice. A signed UKI is read twice anyway (uki-sign.ts), and
+//   gets its CheckSum, as signing tools write it.
+// - A signed UKI is compact: the stub's bytes after its last section are left out, so that its
+//   sections are contiguous and the signature covers every byte (see planUki).
 // - The stub's section table must have room below SizeOfHeaders for the new headers (Debian's
 //   systemd 252 stubs have room for 7 on x86-64 and 94 on arm64, the latter padded with NOPs);
 //   without room we refuse rather
