@@ -16,7 +16,8 @@ import { defaultCacheDir, epochFromEnv, PACKAGE_ROOT } from './defaults.js';
 export { defaultCacheDir, epochFromEnv, PACKAGE_ROOT };
 import { filesEntries } from './files.js';
 import { findFormat, removeStalePartials, writeFormat } from './outputs.js';
-import { defaultFormats } from '../plan/formats.js';
+import { BOOT_EFI_IMAGE, defaultFormats } from '../plan/formats.js';
+import { loadSigner } from './media/uki.js';
 import { layoutType, withVerity, type RootType } from '../plan/layout.js';
 import { modulesInfoSources, planBuild, planRefs, type BuildPlan } from '../plan/plan.js';
 import { resolveImages } from './resolve.js';
@@ -55,6 +56,8 @@ export interface BuildOptions {
   /** How registries are reached: credentials, insecure registries, CAs, mirrors. */
   registry?: RegistryOptions;
   cwd?: string;
+  /** Sign every EFI binary the outputs hold for Secure Boot: PEM files of the key (RSA ≥ 2048 bits or EC P-256) and its certificate. */
+  sign?: { key: string; cert: string };
   onEvent?: (e: BuildEvent) => void;
   /** Fail when anything would differ from osbuild.lock (beside the first file), or it is missing. */
   locked?: boolean;
@@ -96,6 +99,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const outDir = resolve(cwd, opts.outDir ?? 'out');
   const epoch = opts.sourceDateEpoch ?? epochFromEnv();
   const files = opts.files.map((f) => resolve(cwd, f));
+  // checked before anything is pulled or written
+  const signer = opts.sign && (await loadSigner({ key: resolve(cwd, opts.sign.key), cert: resolve(cwd, opts.sign.cert) }));
   const blueprint = withVerity(await loadBlueprints(files), opts.verity);
   const rootType = layoutType(blueprint, opts.root);
   // a squashfs blueprint's default output is its kernel, small initrd and squashfs
@@ -117,6 +122,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     componentDirs,
     onWarning: (w) => opts.onEvent?.({ type: 'warning', message: w.message }),
     segmentCache: opts.segmentCache,
+    signer,
   });
   const images = await resolveImages(planRefs(blueprint, formats, arch), {
     store,
@@ -156,6 +162,9 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const sbom = await sbomDocuments({ name, arch, epoch, blueprint, images, files: fileList, kernelRelease: blueprint.kernel?.modules?.length ? modulesInfo?.kver : undefined }, opts.sbom ?? DEFAULT_SBOM);
   const plan = planBuild({ name, arch, epoch, blueprint, images, files: [...fileList, ...sbomEntries(sbom, epoch)], modulesInfo, formats, root: opts.root, initrdCompression: opts.initrdCompression, diskSize: opts.diskSize });
   for (const w of plan.root.warnings) opts.onEvent?.({ type: 'warning', message: w.message });
+  if (signer && !plan.outputs.some((o) => o.bootImages.includes(BOOT_EFI_IMAGE))) {
+    opts.onEvent?.({ type: 'warning', message: 'nothing to sign: no format of this build holds an EFI binary (uki, iso, raw-efi, qcow2-efi, ... do)' });
+  }
 
   await mkdir(outDir, { recursive: true });
   await removeStalePartials(outDir);

@@ -144,8 +144,8 @@ const BIOS_EFI = (arch: Arch) => (ARCHES[arch].bios ? [BOOT_BIOS_IMAGE, BOOT_EFI
 
 // File names as LinuxKit's moby/build/output.go gives them, where it has the format.
 FORMATS.push(
-  mediaRow('uki', 'a unified kernel image (systemd EFI stub + kernel + initrd + cmdline + os-release) that UEFI firmware boots directly', ALL_ARCHES,
-    (n) => [`${n}.efi`], EFI, (m, out) => writeUki(m, out(`${m.plan.name}.efi`))),
+  mediaRow('uki', 'a unified kernel image (systemd EFI stub + kernel + initrd + cmdline + os-release) that UEFI firmware boots directly, and the TPM PCR 11 values it leaves', ALL_ARCHES,
+    (n) => [`${n}.efi`, `${n}.pcr11.json`], EFI, (m, out) => writeUki(m, out(`${m.plan.name}.efi`), out(`${m.plan.name}.pcr11.json`))),
   mediaRow('iso-efi', 'an ISO whose El Torito EFI image holds the UKI; isohybrid (also boots as a disk)', ALL_ARCHES,
     (n) => [`${n}-efi.iso`], EFI, (m, out) => writeIsoMedia(m, { bios: false, efi: true }, out(`${m.plan.name}-efi.iso`))),
   mediaRow('iso-bios', 'an ISO booted by isolinux (BIOS), isohybrid MBR (also boots as a disk)', WITH_BIOS,
@@ -264,7 +264,7 @@ export async function writeFormat(format: OutputFormat, output: OutputPlan, sess
       media: async () => {
         if (!scratch) throw noScratch();
         const initrdFile = await scratch.initrd.get();
-        return mediaInputs(store, plan, initrdFile, scratch.squashfs && (await scratch.squashfs.get()));
+        return mediaInputs(store, plan, initrdFile, scratch.squashfs && (await scratch.squashfs.get()), session.signer);
       },
       sharedInitrd: async () => (scratch && !scratch.squashfs ? (await scratch.initrd.get()).path : undefined),
       squashfs: async () => {

@@ -12,6 +12,7 @@ import { indexComponents, type ComponentIndex } from '../pkg/find.js';
 import { assembleRoot } from '../rootfs/assemble.js';
 import type { RootType } from '../plan/layout.js';
 import type { BuildPlan } from '../plan/plan.js';
+import type { SignerKey } from '../formats/efi/signer.js';
 import { InitrdScratch, SquashfsScratch } from './media/scratch.js';
 import { initrd, rootInitrd, type StreamWarnings } from './streams.js';
 import { SegmentCache } from './segment-cache.js';
@@ -33,12 +34,15 @@ export interface BuildSessionOptions {
   onWarning?: StreamWarnings;
   /** Reuse and keep compressed initramfs pieces under the store's segments/ (default true). */
   segmentCache?: boolean;
+  /** Signs the EFI binaries the outputs hold (Secure Boot); none: unsigned. */
+  signer?: SignerKey;
 }
 
 export class BuildSession {
   readonly store: Store;
   readonly outDir: string;
   readonly onWarning: StreamWarnings;
+  readonly signer?: SignerKey;
   private readonly componentDirs: string[];
   private index?: ComponentIndex;
   private readonly scratches = new Map<RootType, SharedScratch>();
@@ -50,6 +54,7 @@ export class BuildSession {
     this.store = opts.store;
     this.outDir = opts.outDir;
     this.onWarning = opts.onWarning;
+    this.signer = opts.signer;
     this.componentDirs = opts.componentDirs ?? [];
     if (opts.segmentCache !== false) this.segments = new SegmentCache(opts.store.segmentsDir());
   }

@@ -103,7 +103,7 @@ export const COMMANDS: Command[] = [
   command({
     name: 'build',
     summary: 'build outputs from blueprint files',
-    usage: 'osbuild build [-f FORMAT]... [--arch amd64|arm64] [--root initramfs|squashfs] [--verity] [--size SIZE] [-o DIR] [--name NAME] FILE...',
+    usage: 'osbuild build [-f FORMAT]... [--arch amd64|arm64] [--root initramfs|squashfs] [--verity] [--size SIZE] [-o DIR] [--name NAME] [--sign-key KEY --sign-cert CERT] FILE...',
     options: {
       format: { type: 'string', short: 'f', multiple: true, arg: 'FORMAT', help: 'output format, repeatable (default kernel+initrd); see `osbuild build --help`' },
       arch: { type: 'string', arg: 'ARCH', help: 'target architecture: amd64 or arm64 (default: this machine\'s)' },
@@ -119,6 +119,8 @@ export const COMMANDS: Command[] = [
       'debian-sources': debianSources,
       sbom: { type: 'string', arg: 'LIST', help: 'software bills of materials to write as NAME.spdx.json / NAME.cdx.json and into the image as /etc/osbuild/sbom.*.json: spdx (default), cyclonedx, spdx,cyclonedx, or none' },
       size: { type: 'string', arg: 'SIZE', help: 'disk formats (raw-*, qcow2-*, vhd, vmdk, aws, gcp, azure): a disk of this size, LinuxKit\'s way: MiB (1024 or 1024M) or GiB (1G); default: as small as the content allows' },
+      'sign-key': { type: 'string', arg: 'KEY', help: 'sign every EFI binary (the UKI of uki, iso, raw-efi, qcow2-efi, ...) for Secure Boot with this PEM private key: RSA of 2048 bits or more (the same bytes every time), or EC P-256 (ECDSA: a new signature each time, and not every firmware verifies it); with --sign-cert' },
+      'sign-cert': { type: 'string', arg: 'CERT', help: 'the PEM certificate of --sign-key (intermediate certificates may follow it), enrolled in the firmware\'s db' },
       ...registry,
       ...common,
       verbose,
@@ -128,6 +130,7 @@ export const COMMANDS: Command[] = [
       'osbuild build --locked blueprints/minimal.yml     # exactly what blueprints/osbuild.lock pins',
       'osbuild build --update-lock --debian-sources sources.yml bp.yml   # Debian\'s current .debs, written into the lock',
       'osbuild build -f raw-efi --size 1G blueprints/minimal.yml',
+      'osbuild build -f uki -f raw-efi --sign-key db.key --sign-cert db.crt blueprints/minimal.yml',
       'osbuild blueprints/minimal.yml -f kernel+initrd -f tar --arch arm64',
       'osbuild build --root squashfs -f iso blueprints/sshd.yml',
       'osbuild build --root squashfs --verity -f raw-efi blueprints/minimal.yml',
@@ -159,6 +162,7 @@ export const COMMANDS: Command[] = [
         sourceDateEpoch: sourceDateEpoch(),
         pull: v.pull === true,
         registry: registryOptions(v),
+        sign: signFiles(v['sign-key'], v['sign-cert']),
         onEvent: reporter(ctx.mode),
         locked: v.locked === true,
         updateLock: v['update-lock'] === true,
@@ -661,6 +665,12 @@ export function mainHelp(version: string): string {
 }
 
 // ------------------------------------------------------------------ option values
+
+function signFiles(key: string | undefined, cert: string | undefined): { key: string; cert: string } | undefined {
+  if (key === undefined && cert === undefined) return undefined;
+  if (key === undefined || cert === undefined) throw new UsageError(`--sign-key and --sign-cert go together: ${key === undefined ? '--sign-key' : '--sign-cert'} is missing`);
+  return { key, cert };
+}
 
 function archOf(v: string | undefined): Arch | undefined {
   if (v === undefined) return undefined;

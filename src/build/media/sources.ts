@@ -12,6 +12,7 @@ import { cleanPath } from '../../rootfs/paths.js';
 import type { BootImage, BuildPlan } from '../../plan/plan.js';
 import { rootCmdline } from '../../plan/layout.js';
 import type { VerityInfo } from '../../formats/verity/tree.js';
+import type { SignerKey } from '../../formats/efi/signer.js';
 export { BOOT_BIOS_IMAGE, BOOT_EFI_IMAGE } from '../../plan/formats.js';
 
 /** A byte source of known length that can be read again (each open() starts a new pass). */
@@ -34,6 +35,8 @@ export interface MediaInputs {
   epoch: number;
   /** A file of a boot component image for the plan's arch, whole (boot files are small). */
   bootFile: (ref: string, path: string) => Promise<Buffer>;
+  /** The Secure Boot signer of the EFI binaries (--sign-key/--sign-cert); none: unsigned. */
+  signer?: SignerKey;
 }
 
 import { OsbuildError } from '../../errors.js';
@@ -48,7 +51,7 @@ export interface InitrdFile {
   sha256: string;
 }
 
-export function mediaInputs(store: Store, plan: BuildPlan, initrd: InitrdFile, root?: { path: string; size: number; verity?: VerityInfo }): MediaInputs {
+export function mediaInputs(store: Store, plan: BuildPlan, initrd: InitrdFile, root?: { path: string; size: number; verity?: VerityInfo }, signer?: SignerKey): MediaInputs {
   const k = plan.kernel;
   if (!k) throw new MediaError(`boot media need a kernel: the blueprint has no kernel.image`);
   // a verified root's hash is on the command line (inside the UKI, where EFI formats boot it)
@@ -67,6 +70,7 @@ export function mediaInputs(store: Store, plan: BuildPlan, initrd: InitrdFile, r
     seed,
     epoch: plan.root.epoch,
     bootFile: (ref, path) => readBootFile(store, plan.bootImages[ref], ref, plan.arch, path),
+    signer,
   };
 }
 

@@ -12,7 +12,10 @@
 //   stay where they were), at FileAlignment; addresses are page aligned (4 KiB at least).
 // - CheckSum is set to 0 ("not computed"): UEFI loaders do not check it, Authenticode signing
 //   leaves it out of the hash, and computing it would need the kernel and initrd read before the
-//   header is written, that is, read twice.
+//   header is written, that is, read twice. A signed UKI is read twice anyway (uki-sign.ts), and
+//   gets its CheckSum, as signing tools write it.
+// - A signed UKI is compact: the stub's bytes after its last section are left out, so that its
+//   sections are contiguous and the signature covers every byte (see planUki).
 // - The stub's section table must have room below SizeOfHeaders for the new headers (Debian's
 //   systemd 252 stubs have room for 7 on x86-64 and 94 on arm64, the latter padded with NOPs);
 //   without room we refuse rather
@@ -29,8 +32,10 @@ import {
   SCN_INITIALIZED_READ,
   sectionRoom,
   withSections,
+  type PeLayout,
   type PeSection,
 } from './pe.js';
+import { signatureFields, signedHead, type Signature } from './authenticode.js';
 import type { SizedStream } from '../vm/raw-blocks.js';
 import { showName } from '../names.js';
 import { OsbuildError } from '../../errors.js';
@@ -51,6 +56,10 @@ export interface UkiOptions {
   osRelease: string;
   /** `uname -r` of the kernel (systemd ≥ 252 reads .uname). */
   uname?: string;
+  /** Leave out the stub's bytes after its last section (see planUki): the layout a signature needs. */
+  compact?: boolean;
+  /** An Authenticode signature of this UKI (compact), from signing a first pass over its bytes. */
+  signature?: Signature;
 }
 
 export type UkiErrorCode = 'EUKISIZE' | 'EUKIKERNEL';
@@ -76,6 +85,8 @@ export interface UkiPlan {
   head: Buffer;
   /** Zero bytes between the stub's end and the first added section's data. */
   headPad: number;
+  /** All sections, the stub's and the added ones, as the headers list them. */
+  allSections: PeSection[];
   sections: UkiSectionPlan[];
   size: number;
 }
@@ -104,6 +115,12 @@ export function planUki(opts: {
   cmdline: string;
   osRelease: string;
   uname?: string;
+  /**
+   * Leave out the stub's bytes after its last section (a COFF symbol table, unmapped data): the
+   * sections are then contiguous, so that an Authenticode digest, which skips what lies between
+   * sections, covers every byte but the signature, and every verifier reads the same ranges.
+   */
+  compact?: boolean;
 }): UkiPlan {
   const pe = parsePe(opts.stub, 'UKI stub');
   if (!MACHINES[pe.machine]) {
@@ -154,7 +171,8 @@ export function planUki(opts: {
   }
   const imageEnd = Math.max(pe.sizeOfImage, ...pe.sections.map((s) => s.virtualAddress + s.virtualSize));
   let va = alignUp(imageEnd, vaAlign);
-  let raw = alignUp(opts.stub.length, fileAlign);
+  const stub = opts.compact ? compactStub(opts.stub, pe) : opts.stub;
+  let raw = alignUp(stub.length, fileAlign);
   const sections: UkiSectionPlan[] = [];
   for (const w of wanted) {
     const sizeOfRawData = alignUp(w.size, fileAlign);
@@ -174,11 +192,24 @@ export function planUki(opts: {
   const sizeOfImage = alignUp(last.virtualAddress + last.virtualSize, pe.sectionAlignment);
   if (sizeOfImage >= 2 ** 32 || raw >= 2 ** 32) throw new UkiError('EUKISIZE', `UKI: the image would exceed 4 GiB`);
   const addedData = sections.reduce((n, s) => n + s.sizeOfRawData, 0);
-  const head = withSections(opts.stub, pe, sections, {
+  const head = withSections(stub, pe, sections, {
     sizeOfImage,
     sizeOfInitializedData: Math.min(pe.sizeOfInitializedData + addedData, 0xffff_ffff),
   });
-  return { machine: pe.machine, head, headPad: alignUp(opts.stub.length, fileAlign) - opts.stub.length, sections, size: raw };
+  const allSections = [...pe.sections, ...sections.map(({ data: _, ...s }) => s)];
+  return { machine: pe.machine, head, headPad: alignUp(stub.length, fileAlign) - stub.length, sections, allSections, size: raw };
+}
+
+/** The stub up to the end of its last section's data, its COFF symbol table pointer cleared when that was cut off. */
+function compactStub(stub: Buffer, pe: PeLayout): Buffer {
+  const end = Math.max(pe.sizeOfHeaders, ...pe.sections.map((s) => s.pointerToRawData + s.sizeOfRawData));
+  if (end >= stub.length) return stub;
+  const out = Buffer.from(stub.subarray(0, end));
+  if (out.readUInt32LE(pe.peOffset + 12) >= end) {
+    out.writeUInt32LE(0, pe.peOffset + 12); // PointerToSymbolTable
+    out.writeUInt32LE(0, pe.peOffset + 16); // NumberOfSymbols
+  }
+  return out;
 }
 
 /** The first bytes of a stream and a stream of all its bytes (nothing read twice). */
@@ -245,11 +276,14 @@ export async function makeUki(opts: UkiOptions): Promise<SizedStream> {
     cmdline: opts.cmdline,
     osRelease: opts.osRelease,
     uname: opts.uname,
+    compact: opts.compact,
   });
   const kernel = await peek(opts.kernel.stream, 4096);
   checkKernel(kernel.head, plan.machine);
+  const sig = opts.signature;
+  if (sig && (!opts.compact || sig.certOffset !== plan.size)) throw new PeError('EPEFORMAT', 'UKI: the signature was made for another layout of this UKI');
   async function* gen(): AsyncGenerator<Uint8Array> {
-    yield plan.head;
+    yield sig ? signedHead(plan.head, signatureFields(plan.head, parsePe(plan.head, 'UKI')), sig) : plan.head;
     if (plan.headPad) yield Buffer.alloc(plan.headPad);
     for (const s of plan.sections) {
       if (s.data) yield s.data;
@@ -258,6 +292,7 @@ export async function makeUki(opts: UkiOptions): Promise<SizedStream> {
       const pad = s.sizeOfRawData - s.virtualSize;
       if (pad) yield Buffer.alloc(pad);
     }
+    if (sig) yield sig.table;
   }
-  return { size: plan.size, stream: gen() };
+  return { size: plan.size + (sig?.table.length ?? 0), stream: gen() };
 }
