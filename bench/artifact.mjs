@@ -6,12 +6,11 @@
 //   node bench/artifact.mjs [--mb 100] [--runs 3]
 //
 // The file is random (incompressible), as a disk image's used blocks mostly are.
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { median, parseArgs, runCli } from './lib.mjs';
+import { median, parseArgs, runCli, startRegistry } from './lib.mjs';
 
 const opts = parseArgs(process.argv.slice(2), { mb: '100', runs: '3' });
 const mb = Number(opts.mb);
@@ -23,32 +22,9 @@ function run(cmd, args) {
   return r.stdout;
 }
 
-async function freePort() {
-  const srv = createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => srv.once('listening', r));
-  const { port } = srv.address();
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
 const work = mkdtempSync(join(tmpdir(), 'osbuild-bench-artifact-'));
-const port = await freePort();
-mkdirSync(join(work, 'data'));
-writeFileSync(
-  join(work, 'config.yml'),
-  `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${join(work, 'data')}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n`,
-);
-const registry = spawn('docker-registry', ['serve', join(work, 'config.yml')], { stdio: 'ignore' });
+const { port, registry } = await startRegistry(work, { deletes: true });
 try {
-  for (let i = 0; ; i++) {
-    try {
-      await fetch(`http://127.0.0.1:${port}/v2/`);
-      break;
-    } catch {
-      if (i > 200) throw new Error('docker-registry did not start');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
   const file = join(work, 'bench.qcow2');
   run('sh', ['-c', `head -c ${mb * 1024 * 1024} /dev/urandom > ${file}`]);
   const mib = mb;

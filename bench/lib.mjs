@@ -2,8 +2,9 @@
 // the "gunzip the layers once + compress the output once" baseline, and printing.
 // Figures only: nothing here asserts.
 
-import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, homedir, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -201,5 +202,35 @@ export function printBaseline(b, buildMedian, buildCpu) {
   if (buildCpu !== undefined) {
     // CPU time is what a loaded machine steals least from: the same ratio counted in CPU seconds
     console.log(`CPU (user+sys): build ${sec(buildCpu)} s, baseline ${sec(b.cpu)} s; ratio ${(buildCpu / b.cpu).toFixed(2)}`);
+  }
+}
+
+/**
+ * Debian's docker-registry on a free port of 127.0.0.1, storing under `work`/data (deletes
+ * allowed when asked), once it answers. Returns its port and its process (kill it when done).
+ */
+export async function startRegistry(work, { deletes = false } = {}) {
+  const srv = createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => srv.once('listening', r));
+  const { port } = srv.address();
+  await new Promise((r) => srv.close(r));
+  mkdirSync(join(work, 'data'), { recursive: true });
+  const del = deletes ? '  delete:\n    enabled: true\n' : '';
+  writeFileSync(
+    join(work, 'config.yml'),
+    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${join(work, 'data')}\n${del}http:\n  addr: 127.0.0.1:${port}\n`,
+  );
+  const registry = spawn('docker-registry', ['serve', join(work, 'config.yml')], { stdio: 'ignore' });
+  for (let i = 0; ; i++) {
+    try {
+      await fetch(`http://127.0.0.1:${port}/v2/`);
+      return { port, registry };
+    } catch {
+      if (i > 200) {
+        registry.kill('SIGTERM');
+        throw new Error('docker-registry did not start');
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 }

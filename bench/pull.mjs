@@ -5,12 +5,11 @@
 //   node bench/pull.mjs [--layers 8] [--mb 16] [--runs 3]
 //
 // Layers are half random (incompressible) and half text (compressible), gzipped by umoci.
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, DIST, parseArgs } from './lib.mjs';
+import { CLI, DIST, parseArgs, startRegistry } from './lib.mjs';
 
 const { pull } = await import(join(DIST, 'oci', 'registry', 'pull.js'));
 const { Store } = await import(join(DIST, 'oci', 'store.js'));
@@ -26,14 +25,6 @@ function run(cmd, args, o = {}) {
   return r.stdout;
 }
 
-async function freePort() {
-  const srv = createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => srv.once('listening', r));
-  const { port } = srv.address();
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
 function timed(cmd, args) {
   const t0 = process.hrtime.bigint();
   run(cmd, args);
@@ -43,23 +34,8 @@ function timed(cmd, args) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const work = mkdtempSync(join(tmpdir(), 'osbuild-bench-pull-'));
-const port = await freePort();
-mkdirSync(join(work, 'data'));
-writeFileSync(
-  join(work, 'config.yml'),
-  `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${join(work, 'data')}\nhttp:\n  addr: 127.0.0.1:${port}\n`,
-);
-const registry = spawn('docker-registry', ['serve', join(work, 'config.yml')], { stdio: 'ignore' });
+const { port, registry } = await startRegistry(work);
 try {
-  for (let i = 0; ; i++) {
-    try {
-      await fetch(`http://127.0.0.1:${port}/v2/`);
-      break;
-    } catch {
-      if (i > 200) throw new Error('docker-registry did not start');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
   // the image: `layers` layers of `mb` MiB each, made by umoci, pushed by skopeo
   const layout = join(work, 'layout');
   run('umoci', ['init', '--layout', layout]);
