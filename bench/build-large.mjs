@@ -125,8 +125,8 @@ function blueprintText(root, app) {
   ].join('\n');
 }
 
-/** The derived data a full build must not find (the compressed initrd segments of earlier builds). */
-const segmentCache = join(o.cache, 'derived', 'initrd-segments');
+/** What a full build must not find: the compressed initrd segments of earlier builds (the store's segments/). */
+const segmentCache = join(o.cache, 'segments');
 
 console.log(`large roots (${o.roots}); cache ${o.cache}; ${CORES} cores; node ${process.version}`);
 const { Store } = await import(join(DIST, 'oci', 'store.js'));
