@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from '../../src/build/build.js';
 import { bootCommand } from '../../src/run/boot.js';
 import { componentCache, REPO } from '../helpers/components.js';
+import { consoleProblems, upLines } from '../helpers/console.js';
 
 let cacheDir: string;
 let work: string;
@@ -98,6 +99,12 @@ describe('blueprints/getty.yml boots', () => {
     expect(text).toMatch(/kernel\.sysrq = 1/);
     expect(text).toMatch(/osbuild: onboot \d+-sysctl exit 0/);
     expect(text).toMatch(/osbuild: service logging started/);
+    // what the blueprint's header tells its users to look for, and no error up to the power off
+    const lines = text.split('\n').map((l) => l.replace(/\r+$/, ''));
+    const promised = upLines(await readFile(join(REPO, 'blueprints/getty.yml'), 'utf8'));
+    expect(promised.length).toBe(4);
+    for (const l of promised) expect(lines.some((x) => x.includes(l)), l).toBe(true);
+    expect(consoleProblems(lines)).toEqual([]);
   }, 900_000);
 
   it('builds for arm64: the same bundles, the shell with the logs bound read-only', async () => {

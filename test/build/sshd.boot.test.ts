@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from '../../src/build/build.js';
 import { testImage } from '../../src/run/boot.js';
 import { componentCache, REPO } from '../helpers/components.js';
+import { consoleProblems, upLines } from '../helpers/console.js';
 import { freePort } from '../helpers/net.js';
 import { powerButton } from '../helpers/qmp.js';
 
@@ -67,6 +68,7 @@ describe('blueprints/sshd.yml boots', () => {
     };
     let leased = false;
     let sshdUp = false;
+    const lines: string[] = [];
     const r = await testImage({
       path: join(out, name),
       arch: 'amd64',
@@ -74,6 +76,7 @@ describe('blueprints/sshd.yml boots', () => {
       hostForward: [{ host: port, guest: 22 }],
       extraArgs: ['-qmp', `unix:${qmp},server=on,wait=off`],
       onLine: (line) => {
+        lines.push(line);
         if (/eth0: leased 10\.0\.2\.15/.test(line)) leased = true;
         if (/osbuild: service sshd started/.test(line)) sshdUp = true;
         if (leased && sshdUp && !session) session = login();
@@ -94,5 +97,10 @@ describe('blueprints/sshd.yml boots', () => {
     // the guest's arch, its PID 1 (our init: sshd shares the host's pid namespace), root
     expect(s!.stdout.split('\n')).toEqual(['x86_64', 'init', '0']);
     expect(r.ok, r.ok ? '' : `${r.reason}\n${r.log.slice(-60).join('\n')}`).toBe(true);
+    // what the blueprint's header tells its users to look for; no error up to the power off
+    const promised = upLines(await readFile(join(REPO, 'blueprints/sshd.yml'), 'utf8'));
+    expect(promised.length).toBe(5);
+    for (const l of promised) expect(lines.some((x) => x.includes(l)), l).toBe(true);
+    expect(consoleProblems(lines)).toEqual([]);
   }, 900_000);
 });
