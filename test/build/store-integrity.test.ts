@@ -213,7 +213,7 @@ describe('osbuild cache verify', () => {
     const again = await buildInto(cache, join(work, 'verify-out'));
     expect(again.code, again.stderr).toBe(0);
     expect((await readFile(join(work, 'verify-out', 'sys.tar'))).equals(original)).toBe(true);
-    expect(await readdir(join(work, 'verify-out'))).toEqual(['sys.tar']);
+    expect(await readdir(join(work, 'verify-out'))).toEqual(['sys.spdx.json', 'sys.tar']); // the outputs and the SBOM, nothing half-written
   });
 
   it('--repair drops a ref whose layer is missing, and the build brings it back', async () => {
