@@ -36,6 +36,9 @@ export function isOsbuildArtifactType(t: unknown): boolean {
 const FILE_KINDS: readonly (readonly [ending: string, kind: string])[] = [
   ['.img.tar.gz', 'gcp-disk'],
   ['-squashfs.img', 'squashfs'],
+  ['-erofs.img', 'erofs'],
+  ['.pcr11.json', 'pcr11'],
+  ['.docker', 'docker-context'],
   ['-initrd.img', 'initrd'],
   ['-cmdline', 'cmdline'],
   ['-kernel', 'kernel'],
