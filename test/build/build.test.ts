@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { build } from '../../src/build/build.js';
 import { Store } from '../../src/oci/store.js';
 import { componentCache, REPO } from '../helpers/components.js';
-import { makeImage } from '../helpers/oci-image.js';
+import { makeUcodeKernelImage } from '../helpers/oci-image.js';
 import { importLayout } from '../../src/oci/import.js';
 
 const minimal = join(REPO, 'blueprints/minimal.yml');
@@ -127,13 +127,7 @@ describe('osbuild build', () => {
   });
 
   it('puts the kernel image\'s microcode cpio (kernel.ucode) uncompressed before the initrd, as LinuxKit does', async () => {
-    const img = await makeImage({
-      tag: 'ucode',
-      layers: [{ script: `
-        head -c 4096 /dev/urandom > kernel
-        mkdir -p u/kernel/x86/microcode && echo fake-microcode > u/kernel/x86/microcode/GenuineIntel.bin
-        (cd u && find kernel | cpio -o -H newc --quiet) > ucode.cpio; rm -rf u` }],
-    });
+    const img = await makeUcodeKernelImage();
     await importLayout(store, img.layout, { ref: 'test/ucode-kernel' });
     const bp = join(work, 'ucode.yml');
     await writeFile(bp, 'kernel:\n  image: test/ucode-kernel:ucode\n  tar: none\n  ucode: ucode.cpio\ninit:\n  - osbuild/busybox:0.1.0\n');

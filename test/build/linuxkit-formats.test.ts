@@ -6,7 +6,6 @@
 // Booting them is linuxkit-formats.boot.test.ts.
 
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +15,8 @@ import { build } from '../../src/build/build.js';
 import type { Arch } from '../../src/arch.js';
 import { parseDiskSize } from '../../src/plan/disk-size.js';
 import { componentCache, REPO } from '../helpers/components.js';
-import { makeImage } from '../helpers/oci-image.js';
+import { sha256File } from '../helpers/files.js';
+import { makeUcodeKernelImage } from '../helpers/oci-image.js';
 import { importLayout } from '../../src/oci/import.js';
 import { ensureDist, MAIN } from '../helpers/dist.js';
 
@@ -56,11 +56,7 @@ afterAll(async () => {
 });
 
 const run = async (cmd: string, args: string[]) => (await execa(cmd, args, { stdin: 'ignore' })).stdout;
-const sha = async (p: string) => {
-  const h = createHash('sha256');
-  for await (const c of createReadStream(p)) h.update(c as Buffer);
-  return h.digest('hex');
-};
+const sha = sha256File;
 const names = (listing: string) => listing.split('\n').filter(Boolean);
 
 describe('docker', () => {
@@ -104,13 +100,7 @@ describe('tar-kernel-initrd', () => {
 
 describe('tar-kernel-initrd with microcode', () => {
   it('ucode.cpio beside initrd.img, not in it, whether the initrd is streamed or shared with other formats', async () => {
-    const img = await makeImage({
-      tag: 'ucode',
-      layers: [{ script: `
-        head -c 4096 /dev/urandom > kernel
-        mkdir -p u/kernel/x86/microcode && echo fake-microcode > u/kernel/x86/microcode/GenuineIntel.bin
-        (cd u && find kernel | cpio -o -H newc --quiet) > ucode.cpio; rm -rf u` }],
-    });
+    const img = await makeUcodeKernelImage();
     await importLayout(store, img.layout, { ref: 'test/lk-ucode-kernel' });
     const bp = join(work, 'ucode.yml');
     await (await import('node:fs/promises')).writeFile(bp, 'kernel:\n  image: test/lk-ucode-kernel:ucode\n  tar: none\n  ucode: ucode.cpio\ninit:\n  - osbuild/busybox:0.1.0\n');

@@ -4,8 +4,6 @@
 // says they are), objdump the UKIs, qemu-img the qcow2/VHD/VMDK files (against the raw disk),
 // tar the GCP archive. Two builds give the same bytes. Booting them is media.boot.test.ts.
 
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +13,7 @@ import { build } from '../../src/build/build.js';
 import type { Arch } from '../../src/arch.js';
 import { bootCommand } from '../../src/run/boot.js';
 import { componentCache, REPO } from '../helpers/components.js';
+import { sha256File } from '../helpers/files.js';
 
 const BLUEPRINT = ['blueprints/minimal.yml', 'test/fixtures/media/poweroff.yml'].map((f) => join(REPO, f));
 const CMDLINE = 'console=ttyS0 console=ttyAMA0 osbuild.poweroff=1';
@@ -44,11 +43,7 @@ afterAll(async () => {
 });
 
 const run = async (cmd: string, args: string[]) => (await execa(cmd, args, { stdin: 'ignore' })).stdout;
-const sha = async (p: string) => {
-  const h = createHash('sha256');
-  for await (const c of createReadStream(p)) h.update(c as Buffer);
-  return h.digest('hex');
-};
+const sha = sha256File;
 
 /** The disk type of a VHD's footer (its last 512 bytes: "conectix", type at 60), as the spec reads it. */
 async function vhdType(path: string): Promise<string> {

@@ -55,3 +55,17 @@ export async function makeImage(opts: {
   }
   return { layout, tag };
 }
+
+/**
+ * A kernel image with LinuxKit's `ucode` file: a 4 KiB stand-in kernel and a microcode cpio made
+ * by GNU cpio (kernel/x86/microcode/GenuineIntel.bin), without a modules tarball.
+ */
+export function makeUcodeKernelImage(): Promise<ImageFixture> {
+  return makeImage({
+    tag: 'ucode',
+    layers: [{ script: `
+      head -c 4096 /dev/urandom > kernel
+      mkdir -p u/kernel/x86/microcode && echo fake-microcode > u/kernel/x86/microcode/GenuineIntel.bin
+      (cd u && find kernel | cpio -o -H newc --quiet) > ucode.cpio; rm -rf u` }],
+  });
+}
