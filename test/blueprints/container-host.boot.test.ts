@@ -96,7 +96,7 @@ describe('blueprints/container-host.yml boots', () => {
     const list = (await execa('bsdtar', ['-tf', initrd], { maxBuffer: 256 * 2 ** 20 })).stdout.split('\n');
     for (const svc of ['getty', 'dhcpcd', 'containerd', 'app']) expect(list).toContain(`containers/services/${svc}/config.json`);
     // ELF e_machine (bytes 18-19, little-endian) of the service's containerd: 183 = EM_AARCH64
-    const head = (await execa('bsdtar', ['-xOf', initrd, 'containers/services/containerd/rootfs/usr/bin/containerd'], { encoding: 'buffer', maxBuffer: 256 * 2 ** 20 })).stdout as Uint8Array;
+    const head = (await execa('bsdtar', ['-xOf', initrd, 'containers/services/containerd/rootfs/usr/bin/containerd'], { encoding: 'buffer', stripFinalNewline: false, maxBuffer: 256 * 2 ** 20 })).stdout as Uint8Array;
     expect(Buffer.from(head.subarray(0, 4)).toString('latin1')).toBe('\x7fELF');
     expect(Buffer.from(head).readUInt16LE(18)).toBe(183);
   }, 900_000);

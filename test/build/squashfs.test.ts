@@ -97,7 +97,7 @@ describe('boot media in the squashfs layout', () => {
   it('iso: the root is /osbuild/root.sqfs, byte for byte (isoinfo)', async () => {
     const iso = join(out, 'squashfs.iso');
     expect(await run('isoinfo', ['-R', '-f', '-i', iso])).toMatch(/^\/osbuild\/root\.sqfs$/m);
-    const inIso = await execa('isoinfo', ['-R', '-i', iso, '-x', '/osbuild/root.sqfs'], { encoding: 'buffer', stdin: 'ignore' });
+    const inIso = await execa('isoinfo', ['-R', '-i', iso, '-x', '/osbuild/root.sqfs'], { encoding: 'buffer', stripFinalNewline: false, stdin: 'ignore' });
     expect(sha256(inIso.stdout as unknown as Buffer)).toBe(sha256(await readFile(join(out, 'squashfs-squashfs.img'))));
   });
 

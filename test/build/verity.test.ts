@@ -94,7 +94,7 @@ describe('boot media with verity', () => {
 
   it('iso: /osbuild/root.sqfs is the squashfs with its tree, isolinux.cfg pins its hash (isoinfo)', async () => {
     const iso = join(out, 'verity.iso');
-    const file = (p: string) => execa('isoinfo', ['-R', '-i', iso, '-x', p], { encoding: 'buffer', stdin: 'ignore' }).then((r) => Buffer.from(r.stdout as unknown as Uint8Array));
+    const file = (p: string) => execa('isoinfo', ['-R', '-i', iso, '-x', p], { encoding: 'buffer', stripFinalNewline: false, stdin: 'ignore' }).then((r) => Buffer.from(r.stdout as unknown as Uint8Array));
     expect(sha256(await file('/osbuild/root.sqfs'))).toBe(sha256(await readFile(join(out, 'verity-squashfs.img'))));
     expect((await file('/isolinux/isolinux.cfg')).toString()).toContain(`osbuild.verity=${rootHash}`);
   });

@@ -39,7 +39,7 @@ async function sfdiskJson(image: string): Promise<SfdiskTable> {
 }
 
 async function dd(image: string, startSector: number, sectors: number): Promise<Buffer> {
-  const { stdout } = await execa('dd', [`if=${image}`, 'bs=512', `skip=${startSector}`, `count=${sectors}`, 'status=none'], { encoding: 'buffer' });
+  const { stdout } = await execa('dd', [`if=${image}`, 'bs=512', `skip=${startSector}`, `count=${sectors}`, 'status=none'], { encoding: 'buffer', stripFinalNewline: false });
   return Buffer.from(stdout);
 }
 
