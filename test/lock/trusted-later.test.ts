@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DEFAULT_SOURCES } from '../../src/pkg/archive.js';
+import { FORMATS } from '../../src/build/outputs.js';
 import { componentCache } from '../helpers/components.js';
 import { ensureDist, MAIN } from '../helpers/dist.js';
 import { startTestArchive, type TestArchive } from '../helpers/debian-archive.js';
@@ -22,11 +23,11 @@ const DAY1 = new Date('2026-02-02T03:04:05Z');
 const DAY2 = new Date('2026-02-09T03:04:05Z');
 const ARCH = 'amd64';
 
-// every format for amd64, in builds whose files do not overlap: a verified root, its other
+// every format for amd64 (22), in builds whose files do not overlap: a verified root, its other
 // formats, and kernel+erofs (an erofs root has no dm-verity tree) from the blueprint without it
 const BUILDS: { dir: string; files: string[]; formats: string[] }[] = [
   { dir: 'a', files: ['device.yml', 'verity.yml'], formats: ['kernel+squashfs', 'tar', 'uki', 'iso-efi', 'iso-bios', 'raw-efi', 'raw-bios', 'qcow2-efi', 'vhd', 'vmdk', 'gcp', 'aws', 'docker', 'tar-kernel-initrd', 'iso-efi-initrd'] },
-  { dir: 'b', files: ['device.yml', 'verity.yml'], formats: ['kernel+initrd', 'raw', 'qcow2-bios', 'dynamic-vhd', 'azure'] },
+  { dir: 'b', files: ['device.yml', 'verity.yml'], formats: ['kernel+initrd', 'iso', 'raw', 'qcow2-bios', 'dynamic-vhd', 'azure'] },
   { dir: 'c', files: ['device.yml'], formats: ['kernel+erofs'] },
 ];
 
@@ -93,6 +94,11 @@ afterAll(async () => {
 });
 
 describe('a trusted device built from one lock a week later', () => {
+  test('the builds below cover every output format for amd64', () => {
+    const covered = BUILDS.flatMap((b) => b.formats).sort();
+    expect(covered).toEqual(FORMATS.filter((f) => !f.arches || f.arches.includes(ARCH)).map((f) => f.name).sort());
+  });
+
   test('every format, signed, verified, with its SBOM: the same bytes', async () => {
     const day1 = await dayCache('day1');
     const lock = await cli(['lock', '--arch', ARCH, bp(), bp('verity.yml')], day1);
