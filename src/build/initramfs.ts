@@ -17,7 +17,8 @@ import { RootGuard, type GuardRecord } from '../rootfs/guard.js';
 import type { FlattenWarning } from '../rootfs/flatten.js';
 import type { RootPlan } from '../rootfs/plan.js';
 import { segmentContentKey, segmentDev, segmentsOf, type HostHasher } from '../rootfs/segments.js';
-import { hashFile, type SegmentCache } from './segment-cache.js';
+import { sha256File } from '../oci/digest.js';
+import type { SegmentCache } from './segment-cache.js';
 
 /** Version of the bytes a segment key stands for: bump when the cpio writer's output changes. */
 const SEGMENT_FORMAT = 1;
@@ -40,7 +41,7 @@ export async function* initramfs(store: Store, plan: RootPlan, opts: InitramfsOp
   const keys: string[] = [];
   let cpioBytes = 0;
   for (const seg of segmentsOf(plan)) {
-    const content = await segmentContentKey(seg, plan.epoch, opts.hostHash ?? hashFile);
+    const content = await segmentContentKey(seg, plan.epoch, opts.hostHash ?? sha256File);
     const dev = segmentDev(content, devs);
     const key = createHash('sha256').update(`${SEGMENT_FORMAT}\n${content}\n${dev}\n${opts.compressId}`).digest('hex');
     keys.push(key);

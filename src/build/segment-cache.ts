@@ -6,10 +6,10 @@
 // limit by dropping the segments used longest ago (a segment's mtime is its last use).
 
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, utimes, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { sha256File } from '../oci/digest.js';
 import { OWNER_TOKEN_RE, ownerState, ownerToken } from '../oci/owner.js';
 import type { GuardRecord } from '../rootfs/guard.js';
 
@@ -56,7 +56,7 @@ export class SegmentCache {
       if (!parsed.success || parsed.data.key !== key) return undefined;
       meta = parsed.data;
       const path = this.file(key, 'bin');
-      if ((await stat(path)).size !== meta.size || (await hashFile(path)) !== meta.sha256) return undefined;
+      if ((await stat(path)).size !== meta.size || (await sha256File(path)) !== meta.sha256) return undefined;
       const now = new Date();
       await utimes(path, now, now).catch(() => {});
       return { path, size: meta.size, cpioBytes: meta.cpioBytes, records: meta.records as GuardRecord[] };
@@ -160,11 +160,4 @@ export class SegmentWriter {
     await this.fh.close().catch(() => {});
     await rm(this.tmp, { force: true });
   }
-}
-
-/** The sha256 (hex) of a file's bytes. */
-export async function hashFile(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) h.update(chunk as Buffer);
-  return h.digest('hex');
 }

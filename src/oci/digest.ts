@@ -1,11 +1,19 @@
 // Content digests and the canonical bytes of JSON documents.
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { StoreError } from './errors.js';
 
 const DIGEST_RE = /^sha256:([a-f0-9]{64})$/;
 
 export function sha256Digest(data: Uint8Array | string): string {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+/** The sha256 (hex) of a file's bytes, streamed. */
+export async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) h.update(chunk as Buffer);
+  return h.digest('hex');
 }
 
 /** The hex part of a sha256 digest; throws EINVALID for anything else (a digest becomes a path). */

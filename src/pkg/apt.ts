@@ -1,8 +1,7 @@
 // Debian packages for any architecture, from the archives of `sources` (default: Debian 12),
 // read and verified by archive.ts, with a private state per arch (<cacheDir>/debian/<arch>/:
 // verified indexes, downloaded .debs). The host's apt configuration is neither read nor changed.
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { sha256File } from '../oci/digest.js';
 import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Arch } from '../arch.js';
@@ -196,8 +195,3 @@ export function snapshotAttempts(iso: string): string[] {
   return [0, 6, 24].map((h) => new Date(t + h * 3600_000).toISOString().replace(/\.000Z$/, 'Z'));
 }
 
-export async function sha256File(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}

@@ -23,66 +23,43 @@ export function spdxDocument(m: SbomModel): object {
   const contains = (a: string, b: string) => relationships.push({ spdxElementId: a, relationshipType: 'CONTAINS', relatedSpdxElement: b });
 
   const packages: object[] = [
-    {
-      SPDXID: system,
-      name: m.name,
-      downloadLocation: NOASSERTION,
-      filesAnalyzed: false,
-      primaryPackagePurpose: 'OPERATING-SYSTEM',
-      licenseConcluded: NOASSERTION,
-      licenseDeclared: NOASSERTION,
-      copyrightText: NOASSERTION,
-      comment: `the system osbuild builds from the blueprint, for ${m.arch}`,
-    },
+    spdxPackage({ SPDXID: system, name: m.name, primaryPackagePurpose: 'OPERATING-SYSTEM', comment: `the system osbuild builds from the blueprint, for ${m.arch}` }),
   ];
   m.images.forEach((img, i) => {
-    packages.push({
+    packages.push(spdxPackage({
       SPDXID: imageId(i),
       name: img.fullRef,
       versionInfo: img.digest,
-      downloadLocation: NOASSERTION,
-      filesAnalyzed: false,
       primaryPackagePurpose: 'CONTAINER',
       checksums: [{ algorithm: 'SHA256', checksumValue: img.digest.replace(/^sha256:/, '') }],
-      licenseConcluded: NOASSERTION,
-      licenseDeclared: NOASSERTION,
-      copyrightText: NOASSERTION,
       externalRefs: [{ referenceCategory: 'PACKAGE-MANAGER', referenceType: 'purl', referenceLocator: ociPurl(img, m.arch) }],
       comment: `image manifest for ${m.arch}; in the blueprint as ${img.ref} (${img.uses.join(', ')})`,
-    });
+    }));
     contains(system, imageId(i));
     for (const p of img.packages) contains(imageId(i), packageId(p));
   });
   m.packages.forEach((d, i) => {
-    packages.push({
+    packages.push(spdxPackage({
       SPDXID: packageId(i),
       name: d.package,
       versionInfo: d.version,
       supplier: 'Organization: Debian',
-      downloadLocation: debLocation(d) ?? NOASSERTION,
-      filesAnalyzed: false,
+      downloadLocation: debLocation(d),
       primaryPackagePurpose: 'INSTALL',
       checksums: [{ algorithm: 'SHA256', checksumValue: d.sha256 }],
-      licenseConcluded: NOASSERTION,
-      licenseDeclared: d.license ?? NOASSERTION,
-      copyrightText: NOASSERTION,
+      licenseDeclared: d.license,
       externalRefs: [{ referenceCategory: 'PACKAGE-MANAGER', referenceType: 'purl', referenceLocator: debPurl(d) }],
-    });
+    }));
   });
   if (m.kernel) {
     const k = m.kernel;
-    packages.push({
+    packages.push(spdxPackage({
       SPDXID: 'SPDXRef-Kernel',
       name: 'kernel',
-      ...(k.release ? { versionInfo: k.release } : {}),
-      downloadLocation: NOASSERTION,
-      filesAnalyzed: false,
+      versionInfo: k.release || undefined,
       primaryPackagePurpose: 'OPERATING-SYSTEM',
-      licenseConcluded: NOASSERTION,
-      licenseDeclared: NOASSERTION,
-      copyrightText: NOASSERTION,
       comment: `/${k.binary} of ${m.images[k.image].fullRef}, in layer ${k.layer}`,
-    });
+    }));
     contains(imageId(k.image), 'SPDXRef-Kernel');
   }
   const files = m.files.map((f, i) => {
@@ -116,4 +93,39 @@ export function spdxDocument(m: SbomModel): object {
 /** The document as the file osbuild writes: two-space JSON and a final newline. */
 export function spdxText(m: SbomModel): string {
   return `${JSON.stringify(spdxDocument(m), null, 2)}\n`;
+}
+
+interface PackageFields {
+  SPDXID: string;
+  name: string;
+  versionInfo?: string;
+  supplier?: string;
+  downloadLocation?: string;
+  primaryPackagePurpose: string;
+  checksums?: { algorithm: string; checksumValue: string }[];
+  licenseDeclared?: string;
+  externalRefs?: object[];
+  comment?: string;
+}
+
+/**
+ * An SPDX package: what is not known is NOASSERTION and nothing is analyzed file by file. The
+ * keys come in one fixed order, so the document's bytes depend on its content only.
+ */
+function spdxPackage(p: PackageFields): object {
+  return {
+    SPDXID: p.SPDXID,
+    name: p.name,
+    ...(p.versionInfo !== undefined ? { versionInfo: p.versionInfo } : {}),
+    ...(p.supplier !== undefined ? { supplier: p.supplier } : {}),
+    downloadLocation: p.downloadLocation ?? NOASSERTION,
+    filesAnalyzed: false,
+    primaryPackagePurpose: p.primaryPackagePurpose,
+    ...(p.checksums ? { checksums: p.checksums } : {}),
+    licenseConcluded: NOASSERTION,
+    licenseDeclared: p.licenseDeclared ?? NOASSERTION,
+    copyrightText: NOASSERTION,
+    ...(p.externalRefs ? { externalRefs: p.externalRefs } : {}),
+    ...(p.comment !== undefined ? { comment: p.comment } : {}),
+  };
 }

@@ -15,7 +15,7 @@ import { build } from '../../src/build/build.js';
 import type { Arch } from '../../src/arch.js';
 import { parseDiskSize } from '../../src/plan/disk-size.js';
 import { componentCache, REPO } from '../helpers/components.js';
-import { sha256File } from '../helpers/files.js';
+import { sha256File } from '../../src/oci/digest.js';
 import { makeUcodeKernelImage } from '../helpers/oci-image.js';
 import { importLayout } from '../../src/oci/import.js';
 import { ensureDist, MAIN } from '../helpers/dist.js';

@@ -13,7 +13,7 @@ import { build } from '../../src/build/build.js';
 import type { Arch } from '../../src/arch.js';
 import { bootCommand } from '../../src/run/boot.js';
 import { componentCache, REPO } from '../helpers/components.js';
-import { sha256File } from '../helpers/files.js';
+import { sha256File } from '../../src/oci/digest.js';
 
 const BLUEPRINT = ['blueprints/minimal.yml', 'test/fixtures/media/poweroff.yml'].map((f) => join(REPO, f));
 const CMDLINE = 'console=ttyS0 console=ttyAMA0 osbuild.poweroff=1';

@@ -2,7 +2,8 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { AptRepo, parseDepends, sha256File } from '../../src/pkg/apt.js';
+import { AptRepo, parseDepends } from '../../src/pkg/apt.js';
+import { sha256File } from '../../src/oci/digest.js';
 import type { PkgEvent } from '../../src/pkg/events.js';
 import { sh, tempDir } from './helpers.js';
 

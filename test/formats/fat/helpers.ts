@@ -2,7 +2,7 @@
 // and reading a volume back with mtools.
 
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
@@ -73,8 +73,4 @@ export async function mdir(image: string, path = '::/'): Promise<string> {
   return (await execa('mdir', ['-/', '-i', image, path], { env: TOOL_ENV })).stdout;
 }
 
-export async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const c of createReadStream(path)) h.update(c as Buffer);
-  return h.digest('hex');
-}
+export { sha256File } from '../../../src/oci/digest.js';
