@@ -11,8 +11,6 @@ import { encodeName, showName } from '../names.js';
 export const S_IFDIR = 0o040000;
 export const S_IFREG = 0o100000;
 export const S_IFLNK = 0o120000;
-export const S_IFCHR = 0o020000;
-export const S_IFBLK = 0o060000;
 
 /** Size of a CE entry (SUSP 5.1). */
 export const CE_LEN = 28;

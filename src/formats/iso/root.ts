@@ -22,12 +22,12 @@
 
 import { createHash } from 'node:crypto';
 import { open, rm, type FileHandle } from 'node:fs/promises';
-import type { Entry, EntryStream } from '../entry.js';
+import { TYPE_BITS, type Entry, type EntryStream } from '../entry.js';
 import { showName } from '../names.js';
 import { IsoError } from './errors.js';
 import { SECTOR, sectorsFor } from './fields.js';
 import { pathTable, pathTableSize, primaryDescriptor, terminator } from './records.js';
-import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFLNK, S_IFREG } from './rockridge.js';
+import { S_IFDIR, S_IFLNK, S_IFREG } from './rockridge.js';
 import { newNode, orderTree, type Node } from './tree.js';
 import { layoutDirectories, renderDirectories } from './write.js';
 
@@ -40,7 +40,6 @@ const MOVE_CHUNK = 4 * 1024 * 1024;
 const PAD_SECTORS = 150;
 /** Path table records name their parent by a 16-bit number. */
 const MAX_DIRS = 0xffff;
-const S_IFIFO = 0o010000;
 /** Device numbers that Linux's isofs and libarchive/libisofs read alike (rockridge.ts pn). */
 const MAX_MAJOR = 4095;
 const MAX_MINOR = 255;
@@ -60,7 +59,8 @@ export interface IsoRootResult {
   contentSha256: string;
 }
 
-const TYPE_BITS: Record<Exclude<Entry['type'], 'hardlink' | 'file' | 'dir' | 'symlink'>, number> = { char: S_IFCHR, block: S_IFBLK, fifo: S_IFIFO };
+/** What to build instead when Rock Ridge (or Linux reading it) cannot hold a root's entry. */
+const OTHER_ROOTS = 'build this root as kernel+squashfs or kernel+erofs';
 
 function baseName(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1);
@@ -121,8 +121,8 @@ export async function writeIsoRoot(entries: EntryStream, path: string, opts: Iso
 
     for await (const { entry: e, content: bytes } of entries) {
       if (e.xattrs && Object.keys(e.xattrs).length > 0) {
-        const names = Object.keys(e.xattrs).sort().join(', ');
-        throw new IsoError('EISOFIELD', `"${showName(e.path || '/')}" has extended attributes (${names}), which Rock Ridge cannot hold: use kernel+squashfs or kernel+erofs for this root`, e.path);
+        const names = Object.keys(e.xattrs).sort().map((x) => showName(x)).join(', ');
+        throw new IsoError('EISOFIELD', `"${showName(e.path || '/')}" has extended attributes (${names}), which Rock Ridge cannot hold: ${OTHER_ROOTS}`, e.path, OTHER_ROOTS);
       }
       content.update(JSON.stringify([e.path, e.type, e.mode, e.uid, e.gid, e.mtime, e.size, e.linkname ?? null, e.devmajor ?? null, e.devminor ?? null]));
       if (e.path === '' || e.path === '.') {
@@ -142,7 +142,7 @@ export async function writeIsoRoot(entries: EntryStream, path: string, opts: Iso
         attach(parent, withEntry(newNode(name, e.path, 'dir', S_IFDIR | mode, parent), e));
       } else if (e.type === 'file') {
         if (e.size > 0xffffffff) {
-          throw new IsoError('EISOSIZE', `"${showName(e.path)}" is ${e.size} bytes; files of 4 GiB and more (multi-extent) are not supported`, e.path);
+          throw new IsoError('EISOSIZE', `"${showName(e.path)}" is ${e.size} bytes; files of 4 GiB and more (multi-extent) are not supported: ${OTHER_ROOTS}`, e.path, OTHER_ROOTS);
         }
         const n = withEntry(newNode(name, e.path, 'file', S_IFREG | mode, parent), e);
         // an empty file points at the next extent: readers want a location inside the volume
@@ -175,8 +175,9 @@ export async function writeIsoRoot(entries: EntryStream, path: string, opts: Iso
           if (n.rdev[0] > MAX_MAJOR || n.rdev[1] > MAX_MINOR) {
             throw new IsoError(
               'EISOFIELD',
-              `device "${showName(e.path)}" is ${n.rdev.join(':')}; Linux reads Rock Ridge device numbers up to ${MAX_MAJOR}:${MAX_MINOR} as other readers do, and this one differently: use kernel+squashfs or kernel+erofs for this root`,
+              `device "${showName(e.path)}" is ${n.rdev.join(':')}; Linux reads Rock Ridge device numbers up to ${MAX_MAJOR}:${MAX_MINOR} as other readers do, and this one differently: ${OTHER_ROOTS}`,
               e.path,
+              OTHER_ROOTS,
             );
           }
         }

@@ -168,7 +168,9 @@ describe('writeIsoRoot', () => {
     const caps = [{ entry: e('f', 'file', { xattrs: { 'security.capability': Buffer.alloc(20) } }) }];
     await expect(writeIsoRoot(streamOf(caps), bad, { epoch: EPOCH })).rejects.toMatchObject({
       code: 'EISOFIELD',
-      message: expect.stringContaining('"f" has extended attributes (security.capability), which Rock Ridge cannot hold: use kernel+squashfs or kernel+erofs'),
+      message: expect.stringContaining('"f" has extended attributes (security.capability), which Rock Ridge cannot hold: build this root as kernel+squashfs or kernel+erofs'),
+      where: 'f',
+      hint: 'build this root as kernel+squashfs or kernel+erofs',
     });
     await expect(stat(bad)).rejects.toThrow();
     const short = [{ entry: e('f', 'file', { size: 10 }), data: Buffer.from('abc') }];
