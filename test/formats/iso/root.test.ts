@@ -182,5 +182,10 @@ describe('writeIsoRoot', () => {
     const dangling = [{ entry: e('a', 'hardlink', { linkname: 'nowhere' }) }];
     await expect(writeIsoRoot(streamOf(dangling), bad, { epoch: EPOCH })).rejects.toThrow(/hard link "a" names "nowhere", which is not a file in the image/);
     await expect(stat(bad)).rejects.toThrow();
+    // a hostile name reaches the message escaped: no newline, no terminal escape
+    const hostile = [{ entry: e('x\n\u001b[31merror: y', 'hardlink', { linkname: 'z\udcff' }) }];
+    const err = await writeIsoRoot(streamOf(hostile), bad, { epoch: EPOCH }).catch((x: Error) => x);
+    expect((err as Error).message).toContain('hard link "x\\n\\e[31merror: y" names "z\\xff"');
+    expect((err as Error).message).not.toMatch(/[\n\u001b]/);
   });
 });
