@@ -101,6 +101,13 @@ async function isRootIso(path: string): Promise<boolean> {
   return descriptor(16).toString('latin1', 1, 6) === 'CD001' && descriptor(17).length === 7 && descriptor(17)[0] !== 0;
 }
 
+/** The output prefix of kernel+iso's root ISO given by its own path, when its kernel is beside it (else undefined: an ISO that boots by itself). */
+export async function kernelIsoPrefix(path: string): Promise<string | undefined> {
+  if (!path.endsWith('.iso')) return undefined;
+  const prefix = path.slice(0, -'.iso'.length);
+  return (await isRootIso(path)) && (await isFile(prefix + '-kernel')) ? prefix : undefined;
+}
+
 /** Find the kernel, initrd and cmdline for `path` and tell the arch (opts.arch overrides). */
 export async function findArtifacts(path: string, opts: { arch?: Arch } = {}): Promise<BootArtifacts> {
   const prefix = artifactPrefix(path);

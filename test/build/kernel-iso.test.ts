@@ -16,6 +16,7 @@ import type { Arch } from '../../src/arch.js';
 import { componentCache, REPO } from '../helpers/components.js';
 import { sha256File } from '../../src/oci/digest.js';
 import { findArtifacts } from '../../src/run/artifacts.js';
+import { bootCommand } from '../../src/run/boot.js';
 
 const BLUEPRINT = ['blueprints/minimal.yml', 'test/fixtures/media/poweroff.yml'].map((f) => join(REPO, f));
 const CMDLINE = 'console=ttyS0 console=ttyAMA0 osbuild.poweroff=1';
@@ -114,8 +115,13 @@ describe('kernel+iso', () => {
     expect(files.some((f) => /\/kernel\/fs\/isofs\/isofs\.ko/.test(f))).toBe(true);
     expect(files.some((f) => /\/squashfs\.ko/.test(f))).toBe(false);
     expect(await readFile(join(dirs[arch], 'media-cmdline'), 'utf8')).toBe(CMDLINE);
-    // `osbuild run out/media` attaches it as the root disk
+    // `osbuild run out/media` (or out/media.iso) boots the kernel and attaches the ISO as the root disk
     expect((await findArtifacts(join(dirs[arch], 'media'))).squashfs).toBe(iso);
+    for (const path of [join(dirs[arch], 'media'), iso]) {
+      const { args } = await bootCommand({ path, accel: 'tcg' }, false);
+      expect(args).toContain(join(dirs[arch], 'media-kernel'));
+      expect(args).toContain(`file=${iso},format=raw,if=virtio,readonly=on`);
+    }
   });
 
   it('two builds are byte-identical', async () => {
