@@ -18,6 +18,7 @@ import { showName } from '../formats/names.js';
 import { writeTar } from '../formats/tar/write.js';
 import { dockerContext, writeKernelInitrdTar } from './bundles.js';
 import { erofsInitramfs, writeErofsRoot } from './erofs.js';
+import { isoInitramfs, writeIsoRootImage } from './iso-root.js';
 import type { BuildPlan } from '../plan/plan.js';
 import type { RootPlan } from '../rootfs/plan.js';
 import { rootCmdline } from '../plan/layout.js';
@@ -192,6 +193,21 @@ FORMATS.push(
       const root = await writeErofsRoot(store, plan, onWarning, tmp(`${n}-erofs.img`));
       await writeStream(directBootKernel(store, plan), tmp(`${n}-kernel`));
       await writeStream(initrdOf(erofsInitramfs(plan, root.superblockSha256)), tmp(`${n}-initrd.img`));
+      await writeFile(tmp(`${n}-cmdline`), plan.cmdline);
+    },
+  },
+  {
+    name: 'kernel+iso',
+    description: 'as kernel+squashfs with the root as a plain ISO 9660 image (Rock Ridge, no boot code): the kernel, a small initramfs, the root ISO (attach it as a CD or a disk), and the command line',
+    files: (n) => [`${n}-kernel`, `${n}-initrd.img`, `${n}.iso`, `${n}-cmdline`],
+    needsKernel: true,
+    // the read-only root layout (the small initrd, the writable overlays), with iso9660 as its filesystem
+    layout: 'squashfs',
+    write: async ({ store, plan, onWarning, tmp, initrdOf }) => {
+      const n = plan.name;
+      const root = await writeIsoRootImage(store, plan, onWarning, tmp(`${n}.iso`));
+      await writeStream(directBootKernel(store, plan), tmp(`${n}-kernel`));
+      await writeStream(initrdOf(isoInitramfs(plan, root.pvdSha256)), tmp(`${n}-initrd.img`));
       await writeFile(tmp(`${n}-cmdline`), plan.cmdline);
     },
   },

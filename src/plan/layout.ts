@@ -61,19 +61,25 @@ export interface SquashfsLayout {
 
 /**
  * The filesystem of a read-only root and where the init finds the superblock bytes it hashes:
- * squashfs (the layout's own; 96 bytes at 0) or erofs (kernel+erofs; 128 bytes at 1024).
+ * squashfs (the layout's own; 96 bytes at 0), erofs (kernel+erofs; 128 bytes at 1024) or
+ * iso9660 (kernel+iso; the primary volume descriptor, 2048 bytes at 32768, whose volume set id
+ * is the sha256 of the root's content).
  */
 export interface RootFs {
-  type: 'squashfs' | 'erofs';
+  type: 'squashfs' | 'erofs' | 'iso9660';
   superblockOffset: number;
   superblockBytes: number;
+  /** the kernel module of the filesystem when it is not named as the type (iso9660: isofs) */
+  module?: string;
 }
 export const SQUASHFS_ROOT: RootFs = { type: 'squashfs', superblockOffset: 0, superblockBytes: 96 };
 export const EROFS_ROOT: RootFs = { type: 'erofs', superblockOffset: 1024, superblockBytes: 128 };
+export const ISO9660_ROOT: RootFs = { type: 'iso9660', superblockOffset: 32768, superblockBytes: 2048, module: 'isofs' };
 
 /** The modules that reach a root of `fs`: ROOT_MODULES with that filesystem's driver. */
 export function rootModules(fs: RootFs): string[] {
-  return ROOT_MODULES.map((m) => (m === 'squashfs' ? fs.type : m));
+  const driver = fs.module ?? fs.type;
+  return [...new Set(ROOT_MODULES.map((m) => (m === 'squashfs' ? driver : m)))];
 }
 
 export type Layout = { type: 'initramfs' } | SquashfsLayout;

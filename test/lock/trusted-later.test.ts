@@ -23,12 +23,14 @@ const DAY1 = new Date('2026-02-02T03:04:05Z');
 const DAY2 = new Date('2026-02-09T03:04:05Z');
 const ARCH = 'amd64';
 
-// every format for amd64 (22), in builds whose files do not overlap: a verified root, its other
-// formats, and kernel+erofs (an erofs root has no dm-verity tree) from the blueprint without it
+// every format for amd64 (23), in builds whose files do not overlap: a verified root, its other
+// formats, and kernel+erofs and kernel+iso (their roots have no dm-verity tree) from the blueprint
+// without it
 const BUILDS: { dir: string; files: string[]; formats: string[] }[] = [
   { dir: 'a', files: ['device.yml', 'verity.yml'], formats: ['kernel+squashfs', 'tar', 'uki', 'iso-efi', 'iso-bios', 'raw-efi', 'raw-bios', 'qcow2-efi', 'vhd', 'vmdk', 'gcp', 'aws', 'docker', 'tar-kernel-initrd', 'iso-efi-initrd'] },
   { dir: 'b', files: ['device.yml', 'verity.yml'], formats: ['kernel+initrd', 'iso', 'raw', 'qcow2-bios', 'dynamic-vhd', 'azure'] },
   { dir: 'c', files: ['device.yml'], formats: ['kernel+erofs'] },
+  { dir: 'd', files: ['device.yml'], formats: ['kernel+iso'] },
 ];
 
 function cli(args: string[], cache: string) {
