@@ -14,7 +14,7 @@ import type { ResolvedImage } from './images.js';
 import { DiskSizeError } from './disk-size.js';
 import { formatLayout, planOutputs, type FormatSpec, type OutputPlan, type SharedFiles } from './formats.js';
 import { layoutRefs, layoutType, squashfsLayout, VERITY_IMAGE, type Layout, type RootType, type SquashfsLayout } from './layout.js';
-import { planSlots, withSlots, type SlotsPlan } from './slots.js';
+import { planSlots, slotsFiles, withSlots, type SlotsPlan } from './slots.js';
 import { blueprintRefs, kernelPaths, planSystem, PlanError, type SystemInputs, type SystemPlan } from './system.js';
 
 /** What a build reads an image for. */
@@ -108,7 +108,7 @@ export function planBuild(inputs: PlanInputs): BuildPlan {
   const formats = inputs.formats ?? [];
   if (inputs.diskSize !== undefined) checkDiskSize(inputs.diskSize);
   const slots = planSlots(b, formats, layoutType(b, inputs.root));
-  const system = planSystem({ ...inputs, blueprint: b });
+  const system = planSystem({ ...inputs, blueprint: b, files: [...inputs.files, ...slotsFiles(slots, epoch)] });
 
   const squashfs = needsSquashfs(b, formats, inputs.root) ? squashfsLayout({ blueprint: b, images, epoch, modulesInfo: inputs.modulesInfo }) : undefined;
   const layout: Layout = layoutType(b, inputs.root) === 'squashfs' && squashfs ? squashfs : { type: 'initramfs' };

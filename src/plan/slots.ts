@@ -12,6 +12,7 @@ import { parseDiskSize, showMiB } from './disk-size.js';
 import type { FormatSpec } from './formats.js';
 import type { RootType } from './layout.js';
 import { PlanError } from './system.js';
+import { fileEntry, type PlainEntry } from '../rootfs/plan.js';
 
 const MiB = 1024 * 1024;
 
@@ -104,6 +105,16 @@ export function planSlots(b: Blueprint, formats: readonly FormatSpec[], layout: 
     throw new PlanError(`root.slotSize ${r.slotSize} is smaller than a slot can be (${showMiB(MIN_SLOT_SIZE)})`, { where: 'root.slotSize', hint: `give ${showMiB(MIN_SLOT_SIZE)} or more, or leave it out (twice the squashfs)` });
   }
   return { kind: 'ab', version, ...(slotSize !== undefined ? { slotSize } : {}), tries: r.tries ?? DEFAULT_TRIES, dataSize: size('dataSize') ?? DEFAULT_DATA_SIZE };
+}
+
+/** Where the root says its version: two versions' roots differ by it (the init finds its slot by the root's superblock), and the running system can read it. */
+export const VERSION_FILE = 'etc/osbuild/version';
+
+/** The files a slots root adds to the system: its version. Pure. */
+export function slotsFiles(slots: SlotsPlan | undefined, epoch: number): PlainEntry[] {
+  if (!slots) return [];
+  const data = Buffer.from(`${slots.version}\n`);
+  return [{ entry: fileEntry(VERSION_FILE, data.length, 0o644, epoch), content: { kind: 'bytes', data } }];
 }
 
 /** The slot size for a root of `rootBytes`: twice it (room for an update to grow), at least 64 MiB, whole MiB. */

@@ -123,6 +123,10 @@ describe('the A/B disk', () => {
     expect(stdout).toMatch(/^version=7$/m);
   });
 
+  it('the root says its version (/etc/osbuild/version, as unsquashfs reads it): two versions\' roots differ', async () => {
+    expect(await run('unsquashfs', ['-cat', join(out, 'device-update-root.img'), 'etc/osbuild/version'])).toBe('7');
+  });
+
   it('the same inputs give the same bytes', async () => {
     const again = join(work, 'again');
     await build({ files: BLUEPRINT, arch: 'amd64', formats: ['raw-efi', 'update'], imageVersion: '7', outDir: again, cacheDir, sourceDateEpoch: 1_700_000_000 });
