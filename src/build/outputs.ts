@@ -31,6 +31,7 @@ import { directBootKernel, rootWithBoot, type StreamWarnings } from './streams.j
 import { writeUki } from './media/uki.js';
 import { writeIsoMedia } from './media/iso.js';
 import { writeRawDisk } from './media/disk.js';
+import { writeUpdate } from './media/slots.js';
 import { anyFirmwareDisk, writeGcp, writeQcow2Media, writeVhdMedia, writeVmdkMedia } from './media/cloud.js';
 
 export { DEFAULT_FORMAT, formatLayout, type FormatLayout };
@@ -233,6 +234,16 @@ FORMATS.push(
     },
   },
 );
+
+// A/B updates (root.slots: ab, plan/slots.ts): the EFI disk formats write the A/B disk, and
+// `update` the files an update of such a device is made of
+FORMATS.push({
+  ...mediaRow('update', 'for a slots root (root.slots: ab): the squashfs a slot receives and its UKI, the files an update of an A/B device is made of (push them with --push)', ALL_ARCHES,
+    (n) => [`${n}-update-root.img`, `${n}-update.efi`], EFI, (m, out) => writeUpdate(m, out(`${m.plan.name}-update-root.img`), out(`${m.plan.name}-update.efi`))),
+  slots: true,
+  slotsOnly: true,
+});
+for (const f of FORMATS) if (['raw-efi', 'qcow2-efi', 'vhd', 'dynamic-vhd', 'vmdk', 'aws', 'gcp', 'azure'].includes(f.name)) f.slots = true;
 
 function checkArch(format: string, arches: Arch[], arch: Arch): void {
   if (arches.includes(arch)) return;

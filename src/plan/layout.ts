@@ -118,6 +118,8 @@ export function squashfsLayout(inputs: LayoutInputs): SquashfsLayout {
   }
   const writable = writablePaths(b);
   const verity = b.root?.verity === true;
+  // a slots root (plan/slots.ts checks it): the init finds its slot, the ESP and the booted entry
+  const slots = b.root?.slots && b.root.version !== undefined ? { version: b.root.version } : undefined;
   const tools = verity ? images.get(VERITY_IMAGE) : undefined;
   if (verity && !tools) throw new PlanError(`image ${VERITY_IMAGE} was not resolved (root.verity needs it)`);
   const initImages = tools ? [init, tools] : [init];
@@ -146,7 +148,7 @@ export function squashfsLayout(inputs: LayoutInputs): SquashfsLayout {
     initramfs: (root, fs = SQUASHFS_ROOT) => {
       if (verity && !root.verity) throw new PlanError(`root.verity: the ${fs.type} root was written without its dm-verity tree (verity is for the squashfs root)`);
       const { modules, load } = fs === SQUASHFS_ROOT ? squashfsModules : modulesFor(fs);
-      const marker = Buffer.from(rootMarker({ superblockSha256: root.superblockSha256, verity: root.verity, writable, modules: load, fs }));
+      const marker = Buffer.from(rootMarker({ superblockSha256: root.superblockSha256, verity: root.verity, writable, modules: load, fs, slots }));
       return planRoot({
         epoch,
         modules,
@@ -164,7 +166,7 @@ export function squashfsLayout(inputs: LayoutInputs): SquashfsLayout {
  * command line carries (osbuild.verity=): the device is found by the sha256 of its verity
  * superblock (a changed squashfs superblock then fails the check, not the search).
  */
-export function rootMarker(r: { superblockSha256: string; verity?: VerityInfo; writable: string[]; modules: string[]; fs?: RootFs }): string {
+export function rootMarker(r: { superblockSha256: string; verity?: VerityInfo; writable: string[]; modules: string[]; fs?: RootFs; slots?: { version: string } }): string {
   const fs = r.fs ?? SQUASHFS_ROOT;
   const v = r.verity;
   return [
@@ -178,6 +180,8 @@ export function rootMarker(r: { superblockSha256: string; verity?: VerityInfo; w
     ...(v
       ? [`verity=1`, `verity_superblock=${v.superblockSha256}`, `verity_offset=${v.hashOffset}`, `verity_blocks=${v.dataBlocks}`, `verity_salt=${v.salt}`]
       : []),
+    // A/B slots: stage 2 of the init mounts the ESP and blesses or fails a trial boot of `version`
+    ...(r.slots ? ['slots=ab', `version=${r.slots.version}`] : []),
     '',
   ].join('\n');
 }
