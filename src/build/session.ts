@@ -14,7 +14,7 @@ import type { RootType } from '../plan/layout.js';
 import type { BuildPlan } from '../plan/plan.js';
 import type { SignerKey } from '../formats/efi/signer.js';
 import { InitrdScratch, SquashfsScratch } from './media/scratch.js';
-import { initrd, rootInitrd, type StreamWarnings } from './streams.js';
+import { directBootKernel, initrd, rootInitrd, type StreamWarnings } from './streams.js';
 import { SegmentCache } from './segment-cache.js';
 import type { RootPlan } from '../rootfs/plan.js';
 
@@ -66,6 +66,11 @@ export class BuildSession {
       cache: this.segments,
       onKeys: (keys) => keys.forEach((k) => this.segmentKeys.add(k)),
     });
+  }
+
+  /** The kernel file of the direct-boot formats, through the session's segment cache. */
+  kernel(plan: BuildPlan): AsyncIterable<Uint8Array> {
+    return directBootKernel(this.store, plan, this.segments && { cache: this.segments, onKey: (k) => this.segmentKeys.add(k) });
   }
 
   /** The index of the component folders, one per build; it reads specs as asked. */
