@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Store } from '../oci/store.js';
 import { ownerToken, partialSuffix } from '../oci/owner.js';
-import { indexComponents, type ComponentIndex } from '../pkg/find.js';
+import { indexComponents, SPEC_MEMO_KIND, type ComponentIndex } from '../pkg/find.js';
 import { assembleRoot } from '../rootfs/assemble.js';
 import type { RootType } from '../plan/layout.js';
 import type { BuildPlan } from '../plan/plan.js';
@@ -75,7 +75,7 @@ export class BuildSession {
 
   /** The index of the component folders, one per build; it reads specs as asked. */
   components(): ComponentIndex {
-    return (this.index ??= indexComponents(this.componentDirs));
+    return (this.index ??= indexComponents(this.componentDirs, { memo: () => this.store.derived(SPEC_MEMO_KIND) }));
   }
 
   /** The suffix of one output's temporary files: its writer's owner token, so a later build can tell a dead writer's. */
