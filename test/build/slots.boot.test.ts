@@ -97,6 +97,11 @@ async function boot(timeoutMs: number): Promise<string[]> {
   return lines;
 }
 
+/** What the onboot container `slots` printed of /run/osbuild/slots (a getty prompt may start a line). */
+function slotsLines(lines: string[]): string[] {
+  return lines.flatMap((l) => /(slots: \w+=.*)$/.exec(l)?.[1] ?? []);
+}
+
 /** Each pattern matches a line, in this order; the unmatched one and the console otherwise. */
 function expectInOrder(lines: string[], patterns: RegExp[]): void {
   let at = 0;
@@ -112,6 +117,7 @@ describe.sequential('an A/B device under OVMF: update, trial, rollback', () => {
     const lines = await slot(() => boot(600_000));
     expectInOrder(lines, [/osbuild: root squashfs \/dev\/vda2 read-only/, /osbuild: slot root-a version 1$/, /osbuild: service getty started/, /osbuild: ready$/, /osbuild: poweroff$/]);
     expect(consoleProblems(lines)).toEqual([]);
+    expect(slotsLines(lines), lines.slice(lines.findIndex((l) => /onboot 000-hello/.test(l)), lines.findIndex((l) => /onboot 001-slots/.test(l)) + 1).join('\n')).toEqual(['slots: version=1', 'slots: active=/dev/vda2', 'slots: active_name=root-a', 'slots: inactive=/dev/vda3', 'slots: inactive_name=root-b', 'slots: esp=/run/osbuild/esp', 'slots: entry=EFI/Linux/osbuild-1.efi', 'slots: trial=', 'slots: tries=2']);
     expect(await entries()).toEqual(['osbuild-1.efi']);
   }, 900_000);
 
@@ -120,6 +126,8 @@ describe.sequential('an A/B device under OVMF: update, trial, rollback', () => {
     expect(await entries()).toEqual(['osbuild-1.efi', 'osbuild-2+2.efi']);
     const lines = await slot(() => boot(600_000));
     expectInOrder(lines, [/osbuild: root squashfs \/dev\/vda3 read-only/, /osbuild: slot root-b version 2 trial \(1 try left\)$/, /osbuild: slot root-b version 2 good$/, /osbuild: ready$/, /osbuild: poweroff$/]);
+    // /run/osbuild/slots during the trial, for the update agent
+    expect(slotsLines(lines).map((l) => l.slice(7))).toEqual(['version=2', 'active=/dev/vda3', 'active_name=root-b', 'inactive=/dev/vda2', 'inactive_name=root-a', 'esp=/run/osbuild/esp', 'entry=EFI/Linux/osbuild-2+1-1.efi', 'trial=1', 'tries=2']);
     expect(consoleProblems(lines)).toEqual([]);
     expect(await entries()).toEqual(['osbuild-1.efi', 'osbuild-2.efi']);
   }, 900_000);

@@ -121,6 +121,7 @@ describe('the A/B disk', () => {
     const { stdout } = await execa('sh', ['-c', `zcat -f ${join(work, 'initrd')} 2>/dev/null | cpio -i --to-stdout etc/osbuild/root 2>/dev/null`]);
     expect(stdout).toMatch(/^slots=ab$/m);
     expect(stdout).toMatch(/^version=7$/m);
+    expect(stdout).toMatch(/^tries=2$/m);
   });
 
   it('the root says its version (/etc/osbuild/version, as unsquashfs reads it): two versions\' roots differ', async () => {
