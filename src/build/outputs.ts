@@ -206,10 +206,10 @@ FORMATS.push(
     needsKernel: true,
     // the read-only root layout (the small initrd, the writable overlays), with iso9660 as its filesystem
     layout: 'squashfs',
-    write: async ({ store, plan, onWarning, tmp, initrdOf }) => {
+    write: async ({ store, plan, onWarning, tmp, initrdOf, kernel }) => {
       const n = plan.name;
       const root = await writeIsoRootImage(store, plan, onWarning, tmp(`${n}.iso`));
-      await writeStream(directBootKernel(store, plan), tmp(`${n}-kernel`));
+      await writeStream(kernel(), tmp(`${n}-kernel`));
       await writeStream(initrdOf(isoInitramfs(plan, root.pvdSha256)), tmp(`${n}-initrd.img`));
       await writeFile(tmp(`${n}-cmdline`), plan.cmdline);
     },
