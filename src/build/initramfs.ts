@@ -7,7 +7,6 @@
 // stream. Otherwise it is written, and kept in the cache for the next build. The bytes are the
 // same either way, so the output does not depend on what the cache held.
 
-import { createReadStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { Store } from '../oci/store.js';
 import { writeCpio } from '../formats/cpio/write.js';
@@ -18,7 +17,7 @@ import type { FlattenWarning } from '../rootfs/flatten.js';
 import type { RootPlan } from '../rootfs/plan.js';
 import { segmentContentKey, segmentDev, segmentsOf, type HostHasher } from '../rootfs/segments.js';
 import { sha256File } from '../oci/digest.js';
-import type { SegmentCache } from './segment-cache.js';
+import { DamagedEntry, resumeAfter, type SegmentCache } from './segment-cache.js';
 
 /** Version of the bytes a segment key stands for: bump when the cpio writer's output changes. */
 const SEGMENT_FORMAT = 1;
@@ -47,10 +46,18 @@ export async function* initramfs(store: Store, plan: RootPlan, opts: InitramfsOp
     keys.push(key);
 
     const hit = await opts.cache?.get(key);
+    let damaged: DamagedEntry | undefined;
     if (hit && guard.replay(hit.records)) {
-      cpioBytes += hit.cpioBytes;
-      yield* createReadStream(hit.path, { highWaterMark: 1024 * 1024 });
-      continue;
+      try {
+        yield* hit.read();
+        cpioBytes += hit.cpioBytes;
+        continue;
+      } catch (e) {
+        if (!(e instanceof DamagedEntry)) throw e;
+        // written again from its layers, from where the stream stands before it
+        guard.forget(hit.records);
+        damaged = e;
+      }
     }
 
     const records: GuardRecord[] = [];
@@ -64,11 +71,14 @@ export async function* initramfs(store: Store, plan: RootPlan, opts: InitramfsOp
     }
     const sink = await opts.cache?.writer(key);
     let kept = false;
-    try {
+    async function* piece(): AsyncIterable<Uint8Array> {
       for await (const c of opts.compress(counted())) {
         await sink?.write(c);
         yield c;
       }
+    }
+    try {
+      yield* damaged ? resumeAfter(piece(), damaged, seg.what) : piece();
       // what drew a warning is written, not kept: the next build warns again
       if (sink && guard.warnings === warningsBefore) {
         await sink.commit(bytes, records);

@@ -1,9 +1,13 @@
 // Compressed initramfs segments of earlier builds (rootfs/segments.ts), kept under
-// <cache>/segments/<key>.{bin,json}: the bytes, and what they hold (their size, the cpio bytes
-// inside, the guard's record of the entries). Only a cache, but its bytes go into outputs, so a
-// segment is used only if its bytes hash to what its record says; anything else is a miss. A
-// segment appears only complete (temporary names, renamed last), and the cache stays under a size
-// limit by dropping the segments used longest ago (a segment's mtime is its last use).
+// <cache>/segments/<key>.{bin,json}: the bytes, and what they hold (their size, the sha256 of each
+// 1 MiB block, the cpio bytes inside, the guard's record of the entries). Only a cache, but its
+// bytes go into outputs, so no byte leaves it unchecked: a reader hands on each block only once it
+// hashes to its record, in the same pass that copies it (a rebuild reads each piece once). A
+// damaged block stops the reader with DamagedEntry, which says how many sound bytes went before
+// it: the caller writes the entry again and, its bytes being the same, skips that many
+// (resumeAfter checks they are). A segment appears only complete (temporary names, renamed
+// last), and the cache stays under a size limit by dropping the segments used longest ago (a
+// segment's mtime is its last use).
 // Other files a build derives from its layers alone live here too, under the same rules (the
 // direct-boot kernel: build/streams.ts): a plain entry has no cpio bytes and no records.
 
@@ -11,13 +15,16 @@ import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat, utimes, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { sha256File } from '../oci/digest.js';
+import { OsbuildError } from '../errors.js';
 import { OWNER_TOKEN_RE, ownerState, ownerToken } from '../oci/owner.js';
 import type { GuardRecord } from '../rootfs/guard.js';
 
-const VERSION = 1;
+const VERSION = 2; // 2: block hashes, checked as the bytes are read
 const KEY_RE = /^[a-f0-9]{64}$/;
 const TEMP_RE = new RegExp(`\\.tmp-${OWNER_TOKEN_RE.source}$`);
+
+/** Bytes per hashed block: also what one read takes. */
+const BLOCK = 1024 * 1024;
 
 /** Default size limit of the cache: a few builds of a large system. */
 export const SEGMENT_CACHE_MAX_BYTES = 2 * 1024 ** 3;
@@ -26,16 +33,31 @@ const Meta = z.object({
   v: z.literal(VERSION),
   key: z.string(),
   size: z.number().int().nonnegative(),
-  sha256: z.string(),
+  block: z.number().int().positive(),
+  blocks: z.array(z.string().regex(/^[a-f0-9]{64}$/)),
   // a segment's; a plain file has neither
   cpioBytes: z.number().int().nonnegative().optional(),
   records: z.array(z.object({ path: z.string(), kind: z.enum(['dir', 'symlink', 'file', 'linked file', 'other', 'hardlink']), link: z.string().optional() })).optional(),
 });
 type Meta = z.infer<typeof Meta>;
 
-export interface CachedSegment {
-  path: string;
+/** A cache entry's bytes: read() checks each block before it is handed on. */
+export interface CachedFile {
   size: number;
+  read(): AsyncIterable<Uint8Array>;
+}
+
+/** A block of a cache entry did not hash to its record; `sent` bytes before it did, and went out. */
+export class DamagedEntry extends Error {
+  constructor(
+    readonly sent: number,
+    readonly sentSha256: string,
+  ) {
+    super(`a segment cache entry is damaged after byte ${sent}`);
+  }
+}
+
+export interface CachedSegment extends CachedFile {
   /** Uncompressed cpio bytes inside (the archive's padding at its end counts them). */
   cpioBytes: number;
   records: GuardRecord[];
@@ -45,6 +67,8 @@ export class SegmentCache {
   constructor(
     readonly dir: string,
     readonly maxBytes = SEGMENT_CACHE_MAX_BYTES,
+    /** Bytes per hashed block of the entries this cache writes (tests make it small). */
+    readonly blockSize = BLOCK,
   ) {}
 
   private file(key: string, ext: 'bin' | 'json'): string {
@@ -52,29 +76,28 @@ export class SegmentCache {
     return join(this.dir, `${key}.${ext}`);
   }
 
-  /** The segment of this key if present and sound; marks it used. */
+  /** The segment of this key if present (its bytes are checked as they are read); marks it used. */
   async get(key: string): Promise<CachedSegment | undefined> {
-    const hit = await this.sound(key);
+    const hit = await this.entry(key);
     if (!hit || hit.meta.cpioBytes === undefined || hit.meta.records === undefined) return undefined;
-    return { path: hit.path, size: hit.meta.size, cpioBytes: hit.meta.cpioBytes, records: hit.meta.records as GuardRecord[] };
+    return { ...hit.file, cpioBytes: hit.meta.cpioBytes, records: hit.meta.records as GuardRecord[] };
   }
 
-  /** The plain file of this key (see SegmentWriter.commitFile) if present and sound; marks it used. */
-  async getFile(key: string): Promise<{ path: string; size: number } | undefined> {
-    const hit = await this.sound(key);
-    return hit && { path: hit.path, size: hit.meta.size };
+  /** The plain file of this key (see SegmentWriter.commitFile) if present; marks it used. */
+  async getFile(key: string): Promise<CachedFile | undefined> {
+    return (await this.entry(key))?.file;
   }
 
-  private async sound(key: string): Promise<{ path: string; meta: Meta } | undefined> {
+  private async entry(key: string): Promise<{ file: CachedFile; meta: Meta } | undefined> {
     try {
       const parsed = Meta.safeParse(JSON.parse(await readFile(this.file(key, 'json'), 'utf8')));
       if (!parsed.success || parsed.data.key !== key) return undefined;
       const meta = parsed.data;
       const path = this.file(key, 'bin');
-      if ((await stat(path)).size !== meta.size || (await sha256File(path)) !== meta.sha256) return undefined;
+      if ((await stat(path)).size !== meta.size || meta.blocks.length !== Math.ceil(meta.size / meta.block)) return undefined;
       const now = new Date();
       await utimes(path, now, now).catch(() => {});
-      return { path, meta };
+      return { file: { size: meta.size, read: () => readChecked(path, meta) }, meta };
     } catch {
       return undefined;
     }
@@ -85,7 +108,7 @@ export class SegmentCache {
     try {
       await mkdir(this.dir, { recursive: true });
       const tmp = `${this.file(key, 'bin')}.tmp-${ownerToken()}`;
-      return new SegmentWriter(this, key, tmp, await open(tmp, 'w'));
+      return new SegmentWriter(this, key, tmp, await open(tmp, 'w'), this.blockSize);
     } catch {
       return undefined; // no cache today (read-only, full): the build goes on without it
     }
@@ -139,7 +162,9 @@ export class SegmentCache {
 }
 
 export class SegmentWriter {
-  private readonly hash = createHash('sha256');
+  private readonly blocks: string[] = [];
+  private hash = createHash('sha256');
+  private inBlock = 0;
   private size = 0;
   private failed = false;
 
@@ -148,17 +173,30 @@ export class SegmentWriter {
     private readonly key: string,
     private readonly tmp: string,
     private readonly fh: FileHandle,
+    private readonly block: number,
   ) {}
 
   async write(chunk: Uint8Array): Promise<void> {
     if (this.failed) return;
-    this.hash.update(chunk);
     this.size += chunk.length;
+    for (let at = 0; at < chunk.length; ) {
+      const n = Math.min(chunk.length - at, this.block - this.inBlock);
+      this.hash.update(chunk.subarray(at, at + n));
+      this.inBlock += n;
+      at += n;
+      if (this.inBlock === this.block) this.endBlock();
+    }
     try {
       await this.fh.write(chunk);
     } catch {
       this.failed = true; // the cache copy is lost, not the build
     }
+  }
+
+  private endBlock(): void {
+    this.blocks.push(this.hash.digest('hex'));
+    this.hash = createHash('sha256');
+    this.inBlock = 0;
   }
 
   /** Keeps a segment: its bytes, and what they hold. */
@@ -175,7 +213,8 @@ export class SegmentWriter {
     try {
       await this.fh.close();
       if (this.failed) throw new Error('write failed');
-      await this.cache.commit(this.key, this.tmp, { size: this.size, sha256: this.hash.digest('hex'), ...extra });
+      if (this.inBlock > 0) this.endBlock();
+      await this.cache.commit(this.key, this.tmp, { size: this.size, block: this.block, blocks: this.blocks, ...extra });
     } catch {
       await this.abandon();
     }
@@ -185,4 +224,68 @@ export class SegmentWriter {
     await this.fh.close().catch(() => {});
     await rm(this.tmp, { force: true });
   }
+}
+
+/**
+ * An entry's bytes, each block handed on only once it hashes to its record. The next block is
+ * read while this one is checked and written on: a rebuild is mostly this copy.
+ */
+async function* readChecked(path: string, meta: Meta): AsyncIterable<Uint8Array> {
+  const fh = await open(path, 'r');
+  const sent = createHash('sha256');
+  const readAt = (at: number) => {
+    const buf = Buffer.allocUnsafe(Math.min(meta.block, meta.size - at));
+    const p = fh.read(buf, 0, buf.length, at).then((r) => (r.bytesRead === buf.length ? buf : undefined));
+    p.catch(() => {}); // awaited below, or abandoned when the copy stops early
+    return p;
+  };
+  let next: Promise<Buffer | undefined> | undefined = meta.size > 0 ? readAt(0) : undefined;
+  try {
+    for (let i = 0, at = 0; next; i++) {
+      const buf = await next;
+      const end = at + (buf?.length ?? 0);
+      next = buf && end < meta.size ? readAt(end) : undefined;
+      if (!buf || createHash('sha256').update(buf).digest('hex') !== meta.blocks[i]) throw new DamagedEntry(at, sent.digest('hex'));
+      sent.update(buf);
+      at = end;
+      yield buf;
+    }
+  } finally {
+    await next?.catch(() => {});
+    await fh.close();
+  }
+}
+
+/**
+ * The bytes of `source` after its first `damaged.sent`, which went out from a damaged entry
+ * before its damage was found: `source` writes the same entry again, so they must be the same
+ * bytes, and are checked to be (else this throws: the output would not be one archive).
+ */
+export async function* resumeAfter(source: AsyncIterable<Uint8Array>, damaged: DamagedEntry, what: string): AsyncIterable<Uint8Array> {
+  let skip = damaged.sent;
+  const again = createHash('sha256');
+  const check = () => {
+    if (again.digest('hex') !== damaged.sentSha256) {
+      throw new SegmentCacheError(`${what}: written again after its copy in the segment cache was found damaged, its bytes differ from the copy's sound part: remove the cache's segments/ folder and build again`);
+    }
+  };
+  if (skip === 0) check();
+  for await (const c of source) {
+    if (skip === 0) {
+      yield c;
+      continue;
+    }
+    const n = Math.min(skip, c.length);
+    again.update(c.subarray(0, n));
+    skip -= n;
+    if (skip === 0) {
+      check();
+      if (n < c.length) yield c.subarray(n);
+    }
+  }
+  if (skip > 0) throw new SegmentCacheError(`${what}: written again after its copy in the segment cache was found damaged, it is shorter than the copy's sound part: remove the cache's segments/ folder and build again`);
+}
+
+export class SegmentCacheError extends OsbuildError {
+  readonly code = 'ESEGMENTCACHE';
 }

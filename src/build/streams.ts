@@ -3,7 +3,6 @@
 // with the kernel and command line under boot/ (the tar format).
 
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import type { Store } from '../oci/store.js';
 import { gzipParallel } from '../formats/compress/gzip.js';
 import { zstdCompress, zstdVersion } from '../formats/compress/zstd.js';
@@ -15,7 +14,7 @@ import type { RootPlan } from '../rootfs/plan.js';
 import { ARCHES, isKernelImage } from '../arch.js';
 import type { SystemPlan } from '../plan/system.js';
 import { initramfs } from './initramfs.js';
-import type { SegmentCache } from './segment-cache.js';
+import { DamagedEntry, resumeAfter, type SegmentCache } from './segment-cache.js';
 
 /** Where the checks on the assembled stream report what they dropped (rootfs/guard.ts). */
 export type StreamWarnings = ((w: FlattenWarning) => void) | undefined;
@@ -39,7 +38,7 @@ export async function* initrd(store: Store, plan: SystemPlan, root: RootPlan, op
 export async function* rootInitrd(store: Store, plan: SystemPlan, root: RootPlan, opts: InitrdOptions): AsyncIterable<Uint8Array> {
   const c = plan.initrdCompression === 'zstd'
     ? { compress: (s: AsyncIterable<Uint8Array>) => zstdCompress(s), compressId: `zstd-3-${await zstdVersion()}` }
-    : { compress: (s: AsyncIterable<Uint8Array>) => gzipParallel(s), compressId: 'gzip-6-131072' };
+    : { compress: (s: AsyncIterable<Uint8Array>) => gzipParallel(s), compressId: `gzip-6-131072-zlib-${process.versions.zlib}` };
   yield* initramfs(store, root, { ...opts, ...c });
 }
 
@@ -58,14 +57,25 @@ export async function* directBootKernel(store: Store, plan: SystemPlan, cache?: 
   const key = createHash('sha256').update(`direct-boot kernel\n${KERNEL_FORMAT}\n${k.layer.digest}\n${k.binary}\n${plan.arch}`).digest('hex');
   cache.onKey?.(key);
   const hit = await cache.cache.getFile(key);
-  if (hit) return yield* createReadStream(hit.path, { highWaterMark: 1024 * 1024 });
+  let damaged: DamagedEntry | undefined;
+  if (hit) {
+    try {
+      return yield* hit.read();
+    } catch (e) {
+      if (!(e instanceof DamagedEntry)) throw e;
+      damaged = e;
+    }
+  }
   const sink = await cache.cache.writer(key);
   let kept = false;
-  try {
+  async function* extracted(): AsyncIterable<Uint8Array> {
     for await (const c of extractKernel(store, plan)) {
       await sink?.write(c);
       yield c;
     }
+  }
+  try {
+    yield* damaged ? resumeAfter(extracted(), damaged, 'the kernel') : extracted();
     await sink?.commitFile();
     kept = true;
   } finally {

@@ -123,6 +123,11 @@ export class RootGuard {
     return true;
   }
 
+  /** Undoes a replay of `records` that returned true (their entries are then written after all). */
+  forget(records: readonly GuardRecord[]): void {
+    for (const r of records) this.seen.delete(r.path);
+  }
+
   // Kinds never change once seen, and a path is seen as a directory only once all its
   // ancestors are: so a parent seen as a directory settles every ancestor at once (the
   // common case), without making a list of them.

@@ -3,6 +3,7 @@
 // one segment, and a damaged segment or one whose place in the stream changed is written again.
 // The outputs are read back by gzip, GNU cpio and bsdtar (a sequence of gzip members).
 
+import { createHash } from 'node:crypto';
 import { readdir, readFile, rm, writeFile, mkdtemp, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ import { importLayout } from '../../src/oci/import.js';
 import { prune } from '../../src/oci/prune.js';
 import { gzipParallel } from '../../src/formats/compress/gzip.js';
 import { initramfs } from '../../src/build/initramfs.js';
-import { SegmentCache } from '../../src/build/segment-cache.js';
+import { DamagedEntry, resumeAfter, SegmentCache } from '../../src/build/segment-cache.js';
 import { layerToc } from '../../src/rootfs/layer.js';
 import { planRoot, type ContainerInput, type LayerStack } from '../../src/rootfs/plan.js';
 import { makeImage } from '../helpers/oci-image.js';
@@ -137,6 +138,45 @@ describe('initramfs segments', () => {
     expect(out.equals(await build(moved))).toBe(true);
     const l = await listing(out, 'moved');
     expect(l.cpio.filter((p) => p === 'containers/services')).toHaveLength(1);
+  });
+
+  it('damage found part way through a piece: the sound bytes before it went out, the rest comes from the piece written again', async () => {
+    const dir = join(work, 'cache5');
+    const p = plan([service('b', 'b'), service('c', 'c')]);
+    const plain = await build(p);
+    // small blocks, so that every piece has several and the damage is past the first
+    await build(p, new SegmentCache(dir, undefined, 64));
+    const damaged: string[] = [];
+    for (const n of await bins(dir)) {
+      const f = join(dir, n);
+      const data = await readFile(f);
+      if (data.length < 4 * 64) continue;
+      data[data.length - 70] ^= 0x01; // in the last whole block
+      await writeFile(f, data);
+      damaged.push(n);
+    }
+    expect(damaged.length).toBeGreaterThan(0);
+    const out = await build(p, new SegmentCache(dir, undefined, 64));
+    expect(out.equals(plain)).toBe(true);
+    await listing(out, 'spliced');
+    // the pieces were written again, whole: a third build reads them all from the cache
+    for (const n of damaged) expect((await readFile(join(dir, n))).length).toBeGreaterThan(4 * 64);
+    const before = (await bins(dir)).length;
+    expect((await build(p, new SegmentCache(dir, undefined, 64))).equals(plain)).toBe(true);
+    expect((await bins(dir)).length).toBe(before);
+  });
+
+  it('a piece written again that does not begin with the bytes already sent stops the build (never a spliced archive)', async () => {
+    const sent = Buffer.from('abcdef');
+    const damaged = new DamagedEntry(sent.length, createHash('sha256').update(sent).digest('hex'));
+    const run = async (again: string[]) => {
+      const out: string[] = [];
+      for await (const c of resumeAfter((async function* () { for (const a of again) yield Buffer.from(a); })(), damaged, 'services x')) out.push(Buffer.from(c).toString());
+      return out.join('');
+    };
+    expect(await run(['abc', 'defgh', 'ij'])).toBe('ghij');
+    await expect(run(['abcdeX', 'gh'])).rejects.toThrow(/services x: .*differ/);
+    await expect(run(['abc'])).rejects.toThrow(/shorter/);
   });
 
   it('the trim keeps the cache under its limit, dropping the segments used longest ago', async () => {
