@@ -5,7 +5,8 @@
 // slot (a loop device, or a plain file), and pulls from Debian's docker-registry on 127.0.0.1,
 // where the update artifact is pushed by osbuild's own artifact push. Checked: what it writes, what
 // it deletes and keeps on the ESP, and what it prints, for a newer, the same, an older and a
-// failed version, damaged blobs, a registry that is down, a slot too small, and a trial boot.
+// failed version, damaged blobs, a registry that is down, a slot too small, a trial boot, token
+// auth (anonymous and with credentials), and the version order against systemd-analyze.
 import { execa, type ResultPromise } from 'execa';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -19,7 +20,7 @@ import { getManifest, putManifest } from '../../src/oci/registry/manifests.js';
 import { Registries } from '../../src/oci/registry/session.js';
 import { MediaType } from '../../src/oci/types.js';
 import { componentCache } from '../helpers/components.js';
-import { startProxy, startRegistry, type Proxy, type Running } from '../oci/registry/harness.js';
+import { PASSWORD, startProxy, startRegistry, USER, type Proxy, type Running } from '../oci/registry/harness.js';
 
 const MiB = 1024 * 1024;
 const VERSION_ANNOTATION = 'org.osbuild.version';
@@ -73,17 +74,18 @@ function update(version: string, rootBytes = 3 * MiB + 4321): Update {
  * Pushes `u` as `osbuild build -f update --push` does: the two files through osbuild's artifact
  * push, then its manifest again with the version annotation added.
  */
-async function publish(host: string, tag: string, u: Update): Promise<void> {
+async function publish(host: string, tag: string, u: Update, opts: { repo?: string; creds?: string } = {}): Promise<void> {
+  const repo = opts.repo ?? REPO_PATH;
   const dir = await mkdtemp(join(work, 'push-'));
   await writeFile(join(dir, 'dev-update-root.img'), u.root);
   await writeFile(join(dir, 'dev-update.efi'), u.uki);
-  const registries = await Registries.open({ retries: 1 });
+  const registries = await Registries.open({ retries: 1, creds: opts.creds, env: {} });
   try {
-    await pushArtifact([{ path: join(dir, 'dev-update-root.img'), format: 'update' }, { path: join(dir, 'dev-update.efi'), format: 'update' }], `${host}/${REPO_PATH}:${tag}`, { name: 'dev', arch: hostArch(), registries });
+    await pushArtifact([{ path: join(dir, 'dev-update-root.img'), format: 'update' }, { path: join(dir, 'dev-update.efi'), format: 'update' }], `${host}/${repo}:${tag}`, { name: 'dev', arch: hostArch(), registries });
     const client = registries.client(host);
-    const manifest = JSON.parse((await getManifest(client, REPO_PATH, tag)).bytes.toString()) as { annotations: Record<string, string> };
+    const manifest = JSON.parse((await getManifest(client, repo, tag)).bytes.toString()) as { annotations: Record<string, string> };
     manifest.annotations[VERSION_ANNOTATION] = u.version;
-    await putManifest(client, REPO_PATH, tag, Buffer.from(JSON.stringify(manifest)), MediaType.ociManifest);
+    await putManifest(client, repo, tag, Buffer.from(JSON.stringify(manifest)), MediaType.ociManifest);
   } finally {
     registries.close();
     await rm(dir, { recursive: true, force: true });
@@ -190,8 +192,8 @@ function agent(ref: string, env: Record<string, string> = {}): ResultPromise {
 }
 
 /** One check (OSBUILD_UPDATE_ONCE=1): its console lines and exit code. */
-async function once(ref: string): Promise<{ lines: string[]; exit: number; rebooted: boolean }> {
-  const r = await agent(ref, { OSBUILD_UPDATE_ONCE: '1' });
+async function once(ref: string, env: Record<string, string> = {}): Promise<{ lines: string[]; exit: number; rebooted: boolean }> {
+  const r = await agent(ref, { OSBUILD_UPDATE_ONCE: '1', ...env });
   const all = String(r.all ?? '');
   const lines = all.split('\n').filter((l) => l !== '');
   const exit = /^update-test: exit (\d+)$/.exec(lines.find((l) => l.startsWith('update-test: exit')) ?? '');
@@ -368,6 +370,38 @@ describe.skipIf(why !== '')('update agent on the host (its image under chroot)',
       await slot.release();
     }
   }, 180_000);
+
+  it('a registry with token auth: an anonymous token for a public repository, OSBUILD_UPDATE_AUTH for a private one', async () => {
+    const secured = await startRegistry({ kind: 'token' });
+    const slot = await slotDevice('file');
+    try {
+      const asked: (string | null)[][] = [];
+      for (const [repo, creds] of [['public/dev', undefined], ['private/dev', `${USER}:${PASSWORD}`]] as const) {
+        const u = update('2');
+        await publish(secured.host, 'stable', u, { repo, creds: `${USER}:${PASSWORD}` });
+        const ref = `${secured.host}/${repo}:stable`;
+        await system({ running: '1', booted: 'osbuild-1.efi', entries: { 'osbuild-1.efi': uki('1') } }, slot);
+        const before = secured.token!.requests.length;
+        if (creds) {
+          const refused = await once(ref);
+          expect(refused.lines).toEqual([`update: ${ref}: the registry refused (HTTP 401): set OSBUILD_UPDATE_AUTH=USER:PASSWORD`]);
+        }
+        const r = await once(ref, creds ? { OSBUILD_UPDATE_AUTH: creds } : {});
+        expect(r.lines.at(-2), r.lines.join('\n')).toBe('update: version 2 installed in root-b: reboot');
+        expect(await espFiles()).toEqual({ 'osbuild-1.efi': uki('1'), 'osbuild-2+2.efi': u.uki });
+        asked.push(...secured.token!.requests.slice(before).map((q) => [...q.scopes, q.user ?? null]));
+      }
+      // one token per check, for what the agent reads and nothing more, as the user it was given
+      expect(asked).toEqual([
+        ['repository:public/dev:pull', null],
+        ['repository:private/dev:pull', null],
+        ['repository:private/dev:pull', USER],
+      ]);
+    } finally {
+      await slot.release();
+      await secured.stop();
+    }
+  });
 
   it("compares versions in systemd's order (systemd-analyze compare-versions is the oracle)", async () => {
     const script = await readFile(join(rootfs, 'usr/bin/update'), 'utf8');
