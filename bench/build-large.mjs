@@ -17,6 +17,10 @@
 // rebuild figure builds the blueprint with app:1, then with app:2, timing the second.
 // The components come from the bench store (built from Debian packages on first use).
 // Prints figures only.
+//
+// Wall times and their ratios need the two cores to themselves: on a machine that other work
+// shares, run it as `chrt -f 10 node bench/build-large.mjs ...` (as root). The builds and the
+// floor then run ahead of everything else, both the same way; CPU seconds barely move either way.
 
 import { spawnSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';

@@ -27,7 +27,7 @@ export { DEFAULT_FORMAT, BOOT_BIOS_IMAGE, BOOT_EFI_IMAGE, formatLayout, sharedLa
 export { squashfsLayout, writablePaths, layoutType, rootMarker, ROOT_TYPES, ROOT_MODULES, DEFAULT_WRITABLE, ISO_ROOT_FILE, type Layout, type RootType, type SquashfsLayout, type SquashfsCompression } from './plan/layout.js';
 export type { ResolvedImage as ResolvedBlueprintImage } from './plan/images.js';
 export { parseDiskSize, DiskSizeError } from './plan/disk-size.js';
-export { SQUASHFS_ROOT, EROFS_ROOT, rootModules, type RootFs } from './plan/layout.js';
+export { SQUASHFS_ROOT, EROFS_ROOT, ISO9660_ROOT, rootModules, type RootFs } from './plan/layout.js';
 
 // sbom: what a build is made of, as SPDX 2.3 and CycloneDX 1.5 documents (pure); build/sbom.ts writes them
 export { sbomModel, debPurl, ociPurl, uuidV5, documentNamespace, type SbomModel, type SbomInputs, type SbomImage, type SbomKernel, type SbomFile } from './sbom/model.js';
@@ -76,6 +76,7 @@ export { writeCpio } from './formats/cpio/write.js';
 export { gzipParallel, gunzip } from './formats/compress/gzip.js';
 export { writeSquashfs, readSquashfsInfo, SquashfsError, type SquashfsOptions, type SquashfsResult } from './formats/squashfs/write.js';
 export { writeErofs, ErofsError, type ErofsOptions, type ErofsResult } from './formats/erofs/write.js';
+export { writeIsoRoot, type IsoRootOptions, type IsoRootResult } from './formats/iso/root.js';
 export { TarFormatError, TarWriteError, CpioError } from './formats/errors.js';
 
 // pkg: components from Debian packages

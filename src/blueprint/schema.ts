@@ -265,6 +265,7 @@ export const SQUASHFS_COMPRESSIONS = ['zstd', 'xz', 'gzip', 'lz4', 'lzo'] as con
 // Debian's have).
 export const INITRD_COMPRESSIONS = ['gzip', 'zstd'] as const;
 export type InitrdCompression = (typeof INITRD_COMPRESSIONS)[number];
+export const SLOT_KINDS = ['ab'] as const;
 export const RootSpec = z.strictObject({
   type: z.enum(['initramfs', 'squashfs'], { error: 'expected initramfs or squashfs' }).optional(),
   writable: strings.optional(),
@@ -273,6 +274,15 @@ export const RootSpec = z.strictObject({
   // hash goes on the kernel command line, and the init opens the root through dm-verity.
   verity: bool.optional(),
   initrd: z.strictObject({ compression: z.enum(INITRD_COMPRESSIONS, { error: 'expected gzip or zstd' }).optional() }).optional(),
+  // osbuild: A/B updates (README "Updating devices"): `slots: ab` (squashfs, EFI disk formats) makes
+  // two root partitions and boot counting; `version` names this build (systemd-boot's version order:
+  // "1" < "2" < "10"); `slotSize` (like --size; default: twice the squashfs, at least 64M), `tries`
+  // (trial boots of a new version; default 2), `dataSize` (the persistent osbuild-data partition; 16M).
+  slots: z.enum(SLOT_KINDS, { error: 'expected ab' }).optional(),
+  version: z.string({ error: 'expected a string (quote a number: version: "2")' }).optional(),
+  slotSize: str.optional(),
+  tries: int.min(1, { error: 'expected at least 1 try' }).max(99, { error: 'expected at most 99 tries' }).optional(),
+  dataSize: str.optional(),
 });
 export type RootSpec = z.infer<typeof RootSpec>;
 

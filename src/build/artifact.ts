@@ -64,7 +64,7 @@ export async function outputsArch(inputs: readonly ArtifactInput[]): Promise<Arc
  * Pushes what `build` wrote (and the SBOMs beside it) to `dest` as one artifact, with the build's
  * name and arch, and the digest of the lock beside `blueprintFiles[0]` when there is one.
  */
-export async function pushBuildOutputs(result: BuildResult, blueprintFiles: string[], dest: string, opts: Omit<PushArtifactOptions, 'name' | 'arch' | 'lockFile'> = {}): Promise<PushArtifactResult> {
+export async function pushBuildOutputs(result: BuildResult, blueprintFiles: string[], dest: string, opts: Omit<PushArtifactOptions, 'name' | 'arch' | 'lockFile' | 'version'> = {}): Promise<PushArtifactResult> {
   const inputs: ArtifactInput[] = result.outputs.flatMap((o) => o.files.map((f) => ({ path: f.path, format: o.format })));
   const outDir = inputs.length > 0 ? dirname(inputs[0].path) : undefined;
   if (outDir) for (const s of await sbomsIn(outDir, result.plan.name)) if (!inputs.some((i) => i.path === s.path)) inputs.push(s);
@@ -73,6 +73,7 @@ export async function pushBuildOutputs(result: BuildResult, blueprintFiles: stri
     ...opts,
     name: result.plan.name,
     arch: result.plan.arch,
+    ...(result.plan.slots ? { version: result.plan.slots.version } : {}),
     ...(lock !== undefined && (await isFile(lock)) ? { lockFile: lock } : {}),
   });
 }

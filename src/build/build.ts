@@ -19,6 +19,7 @@ import { findFormat, removeStalePartials, writeFormat } from './outputs.js';
 import { BOOT_EFI_IMAGE, defaultFormats } from '../plan/formats.js';
 import { loadSigner } from './media/uki.js';
 import { layoutType, withVerity, type RootType } from '../plan/layout.js';
+import { planSlots, withSlots } from '../plan/slots.js';
 import { modulesInfoSources, planBuild, planRefs, type BuildPlan } from '../plan/plan.js';
 import { resolveImages } from './resolve.js';
 import { BuildSession } from './session.js';
@@ -45,6 +46,8 @@ export interface BuildOptions {
   root?: RootType;
   /** A verified root (--verity): sets the blueprint's `root.verity`. */
   verity?: boolean;
+  /** The version of a slots root (--image-version): overrides the blueprint's `root.version`. */
+  imageVersion?: string;
   /** How initrds are compressed; overrides the blueprint's `root.initrd.compression`. */
   initrdCompression?: InitrdCompression;
   /** Reuse and keep compressed initrd segments of earlier builds under <cacheDir>/segments (default true). */
@@ -101,10 +104,11 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const files = opts.files.map((f) => resolve(cwd, f));
   // checked before anything is pulled or written
   const signer = opts.sign && (await loadSigner({ key: resolve(cwd, opts.sign.key), cert: resolve(cwd, opts.sign.cert) }));
-  const blueprint = withVerity(await loadBlueprints(files), opts.verity);
+  const blueprint = withSlots(withVerity(await loadBlueprints(files), opts.verity), opts.imageVersion);
   const rootType = layoutType(blueprint, opts.root);
   // a squashfs blueprint's default output is its kernel, small initrd and squashfs
-  const formats = (opts.formats?.length ? opts.formats : defaultFormats(rootType)).map(findFormat);
+  const formats = (opts.formats?.length ? opts.formats : defaultFormats(rootType, blueprint.root?.slots !== undefined)).map(findFormat);
+  planSlots(blueprint, formats, rootType);
   const name = opts.name ?? blueprint.name ?? basename(files[0], extname(files[0]));
   // a blueprint's `name:` was checked (located) when it was parsed
   if (opts.name !== undefined || blueprint.name === undefined) checkOutputName(name, opts.name !== undefined ? 'option' : 'file');

@@ -18,6 +18,7 @@ import { showName } from '../formats/names.js';
 import { writeTar } from '../formats/tar/write.js';
 import { dockerContext, writeKernelInitrdTar } from './bundles.js';
 import { erofsInitramfs, writeErofsRoot } from './erofs.js';
+import { isoInitramfs, writeIsoRootImage } from './iso-root.js';
 import type { BuildPlan } from '../plan/plan.js';
 import type { RootPlan } from '../rootfs/plan.js';
 import { rootCmdline } from '../plan/layout.js';
@@ -30,6 +31,7 @@ import { directBootKernel, rootWithBoot, type StreamWarnings } from './streams.j
 import { writeUki } from './media/uki.js';
 import { writeIsoMedia } from './media/iso.js';
 import { writeRawDisk } from './media/disk.js';
+import { writeUpdate } from './media/slots.js';
 import { anyFirmwareDisk, writeGcp, writeQcow2Media, writeVhdMedia, writeVmdkMedia } from './media/cloud.js';
 
 export { DEFAULT_FORMAT, formatLayout, type FormatLayout };
@@ -196,6 +198,21 @@ FORMATS.push(
     },
   },
   {
+    name: 'kernel+iso',
+    description: 'as kernel+squashfs with the root as a plain ISO 9660 image (Rock Ridge, no boot code): the kernel, a small initramfs, the root ISO (attach it as a CD or a disk), and the command line',
+    files: (n) => [`${n}-kernel`, `${n}-initrd.img`, `${n}.iso`, `${n}-cmdline`],
+    needsKernel: true,
+    // the read-only root layout (the small initrd, the writable overlays), with iso9660 as its filesystem
+    layout: 'squashfs',
+    write: async ({ store, plan, onWarning, tmp, initrdOf }) => {
+      const n = plan.name;
+      const root = await writeIsoRootImage(store, plan, onWarning, tmp(`${n}.iso`));
+      await writeStream(directBootKernel(store, plan), tmp(`${n}-kernel`));
+      await writeStream(initrdOf(isoInitramfs(plan, root.pvdSha256)), tmp(`${n}-initrd.img`));
+      await writeFile(tmp(`${n}-cmdline`), plan.cmdline);
+    },
+  },
+  {
     name: 'docker',
     description: 'the tar output with LinuxKit\'s Dockerfile at its end: a build context for `docker build - < NAME.docker`',
     files: (n) => [`${n}.docker`],
@@ -217,6 +234,16 @@ FORMATS.push(
     },
   },
 );
+
+// A/B updates (root.slots: ab, plan/slots.ts): the EFI disk formats write the A/B disk, and
+// `update` the files an update of such a device is made of
+FORMATS.push({
+  ...mediaRow('update', 'for a slots root (root.slots: ab): the squashfs a slot receives and its UKI, the files an update of an A/B device is made of (push them with --push)', ALL_ARCHES,
+    (n) => [`${n}-update-root.img`, `${n}-update.efi`], EFI, (m, out) => writeUpdate(m, out(`${m.plan.name}-update-root.img`), out(`${m.plan.name}-update.efi`))),
+  slots: true,
+  slotsOnly: true,
+});
+for (const f of FORMATS) if (['raw-efi', 'qcow2-efi', 'vhd', 'dynamic-vhd', 'vmdk', 'aws', 'gcp', 'azure'].includes(f.name)) f.slots = true;
 
 function checkArch(format: string, arches: Arch[], arch: Arch): void {
   if (arches.includes(arch)) return;

@@ -103,7 +103,7 @@ export const COMMANDS: Command[] = [
   command({
     name: 'build',
     summary: 'build outputs from blueprint files',
-    usage: 'osbuild build [-f FORMAT]... [--arch amd64|arm64] [--root initramfs|squashfs] [--verity] [--size SIZE] [-o DIR] [--name NAME] [--sign-key KEY --sign-cert CERT] FILE...',
+    usage: 'osbuild build [-f FORMAT]... [--arch amd64|arm64] [--root initramfs|squashfs] [--verity] [--size SIZE] [--image-version V] [-o DIR] [--name NAME] [--sign-key KEY --sign-cert CERT] FILE...',
     options: {
       format: { type: 'string', short: 'f', multiple: true, arg: 'FORMAT', help: 'output format, repeatable (default kernel+initrd); see `osbuild build --help`' },
       arch: { type: 'string', arg: 'ARCH', help: 'target architecture: amd64 or arm64 (default: this machine\'s)' },
@@ -119,6 +119,7 @@ export const COMMANDS: Command[] = [
       'debian-sources': debianSources,
       sbom: { type: 'string', arg: 'LIST', help: 'software bills of materials to write as NAME.spdx.json / NAME.cdx.json and into the image as /etc/osbuild/sbom.*.json: spdx (default), cyclonedx, spdx,cyclonedx, or none' },
       size: { type: 'string', arg: 'SIZE', help: 'disk formats (raw-*, qcow2-*, vhd, vmdk, aws, gcp, azure): a disk of this size, LinuxKit\'s way: MiB (1024 or 1024M) or GiB (1G); default: as small as the content allows' },
+      'image-version': { type: 'string', arg: 'V', help: 'the version of a slots root (root.slots: ab), overriding root.version: one blueprint builds v1, v2, ... of a device\'s updates' },
       'sign-key': { type: 'string', arg: 'KEY', help: 'sign every EFI binary (the UKI of uki, iso, raw-efi, qcow2-efi, ...) for Secure Boot with this PEM private key: RSA of 2048 bits or more (the same bytes every time), or EC P-256 (ECDSA: a new signature each time, and not every firmware verifies it); with --sign-cert' },
       'sign-cert': { type: 'string', arg: 'CERT', help: 'the PEM certificate of --sign-key (intermediate certificates may follow it), enrolled in the firmware\'s db' },
       ...registry,
@@ -138,6 +139,7 @@ export const COMMANDS: Command[] = [
       'osbuild build -f iso --push registry.local:5000/outputs/minimal:1 blueprints/minimal.yml',
       'osbuild build --initrd-compression zstd blueprints/webserver.yml',
       'osbuild build --sbom spdx,cyclonedx blueprints/minimal.yml   # out/minimal.spdx.json and out/minimal.cdx.json too',
+      'osbuild build -f raw-efi -f update --image-version 2 device.yml   # root: {type: squashfs, slots: ab}: the A/B disk and the v2 update',
     ],
     minArgs: 1,
     async moreHelp() {
@@ -156,6 +158,7 @@ export const COMMANDS: Command[] = [
         ...(v.verity === true ? { verity: true } : {}),
         initrdCompression: initrdCompressionOf(v['initrd-compression']),
         diskSize: await sizeOf(v.size),
+        ...(v['image-version'] !== undefined ? { imageVersion: v['image-version'] } : {}),
         outDir: v.output,
         name: v.name,
         cacheDir: ctx.cacheDir,

@@ -37,6 +37,10 @@ export interface FormatSpec {
   layout?: FormatLayout;
   /** Writes the whole-system initrd: takes the build's shared copy when boot media formats make one. */
   sharesInitrd?: boolean;
+  /** Writes the slotted EFI disk (or its update) for a root.slots blueprint (plan/slots.ts). */
+  slots?: boolean;
+  /** Only for a root.slots blueprint (`update`). */
+  slotsOnly?: boolean;
 }
 
 /** The layout a format writes in this build. */
@@ -57,8 +61,9 @@ export function sharedLayout(f: FormatSpec, buildLayout: RootType, build: readon
   return undefined;
 }
 
-/** The formats a build writes when none are named: a squashfs blueprint's kernel, small initrd and squashfs. */
-export function defaultFormats(root: RootType): string[] {
+/** The formats a build writes when none are named: a squashfs blueprint's kernel, small initrd and squashfs; a slots root's EFI disk. */
+export function defaultFormats(root: RootType, slots = false): string[] {
+  if (slots) return ['raw-efi'];
   return [root === 'squashfs' ? 'kernel+squashfs' : DEFAULT_FORMAT];
 }
 

@@ -61,19 +61,25 @@ export interface SquashfsLayout {
 
 /**
  * The filesystem of a read-only root and where the init finds the superblock bytes it hashes:
- * squashfs (the layout's own; 96 bytes at 0) or erofs (kernel+erofs; 128 bytes at 1024).
+ * squashfs (the layout's own; 96 bytes at 0), erofs (kernel+erofs; 128 bytes at 1024) or
+ * iso9660 (kernel+iso; the primary volume descriptor, 2048 bytes at 32768, whose volume set id
+ * is the sha256 of the root's content).
  */
 export interface RootFs {
-  type: 'squashfs' | 'erofs';
+  type: 'squashfs' | 'erofs' | 'iso9660';
   superblockOffset: number;
   superblockBytes: number;
+  /** the kernel module of the filesystem when it is not named as the type (iso9660: isofs) */
+  module?: string;
 }
 export const SQUASHFS_ROOT: RootFs = { type: 'squashfs', superblockOffset: 0, superblockBytes: 96 };
 export const EROFS_ROOT: RootFs = { type: 'erofs', superblockOffset: 1024, superblockBytes: 128 };
+export const ISO9660_ROOT: RootFs = { type: 'iso9660', superblockOffset: 32768, superblockBytes: 2048, module: 'isofs' };
 
 /** The modules that reach a root of `fs`: ROOT_MODULES with that filesystem's driver. */
 export function rootModules(fs: RootFs): string[] {
-  return ROOT_MODULES.map((m) => (m === 'squashfs' ? fs.type : m));
+  const driver = fs.module ?? fs.type;
+  return [...new Set(ROOT_MODULES.map((m) => (m === 'squashfs' ? driver : m)))];
 }
 
 export type Layout = { type: 'initramfs' } | SquashfsLayout;
@@ -112,6 +118,8 @@ export function squashfsLayout(inputs: LayoutInputs): SquashfsLayout {
   }
   const writable = writablePaths(b);
   const verity = b.root?.verity === true;
+  // a slots root (plan/slots.ts checks it): the init finds its slot, the ESP and the booted entry
+  const slots = b.root?.slots && b.root.version !== undefined ? { version: b.root.version } : undefined;
   const tools = verity ? images.get(VERITY_IMAGE) : undefined;
   if (verity && !tools) throw new PlanError(`image ${VERITY_IMAGE} was not resolved (root.verity needs it)`);
   const initImages = tools ? [init, tools] : [init];
@@ -140,7 +148,7 @@ export function squashfsLayout(inputs: LayoutInputs): SquashfsLayout {
     initramfs: (root, fs = SQUASHFS_ROOT) => {
       if (verity && !root.verity) throw new PlanError(`root.verity: the ${fs.type} root was written without its dm-verity tree (verity is for the squashfs root)`);
       const { modules, load } = fs === SQUASHFS_ROOT ? squashfsModules : modulesFor(fs);
-      const marker = Buffer.from(rootMarker({ superblockSha256: root.superblockSha256, verity: root.verity, writable, modules: load, fs }));
+      const marker = Buffer.from(rootMarker({ superblockSha256: root.superblockSha256, verity: root.verity, writable, modules: load, fs, slots }));
       return planRoot({
         epoch,
         modules,
@@ -158,7 +166,7 @@ export function squashfsLayout(inputs: LayoutInputs): SquashfsLayout {
  * command line carries (osbuild.verity=): the device is found by the sha256 of its verity
  * superblock (a changed squashfs superblock then fails the check, not the search).
  */
-export function rootMarker(r: { superblockSha256: string; verity?: VerityInfo; writable: string[]; modules: string[]; fs?: RootFs }): string {
+export function rootMarker(r: { superblockSha256: string; verity?: VerityInfo; writable: string[]; modules: string[]; fs?: RootFs; slots?: { version: string } }): string {
   const fs = r.fs ?? SQUASHFS_ROOT;
   const v = r.verity;
   return [
@@ -172,6 +180,8 @@ export function rootMarker(r: { superblockSha256: string; verity?: VerityInfo; w
     ...(v
       ? [`verity=1`, `verity_superblock=${v.superblockSha256}`, `verity_offset=${v.hashOffset}`, `verity_blocks=${v.dataBlocks}`, `verity_salt=${v.salt}`]
       : []),
+    // A/B slots: stage 2 of the init mounts the ESP and blesses or fails a trial boot of `version`
+    ...(r.slots ? ['slots=ab', `version=${r.slots.version}`] : []),
     '',
   ].join('\n');
 }

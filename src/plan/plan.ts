@@ -14,6 +14,7 @@ import type { ResolvedImage } from './images.js';
 import { DiskSizeError } from './disk-size.js';
 import { formatLayout, planOutputs, type FormatSpec, type OutputPlan, type SharedFiles } from './formats.js';
 import { layoutRefs, layoutType, squashfsLayout, VERITY_IMAGE, type Layout, type RootType, type SquashfsLayout } from './layout.js';
+import { planSlots, slotsFiles, withSlots, type SlotsPlan } from './slots.js';
 import { blueprintRefs, kernelPaths, planSystem, PlanError, type SystemInputs, type SystemPlan } from './system.js';
 
 /** What a build reads an image for. */
@@ -49,6 +50,8 @@ export interface BuildPlan extends SystemPlan {
   shared: SharedFiles[];
   /** The size in bytes of the disk formats' disks (LinuxKit's --size); undefined: as small as their content allows. */
   diskSize?: number;
+  /** A/B updates (root.slots): the version, slot and data sizes, trial boots. */
+  slots?: SlotsPlan;
 }
 
 export interface PlanInputs extends SystemInputs {
@@ -99,10 +102,13 @@ function checkDiskSize(bytes: number): void {
 
 /** The build plan. Pure. */
 export function planBuild(inputs: PlanInputs): BuildPlan {
-  const { blueprint: b, images, arch, epoch } = inputs;
+  const { images, arch, epoch } = inputs;
+  // a slots root's init mounts the ESP: its modules are in the root whatever the caller passed
+  const b = withSlots(inputs.blueprint);
   const formats = inputs.formats ?? [];
   if (inputs.diskSize !== undefined) checkDiskSize(inputs.diskSize);
-  const system = planSystem(inputs);
+  const slots = planSlots(b, formats, layoutType(b, inputs.root));
+  const system = planSystem({ ...inputs, blueprint: b, files: [...inputs.files, ...slotsFiles(slots, epoch)] });
 
   const squashfs = needsSquashfs(b, formats, inputs.root) ? squashfsLayout({ blueprint: b, images, epoch, modulesInfo: inputs.modulesInfo }) : undefined;
   const layout: Layout = layoutType(b, inputs.root) === 'squashfs' && squashfs ? squashfs : { type: 'initramfs' };
@@ -133,5 +139,5 @@ export function planBuild(inputs: PlanInputs): BuildPlan {
     }
   }
 
-  return { ...system, images: [...planned.values()], bootImages, layout, ...(squashfs ? { squashfs } : {}), outputs, shared, ...(inputs.diskSize !== undefined ? { diskSize: inputs.diskSize } : {}) };
+  return { ...system, images: [...planned.values()], bootImages, layout, ...(squashfs ? { squashfs } : {}), outputs, shared, ...(inputs.diskSize !== undefined ? { diskSize: inputs.diskSize } : {}), ...(slots ? { slots } : {}) };
 }

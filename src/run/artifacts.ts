@@ -13,7 +13,7 @@ export interface BootArtifacts {
   initrd: string;
   /** contents of <prefix>-cmdline, trimmed; '' when there is none */
   cmdline: string;
-  /** <prefix>-squashfs.img (kernel+squashfs) or <prefix>-erofs.img (kernel+erofs): the read-only root, attached as a disk */
+  /** <prefix>-squashfs.img (kernel+squashfs), <prefix>-erofs.img (kernel+erofs) or <prefix>.iso (kernel+iso): the read-only root, attached as a disk */
   squashfs?: string;
   arch: Arch;
 }
@@ -90,6 +90,24 @@ async function isFile(path: string): Promise<boolean> {
   );
 }
 
+/**
+ * kernel+iso's root (<prefix>.iso): an ISO 9660 volume without an El Torito boot record, unlike
+ * the boot media that share its name (the iso format's <prefix>.iso boots by itself).
+ */
+async function isRootIso(path: string): Promise<boolean> {
+  if (!(await isFile(path))) return false;
+  const head = await readHead(path, 17 * 2048 + 8);
+  const descriptor = (sector: number) => head.subarray(sector * 2048, sector * 2048 + 7);
+  return descriptor(16).toString('latin1', 1, 6) === 'CD001' && descriptor(17).length === 7 && descriptor(17)[0] !== 0;
+}
+
+/** The output prefix of kernel+iso's root ISO given by its own path, when its kernel is beside it (else undefined: an ISO that boots by itself). */
+export async function kernelIsoPrefix(path: string): Promise<string | undefined> {
+  if (!path.endsWith('.iso')) return undefined;
+  const prefix = path.slice(0, -'.iso'.length);
+  return (await isRootIso(path)) && (await isFile(prefix + '-kernel')) ? prefix : undefined;
+}
+
 /** Find the kernel, initrd and cmdline for `path` and tell the arch (opts.arch overrides). */
 export async function findArtifacts(path: string, opts: { arch?: Arch } = {}): Promise<BootArtifacts> {
   const prefix = artifactPrefix(path);
@@ -109,6 +127,7 @@ export async function findArtifacts(path: string, opts: { arch?: Arch } = {}): P
   const cmdline = (await isFile(cmdlineFile)) ? (await readFile(cmdlineFile, 'utf8')).trim() : '';
   let squashfs: string | undefined;
   for (const root of [prefix + '-squashfs.img', prefix + '-erofs.img']) if (!squashfs && (await isFile(root))) squashfs = root;
+  if (!squashfs && (await isRootIso(prefix + '.iso'))) squashfs = prefix + '.iso';
   const arch = opts.arch ?? (await detectKernelArch(kernel));
   if (!arch) {
     throw new RunError('ARCH_UNKNOWN', `${kernel}: not an x86 bzImage nor an arm64 Image (plain or gzip'd); give the architecture with --arch ${ARCH_NAMES.join('|')}`);

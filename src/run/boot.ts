@@ -3,7 +3,7 @@
 import { execa, type ResultPromise } from 'execa';
 import { ARCH_NAMES, ARCHES, type Arch } from '../arch.js';
 import { detectAccel } from './accel.js';
-import { findArtifacts } from './artifacts.js';
+import { findArtifacts, kernelIsoPrefix } from './artifacts.js';
 import { RunError } from './errors.js';
 import { existsSync } from 'node:fs';
 import { chooseFirmware, type Firmware, mediaType, probeMedia } from './media.js';
@@ -56,8 +56,10 @@ const LOG_TAIL = 400;
 /** The QEMU command for a boot; exported so a CLI can show it (--dry-run). */
 export async function bootCommand(opts: BootOptions, interactive: boolean): Promise<QemuCommand> {
   const type = mediaType(opts.path);
-  if (type) return mediaCommand(opts, interactive, type);
-  const art = await findArtifacts(opts.path, { arch: opts.arch });
+  // kernel+iso's root ISO has no boot code: it boots with the kernel and initrd beside it
+  const rootIso = type?.kind === 'cdrom' ? await kernelIsoPrefix(opts.path) : undefined;
+  if (type && !rootIso) return mediaCommand(opts, interactive, type);
+  const art = await findArtifacts(rootIso ?? opts.path, { arch: opts.arch });
   const cmdline = [art.cmdline, opts.appendCmdline ?? ''].filter((s) => s.trim() !== '').join(' ');
   return qemuCommand({
     arch: art.arch,

@@ -21,7 +21,8 @@ import { writeDisk, type DiskPartition } from '../../formats/disk/write.js';
 import { espSource } from './esp.js';
 import { isoSource } from './iso.js';
 import { MediaError, subSeed, type MediaInputs, type Sized } from './sources.js';
-import { writeSized } from './write.js';
+import { slotsDiskSource } from './slots.js';
+import { writeSparse } from './write.js';
 
 export type DiskKind = 'efi' | 'bios' | 'hybrid';
 
@@ -38,6 +39,12 @@ export async function diskSource(m: MediaInputs, kind: DiskKind, opts: DiskSourc
   const wanted = m.plan.diskSize;
   if (wanted !== undefined && wanted % align !== 0) {
     throw new DiskSizeError(`--size ${showMiB(wanted)}: this format's disk must be a whole number of ${align / MiB} MiB`, { where: '--size', hint: `give a multiple of ${showMiB(align)}` });
+  }
+  // a slots root: every disk format of the build writes the A/B EFI disk (plan/slots.ts allows only those)
+  if (m.plan.slots) {
+    const { disk, needed } = await slotsDiskSource(m, align);
+    if (wanted !== undefined && needed > wanted) throw tooSmall('A/B', wanted, needed);
+    return disk;
   }
   if (kind !== 'efi') {
     if (!ARCHES[m.arch].bios) throw new MediaError(`a BIOS-bootable disk is for ${BIOS_ARCHES.join(' and ')} only (isolinux is x86 code); for ${m.arch} use raw-efi`);
@@ -63,7 +70,7 @@ export async function diskSource(m: MediaInputs, kind: DiskKind, opts: DiskSourc
   return { size: disk.size, open: disk.stream };
 }
 
-function tooSmall(kind: DiskKind, wanted: number, needed: number): DiskSizeError {
+function tooSmall(kind: DiskKind | 'A/B', wanted: number, needed: number): DiskSizeError {
   return new DiskSizeError(`--size ${showMiB(wanted)} is too small for the ${kind} disk: its content needs ${showMiB(needed)} (${needed} bytes)`, {
     where: '--size',
     hint: `give --size ${showMiB(needed)} or more, or leave --size out for the smallest disk`,
@@ -71,7 +78,7 @@ function tooSmall(kind: DiskKind, wanted: number, needed: number): DiskSizeError
 }
 
 export async function writeRawDisk(m: MediaInputs, kind: DiskKind, path: string): Promise<void> {
-  await writeSized(await diskSource(m, kind), path);
+  await writeSparse(await diskSource(m, kind), path);
 }
 
 export { GiB, MiB };

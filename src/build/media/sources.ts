@@ -11,6 +11,7 @@ import { layerFile } from '../../rootfs/layer.js';
 import { cleanPath } from '../../rootfs/paths.js';
 import type { BootImage, BuildPlan } from '../../plan/plan.js';
 import { rootCmdline } from '../../plan/layout.js';
+import { slotsCmdline } from '../../plan/slots.js';
 import type { VerityInfo } from '../../formats/verity/tree.js';
 import type { SignerKey } from '../../formats/efi/signer.js';
 export { BOOT_BIOS_IMAGE, BOOT_EFI_IMAGE } from '../../plan/formats.js';
@@ -55,7 +56,8 @@ export function mediaInputs(store: Store, plan: BuildPlan, initrd: InitrdFile, r
   const k = plan.kernel;
   if (!k) throw new MediaError(`boot media need a kernel: the blueprint has no kernel.image`);
   // a verified root's hash is on the command line (inside the UKI, where EFI formats boot it)
-  const cmdline = rootCmdline(plan.cmdline, root);
+  // a slots UKI reboots on a panic: a trial boot that panics uses up a try (plan/slots.ts)
+  const cmdline = slotsCmdline(rootCmdline(plan.cmdline, root), plan.slots);
   const seed = createHash('sha256')
     .update(JSON.stringify(['osbuild-media-v1', plan.name, plan.arch, cmdline, k.layer.digest, k.binary, initrd.sha256]))
     .digest('hex');

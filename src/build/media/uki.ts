@@ -22,11 +22,14 @@ export function stubPath(arch: Arch): string {
   return `usr/lib/systemd/boot/efi/${ARCHES[arch].efi.stub}`;
 }
 
-/** /etc/os-release of the booted system as boot menus show it: the blueprint's name. */
-export function osRelease(name: string): string {
+/**
+ * /etc/os-release of the booted system as boot menus show it: the blueprint's name; a slots root's
+ * version as IMAGE_VERSION, which systemd-boot orders its UKIs by (newest first).
+ */
+export function osRelease(name: string, version?: string): string {
   const q = (s: string) => `"${s.replace(/[\\"$`]/g, '\\$&').replace(/[\r\n]/g, ' ')}"`;
   const id = name.toLowerCase().replace(/[^a-z0-9._-]/g, '-') || 'osbuild';
-  return `NAME=${q(name)}\nID=osbuild\nIMAGE_ID=${id}\nPRETTY_NAME=${q(`${name} (osbuild)`)}\n`;
+  return `NAME=${q(name)}\nID=osbuild\nIMAGE_ID=${id}\n${version !== undefined ? `IMAGE_VERSION=${version}\n` : ''}PRETTY_NAME=${q(`${name} (osbuild)`)}\n`;
 }
 
 /** The signing key and certificate files of --sign-key/--sign-cert, read and checked against each other. */
@@ -45,7 +48,7 @@ const signed = new WeakMap<SignerKey, Map<string, Promise<SignedUki>>>();
 /** The UKI as a re-readable sized source (its size planned up front, its bytes made on each open()), with its PCR 11 values when known before writing. */
 export async function ukiSource(m: MediaInputs): Promise<Sized & { pcr11?: PcrValues; measure: () => SectionMeasure }> {
   const stub = await m.bootFile(BOOT_EFI_IMAGE, stubPath(m.arch));
-  const base = { stub, cmdline: m.cmdline, osRelease: osRelease(m.plan.name), uname: m.plan.kernel?.kver || undefined };
+  const base = { stub, cmdline: m.cmdline, osRelease: osRelease(m.plan.name, m.plan.slots?.version), uname: m.plan.kernel?.kver || undefined };
   const inputs = () => ({ kernel: { size: m.kernel.size, stream: m.kernel.open() }, initrd: { size: m.initrd.size, stream: m.initrd.open() } });
   const plan = planUki({ ...base, kernelSize: m.kernel.size, initrdSize: m.initrd.size, compact: m.signer !== undefined });
   const measure = () => ukiMeasure(plan, stub);

@@ -308,6 +308,11 @@ async function* diskChunks(layout: DiskLayout, tables: DiskTables): AsyncGenerat
 
 const ZERO = Buffer.alloc(MiB);
 
+/** Whether a chunk is one of zeroChunks' views: a writer may leave a hole (seek) instead of writing it. */
+export function isZeroChunk(c: Uint8Array): boolean {
+  return c.buffer === ZERO.buffer;
+}
+
 /** `n` zero bytes as views of one shared buffer (never modify them). */
 export function* zeroChunks(n: number): Generator<Uint8Array> {
   while (n > 0) {

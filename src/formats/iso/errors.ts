@@ -14,7 +14,8 @@ export class IsoError extends OsbuildError {
     readonly code: IsoErrorCode,
     message: string,
     readonly path?: string,
+    hint?: string,
   ) {
-    super(message, path !== undefined ? { where: path } : undefined);
+    super(message, path !== undefined || hint !== undefined ? { where: path, hint } : undefined);
   }
 }

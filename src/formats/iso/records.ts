@@ -47,7 +47,7 @@ export function dirRecord(r: RecordInput, epoch: number, ceEntry?: Buffer): Buff
   b[0] = r.len;
   both32(b, 2, r.node.lba);
   both32(b, 10, r.node.size);
-  recordDate(b, 18, epoch);
+  recordDate(b, 18, r.node.mtime ?? epoch);
   b[25] = r.isDir ? 0x02 : 0;
   both16(b, 28, 1);
   b[32] = r.id.length;
@@ -58,7 +58,7 @@ export function dirRecord(r: RecordInput, epoch: number, ceEntry?: Buffer): Buff
   return b;
 }
 
-export function primaryDescriptor(o: { volumeId: string; epoch: number; applicationId?: string }, total: number, ptSize: number, lPath: number, mPath: number, root: Node): Buffer {
+export function primaryDescriptor(o: { volumeId: string; epoch: number; applicationId?: string; volumeSetId?: string }, total: number, ptSize: number, lPath: number, mPath: number, root: Node): Buffer {
   const b = Buffer.alloc(SECTOR);
   b[0] = 1;
   b.write('CD001', 1, 'latin1');
@@ -73,7 +73,7 @@ export function primaryDescriptor(o: { volumeId: string; epoch: number; applicat
   b.writeUInt32LE(lPath, 140);
   b.writeUInt32BE(mPath, 148);
   dirRecord({ node: root, id: Buffer.from([0]), isDir: true, inline: [], len: 34 }, o.epoch).copy(b, 156);
-  padded(b, 190, 128, '');
+  padded(b, 190, 128, o.volumeSetId ?? '');
   padded(b, 318, 128, '');
   padded(b, 446, 128, '');
   padded(b, 574, 128, o.applicationId ?? 'OSBUILD');

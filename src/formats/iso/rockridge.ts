@@ -37,13 +37,29 @@ export function er(): Buffer {
 }
 
 /** PX: mode, link count, uid, gid (RRIP 1.10 form, 36 bytes: no serial number). */
-export function px(mode: number, nlink: number): Buffer {
+export function px(mode: number, nlink: number, uid = 0, gid = 0): Buffer {
   const d = Buffer.alloc(32);
   both32(d, 0, mode);
   both32(d, 8, nlink);
-  both32(d, 16, 0);
-  both32(d, 24, 0);
+  both32(d, 16, uid);
+  both32(d, 24, gid);
   return entry('PX', d);
+}
+
+/**
+ * PN: a device node's number (RRIP 4.1.2): the high and low 32 bits of the dev_t, as mkisofs and
+ * xorriso write it and libarchive and libisofs read it (glibc's encoding of major and minor).
+ * Linux's isofs reads a high half of 0 as an old 16-bit dev_t: the two agree while the major is
+ * below 4096 and the minor below 256 (the caller checks).
+ */
+export function pn(major: number, minor: number): Buffer {
+  const M = BigInt(major);
+  const m = BigInt(minor);
+  const dev = ((M & 0xfffff000n) << 32n) | ((M & 0xfffn) << 8n) | ((m & 0xffffff00n) << 12n) | (m & 0xffn);
+  const d = Buffer.alloc(16);
+  both32(d, 0, Number(dev >> 32n));
+  both32(d, 8, Number(dev & 0xffffffffn));
+  return entry('PN', d);
 }
 
 /** TF: modification, access and attribute-change times, all `mtime` (7-byte form). */
@@ -86,8 +102,14 @@ export function sl(target: string, path: string): Buffer[] {
   const entries: Buffer[][] = [[]];
   let used = 0;
   const close = () => {
-    entries.push([]);
-    used = 0;
+    // an entry that ends with a whole name while more follows: the name is marked continued and
+    // the next entry begins with an empty component, which ends it (the '/' then survives libarchive)
+    const cur = entries[entries.length - 1];
+    const tail = cur[cur.length - 1];
+    const split = tail !== undefined && tail[0] === 0 && tail[1] > 0;
+    if (split) tail[0] = 0x01;
+    entries.push(split ? [Buffer.from([0, 0])] : []);
+    used = split ? 2 : 0;
   };
   comps.forEach((c, i) => {
     const last = i === comps.length - 1;
@@ -102,11 +124,15 @@ export function sl(target: string, path: string): Buffer[] {
       if (CAP - used < 3) close();
       let take = Math.min(rest.length, CAP - used - 2);
       // do not end an entry exactly at the end of a name when more follows (see above)
-      if (take === rest.length && used + 2 + take === CAP && !last && take > 1) take--;
+      const atBoundary = take === rest.length && used + 2 + take === CAP && !last;
+      if (atBoundary && take > 1) take--;
       const more = take < rest.length;
+      // a one-byte name cannot be split: close() continues it with an empty component
+      const continued = more || atBoundary;
       entries[entries.length - 1].push(Buffer.concat([Buffer.from([more ? 0x01 : 0, take]), rest.subarray(0, take)]));
       used += 2 + take;
       rest = rest.subarray(take);
+      if (continued && !more) close();
     }
   });
   const full = entries.filter((e) => e.length > 0);

@@ -33,7 +33,8 @@ export interface Node {
   name: string;
   /** full path without leading '/', '' for the root */
   path: string;
-  kind: 'dir' | 'file' | 'symlink';
+  /** special: a device node or fifo (a root image's; boot media have none) */
+  kind: 'dir' | 'file' | 'symlink' | 'special';
   /** st_mode including the type bits */
   mode: number;
   parent: Node;
@@ -46,6 +47,14 @@ export interface Node {
   /** set by the layout: first sector of the extent, and its length in bytes */
   lba: number;
   size: number;
+  /** A root image's attributes (boot media leave them unset: owner 0, the image's epoch, one link). */
+  uid?: number;
+  gid?: number;
+  mtime?: number;
+  /** a file's link count (hard links share its extent) */
+  nlink?: number;
+  /** a device node's major and minor */
+  rdev?: [number, number];
 }
 
 const MAX_NAME = 255;
@@ -64,7 +73,7 @@ function splitPath(path: string): string[] {
   return parts;
 }
 
-function newNode(name: string, path: string, kind: Node['kind'], mode: number, parent: Node | undefined): Node {
+export function newNode(name: string, path: string, kind: Node['kind'], mode: number, parent: Node | undefined): Node {
   const n = { name, path, kind, mode, isoId: '', children: [], lba: 0, size: 0 } as unknown as Node;
   n.parent = parent ?? n;
   return n;
@@ -127,15 +136,24 @@ export function buildTree(files: IsoFile[], dirs: IsoDirectory[], links: IsoSyml
   }
   for (const l of links) add(l.path, 'symlink', S_IFLNK | 0o777).target = l.target;
 
-  // identifiers, record order, and the path-table order of directories (breadth first)
+  for (const [d, kids] of childMaps) d.children = [...kids.values()];
+  return { root, byPath, dirs: orderTree(root) };
+}
+
+/**
+ * Gives every node below `root` its ISO identifier, puts each directory's children in record
+ * order, and returns the directories in path-table order (breadth first). Children come in any
+ * order: they are sorted by POSIX name first, so that "~N" suffixes do not depend on it.
+ */
+export function orderTree(root: Node): Node[] {
   const order: Node[] = [root];
   for (let i = 0; i < order.length; i++) {
     const d = order[i];
-    const kids = [...childMaps.get(d)!.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const kids = [...d.children].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const ids = isoIdentifiers(kids.map((k) => ({ name: k.name, isDir: k.kind === 'dir' })));
     kids.forEach((k, j) => (k.isoId = ids[j]));
     d.children = kids.sort((a, b) => compareIdentifiers(a.isoId, b.isoId));
     for (const k of d.children) if (k.kind === 'dir') order.push(k);
   }
-  return { root, byPath, dirs: order };
+  return order;
 }

@@ -29,7 +29,7 @@ import { encodeName, showName } from '../names.js';
 import { SECTOR, sectorsFor } from './fields.js';
 import { dirRecord, pathTable, pathTableSize, primaryDescriptor, terminator, type RecordInput } from './records.js';
 import { hybridAreas, type HybridAreas } from './hybrid.js';
-import { ce, er, nm, placeRecordEntries, px, sl, sp, tf } from './rockridge.js';
+import { ce, er, nm, placeRecordEntries, pn, px, sl, sp, tf } from './rockridge.js';
 import { buildTree, type IsoDirectory, type IsoFile, type IsoSymlink, type Node, type Tree } from './tree.js';
 
 export type { IsoDirectory, IsoFile, IsoSymlink } from './tree.js';
@@ -104,11 +104,12 @@ interface DirPlan {
 }
 
 function suFor(n: Node, isDot: boolean, isRoot: boolean, epoch: number): Buffer[] {
-  const nlink = n.kind === 'dir' ? 2 + n.children.filter((c) => c.kind === 'dir').length : 1;
-  const base = [px(n.mode, nlink), tf(epoch)];
+  const nlink = n.kind === 'dir' ? 2 + n.children.filter((c) => c.kind === 'dir').length : (n.nlink ?? 1);
+  const base = [px(n.mode, nlink, n.uid, n.gid), tf(n.mtime ?? epoch)];
   if (isDot) return isRoot ? [sp(), ...base, er()] : base;
   const out = [...base, ...nm(n.name)];
   if (n.kind === 'symlink') out.push(...sl(n.target!, n.path));
+  if (n.rdev) out.push(pn(...n.rdev));
   return out;
 }
 
@@ -141,6 +142,64 @@ function planDirectory(d: Node, epoch: number): DirPlan {
     return r;
   });
   return { node: d, recs, sectors: sectorsFor(at) };
+}
+
+/** Directories placed from a sector on, then their Rock Ridge continuation areas. */
+export interface DirectoryLayout {
+  dirPlans: DirPlan[];
+  ceAreas: Rec[];
+  ceBase: number;
+  /** the first sector after them */
+  end: number;
+}
+
+/**
+ * Lays out `dirs` (path-table order) from sector `lba`: each directory's records, and the
+ * continuation areas of the records whose Rock Ridge entries do not fit (packed, each within one
+ * sector) after the last directory. Sets each directory node's lba and size.
+ */
+export function layoutDirectories(dirs: Node[], epoch: number, lba: number): DirectoryLayout {
+  const dirPlans = dirs.map((d) => planDirectory(d, epoch));
+  const ceAreas: Rec[] = [];
+  let ceSectors = 0;
+  let ceOff = SECTOR;
+  for (const dp of dirPlans) {
+    for (const r of dp.recs) {
+      if (r.spill.length === 0) continue;
+      if (r.spillLen > SECTOR) {
+        throw new IsoError('EISOPATH', `"${showName(r.node.path)}": its Rock Ridge entries (${r.spillLen} bytes) exceed one continuation sector`, r.node.path);
+      }
+      if (ceOff + r.spillLen > SECTOR) {
+        ceSectors++;
+        ceOff = 0;
+      }
+      r.ceSector = ceSectors - 1;
+      r.ceOffset = ceOff;
+      ceOff += r.spillLen;
+      ceAreas.push(r);
+    }
+  }
+  for (const dp of dirPlans) {
+    dp.node.lba = lba;
+    dp.node.size = dp.sectors * SECTOR;
+    lba += dp.sectors;
+  }
+  return { dirPlans, ceAreas, ceBase: lba, end: lba + ceSectors };
+}
+
+/** Writes the directories and continuation areas of `l` into `buf`, whose first byte is sector `bufLba`'s. Every node's extent must be placed. */
+export function renderDirectories(l: DirectoryLayout, epoch: number, buf: Buffer, bufLba: number): void {
+  const at = (lba: number) => (lba - bufLba) * SECTOR;
+  for (const dp of l.dirPlans) {
+    for (const r of dp.recs) {
+      const ceEntry = r.spill.length ? ce(l.ceBase + r.ceSector, r.ceOffset, r.spillLen) : undefined;
+      dirRecord(r, epoch, ceEntry).copy(buf, at(dp.node.lba) + r.at);
+    }
+  }
+  for (const r of l.ceAreas) {
+    let off = at(l.ceBase + r.ceSector) + r.ceOffset;
+    for (const e of r.spill) off += e.copy(buf, off);
+  }
 }
 
 /** 4-byte signature and GUIDs derived from what determines the image, never from the host or clock. */
@@ -206,28 +265,6 @@ function plan(o: IsoOptions): Plan {
   if (efiNode && efiNode.file!.size === 0) throw new IsoError('EISOBOOT', `EFI boot image "${showName(efiNode.path)}" is empty`, efiNode.path);
 
   const numbers = new Map<Node, number>(tree.dirs.map((d, i) => [d, i + 1]));
-  const dirPlans = tree.dirs.map((d) => planDirectory(d, o.epoch));
-
-  // continuation areas: packed into sectors, each within one sector
-  const ceAreas: Rec[] = [];
-  let ceSectors = 0;
-  let ceOff = SECTOR;
-  for (const dp of dirPlans) {
-    for (const r of dp.recs) {
-      if (r.spill.length === 0) continue;
-      if (r.spillLen > SECTOR) {
-        throw new IsoError('EISOPATH', `"${showName(r.node.path)}": its Rock Ridge entries (${r.spillLen} bytes) exceed one continuation sector`, r.node.path);
-      }
-      if (ceOff + r.spillLen > SECTOR) {
-        ceSectors++;
-        ceOff = 0;
-      }
-      r.ceSector = ceSectors - 1;
-      r.ceOffset = ceOff;
-      ceOff += r.spillLen;
-      ceAreas.push(r);
-    }
-  }
 
   // sector numbers
   let lba = PVD_LBA;
@@ -239,13 +276,8 @@ function plan(o: IsoOptions): Plan {
   lba += sectorsFor(ptSize);
   const mPath = lba;
   lba += sectorsFor(ptSize);
-  for (const dp of dirPlans) {
-    dp.node.lba = lba;
-    dp.node.size = dp.sectors * SECTOR;
-    lba += dp.sectors;
-  }
-  const ceBase = lba;
-  lba += ceSectors;
+  const dirLayout = layoutDirectories(tree.dirs, o.epoch, lba);
+  lba = dirLayout.end;
   const firstFileLba = lba;
   const special = [catNode, biosNode, efiNode].filter((n): n is Node => n !== undefined);
   const rest = [...tree.byPath.values()]
@@ -294,16 +326,7 @@ function plan(o: IsoOptions): Plan {
   terminator().copy(meta, (o.boot ? brLba + 1 : pvdLba + 1) * SECTOR);
   pathTable(tree.dirs, numbers, false, ptSize).copy(meta, lPath * SECTOR);
   pathTable(tree.dirs, numbers, true, ptSize).copy(meta, mPath * SECTOR);
-  for (const dp of dirPlans) {
-    for (const r of dp.recs) {
-      const ceEntry = r.spill.length ? ce(ceBase + r.ceSector, r.ceOffset, r.spillLen) : undefined;
-      dirRecord(r, o.epoch, ceEntry).copy(meta, dp.node.lba * SECTOR + r.at);
-    }
-  }
-  for (const r of ceAreas) {
-    let off = (ceBase + r.ceSector) * SECTOR + r.ceOffset;
-    for (const e of r.spill) off += e.copy(meta, off);
-  }
+  renderDirectories(dirLayout, o.epoch, meta, 0);
   return {
     total,
     meta,

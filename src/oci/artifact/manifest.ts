@@ -20,6 +20,8 @@ export const ANNOTATION = {
   lock: 'org.osbuild.lock.digest',
   formats: 'org.osbuild.formats',
   format: 'org.osbuild.format',
+  /** A slots root's version (root.version): an update agent compares it with the running one. */
+  version: 'org.osbuild.version',
 } as const;
 
 /** One file of an artifact: its name in the output directory and its blob. */
@@ -40,6 +42,8 @@ export interface ArtifactInfo {
   lockDigest?: string;
   /** The formats whose outputs these are (empty: unknown). */
   formats: string[];
+  /** A slots root's version (root.version). */
+  version?: string;
   /** SOURCE_DATE_EPOCH: the manifest's creation time, so that it is reproducible. */
   epoch: number;
 }
@@ -106,6 +110,7 @@ export function artifactManifest(files: readonly ArtifactFile[], info: ArtifactI
   if (info.arch !== undefined) annotations[ANNOTATION.arch] = info.arch;
   if (formats.length > 0) annotations[ANNOTATION.formats] = formats.join(',');
   if (info.lockDigest !== undefined) annotations[ANNOTATION.lock] = info.lockDigest;
+  if (info.version !== undefined) annotations[ANNOTATION.version] = info.version;
   return documentOf(
     { schemaVersion: 2, mediaType: MediaType.ociManifest, artifactType, config: EMPTY_CONFIG, layers: sorted.map(layerOf), annotations },
     artifactType,

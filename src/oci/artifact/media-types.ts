@@ -34,6 +34,8 @@ export function isOsbuildArtifactType(t: unknown): boolean {
  * NAME.iso, ...), longest ending first. A file of no known kind is application/octet-stream.
  */
 const FILE_KINDS: readonly (readonly [ending: string, kind: string])[] = [
+  ['-update-root.img', 'update-root'],
+  ['-update.efi', 'update-uki'],
   ['.img.tar.gz', 'gcp-disk'],
   ['-squashfs.img', 'squashfs'],
   ['-erofs.img', 'erofs'],

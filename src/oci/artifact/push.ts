@@ -36,6 +36,8 @@ export interface PushArtifactOptions {
   arch?: string;
   /** The osbuild.lock the build used: its digest becomes an annotation. */
   lockFile?: string;
+  /** A slots root's version (annotation org.osbuild.version). */
+  version?: string;
   /** SOURCE_DATE_EPOCH, the manifest's creation time; default 0. */
   sourceDateEpoch?: number;
   registries?: Registries;
@@ -122,7 +124,7 @@ export async function pushArtifact(inputs: readonly ArtifactInput[], destination
     if (main.length === 0) throw new ArtifactError('EARTIFACT', 'nothing to push but SBOMs: an SBOM is attached to outputs, so push it with them', { hint: 'name the outputs too, or use --from DIR --name NAME' });
     const formats = [...new Set(inputs.flatMap((i) => (i.format !== undefined ? [i.format] : [])))];
     // made before any upload: a bad name fails before anything is sent
-    const manifest = artifactManifest(main.map((p) => p.file), { name: opts.name, arch: opts.arch, lockDigest, formats, epoch });
+    const manifest = artifactManifest(main.map((p) => p.file), { name: opts.name, arch: opts.arch, lockDigest, formats, epoch, ...(opts.version !== undefined ? { version: opts.version } : {}) });
 
     const client = registries.client(dest.registry);
     const repo = dest.repository;

@@ -24,6 +24,15 @@ function refused(fn: () => unknown): ArtifactError {
 }
 
 describe('artifact manifest', () => {
+  it('an A/B update: its two files are of their own kinds, and the version is an annotation', () => {
+    const update = [file('dev-update-root.img', 'update'), file('dev-update.efi', 'update')];
+    expect(update.map((f) => f.mediaType)).toEqual(['application/vnd.osbuild.file.update-root.v1', 'application/vnd.osbuild.file.update-uki.v1']);
+    const doc = JSON.parse(artifactManifest(update, { ...info, formats: ['update'], version: '2' }).bytes.toString());
+    expect(doc.artifactType).toBe('application/vnd.osbuild.update.v1');
+    expect(doc.annotations['org.osbuild.version']).toBe('2');
+    expect(JSON.parse(artifactManifest(files, info).bytes.toString()).annotations).not.toHaveProperty('org.osbuild.version');
+  });
+
   it('is the same bytes for the same files, whatever order they are listed in', () => {
     const a = artifactManifest(files, info);
     const b = artifactManifest([...files].reverse(), info);
