@@ -8,7 +8,9 @@
 //   falls back to v2 by itself; the agent never installs v3 again;
 //   v4 → QEMU killed as the agent starts writing the slot (a power cut) → QEMU started again:
 //   the device boots v2.
-// Asserted from the host: the console lines, and the ESP's file names read by mtools.
+// Asserted from the host: the console lines, and the ESP's file names read by mtools. Prints the
+// update's bytes and the time from "version 2 available" to v2's ready (never asserted);
+// OSBUILD_TEST_CONSOLE=FILE appends the guest's console there, to follow a run.
 import { execa, type ResultPromise } from 'execa';
 import { appendFile, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
