@@ -3,7 +3,7 @@
 // TERM as the init does, so the agent's `reboot` is seen and reaches nothing else. The agent reads
 // a slots file laid down as the init writes it, pointing at an ESP directory and at the inactive
 // slot (a loop device, or a plain file), and pulls from Debian's docker-registry on 127.0.0.1,
-// where the update artifact is pushed by osbuild's own artifact push. Checked: what it writes, what
+// where the update artifact is pushed by osbuild's own artifact push (as build -f update --push). Checked: what it writes, what
 // it deletes and keeps on the ESP, and what it prints, for a newer, the same, an older and a
 // failed version, damaged blobs, a registry that is down, a slot too small, a trial boot, token
 // auth (anonymous and with credentials), and the version order against systemd-analyze.
@@ -16,14 +16,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostArch } from '../../src/arch.js';
 import { pushArtifact } from '../../src/oci/artifact/push.js';
-import { getManifest, putManifest } from '../../src/oci/registry/manifests.js';
-import { Registries } from '../../src/oci/registry/session.js';
-import { MediaType } from '../../src/oci/types.js';
 import { componentCache } from '../helpers/components.js';
 import { PASSWORD, startProxy, startRegistry, USER, type Proxy, type Running } from '../oci/registry/harness.js';
 
 const MiB = 1024 * 1024;
-const VERSION_ANNOTATION = 'org.osbuild.version';
 const REPO_PATH = 'fleet/dev';
 
 /** Why the agent cannot run here, or '' (chroot, a pid namespace and loop devices need root). */
@@ -70,24 +66,15 @@ function update(version: string, rootBytes = 3 * MiB + 4321): Update {
   return { version, root: randomBytes(rootBytes), uki: randomBytes(300_000) };
 }
 
-/**
- * Pushes `u` as `osbuild build -f update --push` does: the two files through osbuild's artifact
- * push, then its manifest again with the version annotation added.
- */
+/** Pushes `u` as `osbuild build -f update --push` does: its two files, the version as annotation. */
 async function publish(host: string, tag: string, u: Update, opts: { repo?: string; creds?: string } = {}): Promise<void> {
-  const repo = opts.repo ?? REPO_PATH;
   const dir = await mkdtemp(join(work, 'push-'));
   await writeFile(join(dir, 'dev-update-root.img'), u.root);
   await writeFile(join(dir, 'dev-update.efi'), u.uki);
-  const registries = await Registries.open({ retries: 1, creds: opts.creds, env: {} });
   try {
-    await pushArtifact([{ path: join(dir, 'dev-update-root.img'), format: 'update' }, { path: join(dir, 'dev-update.efi'), format: 'update' }], `${host}/${repo}:${tag}`, { name: 'dev', arch: hostArch(), registries });
-    const client = registries.client(host);
-    const manifest = JSON.parse((await getManifest(client, repo, tag)).bytes.toString()) as { annotations: Record<string, string> };
-    manifest.annotations[VERSION_ANNOTATION] = u.version;
-    await putManifest(client, repo, tag, Buffer.from(JSON.stringify(manifest)), MediaType.ociManifest);
+    const files = ['dev-update-root.img', 'dev-update.efi'].map((f) => ({ path: join(dir, f), format: 'update' }));
+    await pushArtifact(files, `${host}/${opts.repo ?? REPO_PATH}:${tag}`, { name: 'dev', arch: hostArch(), version: u.version, registry: { retries: 1, creds: opts.creds, env: {} } });
   } finally {
-    registries.close();
     await rm(dir, { recursive: true, force: true });
   }
 }
