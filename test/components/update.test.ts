@@ -3,10 +3,11 @@
 // TERM as the init does, so the agent's `reboot` is seen and reaches nothing else. The agent reads
 // a slots file laid down as the init writes it, pointing at an ESP directory and at the inactive
 // slot (a loop device, or a plain file), and pulls from Debian's docker-registry on 127.0.0.1,
-// where the update artifact is pushed by osbuild's own artifact push (as build -f update --push). Checked: what it writes, what
-// it deletes and keeps on the ESP, and what it prints, for a newer, the same, an older and a
-// failed version, damaged blobs, a registry that is down, a slot too small, a trial boot, token
-// auth (anonymous and with credentials), and the version order against systemd-analyze.
+// where the update artifact is pushed by osbuild's own artifact push (as build -f update --push).
+// Checked: what it writes, what it deletes and keeps on the ESP, and what it prints, for a newer,
+// the same, an older and a failed version, damaged blobs, a registry that is down, a slot too
+// small, a trial boot, token auth (anonymous and with credentials), and the version order against
+// systemd-analyze.
 import { execa, type ResultPromise } from 'execa';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
