@@ -18,7 +18,7 @@ import { writeTar } from '../formats/tar/write.js';
 import { layerFile } from '../rootfs/layer.js';
 import type { BuildPlan } from '../plan/plan.js';
 import type { Store } from '../oci/store.js';
-import { directBootKernel, rootWithBoot, type StreamWarnings } from './streams.js';
+import { rootWithBoot, type StreamWarnings } from './streams.js';
 
 /** LinuxKit's Dockerfile for the docker output (moby/build/build.go), exactly. */
 export const DOCKERFILE = '\nFROM scratch\n\nCOPY . ./\n\nENTRYPOINT ["/bin/rc.init"]\n';
@@ -48,6 +48,8 @@ export interface KernelInitrdTarInputs {
   sharedInitrd?: string;
   /** The root as a compressed cpio, without the microcode (through the build's segment cache). */
   rootInitrd: () => AsyncIterable<Uint8Array>;
+  /** The direct-boot kernel file (through the build's segment cache). */
+  kernel: () => AsyncIterable<Uint8Array>;
   /** Where this writer may keep its temporary files (removed when it returns). */
   scratch: (what: string) => string;
   out: string;
@@ -60,7 +62,7 @@ export async function writeKernelInitrdTar(i: KernelInitrdTarInputs): Promise<vo
   const kernelFile = i.scratch('kernel');
   const initrdFile = i.scratch('initrd');
   try {
-    await writeStreamTo(directBootKernel(store, plan), kernelFile);
+    await writeStreamTo(i.kernel(), kernelFile);
     const ucode = plan.kernel?.ucode ? await collect(layerFile(store, plan.kernel.ucode.layer, plan.kernel.ucode.path)) : undefined;
     let initrd: { path: string; start: number };
     if (i.sharedInitrd) initrd = { path: i.sharedInitrd, start: ucode?.length ?? 0 };

@@ -27,7 +27,7 @@ import { ARCH_NAMES, ARCHES, BIOS_ARCHES, type Arch } from '../arch.js';
 import { mediaInputs, type MediaInputs } from './media/sources.js';
 import type { SquashfsFile } from './media/scratch.js';
 import type { BuildSession } from './session.js';
-import { directBootKernel, rootWithBoot, type StreamWarnings } from './streams.js';
+import { rootWithBoot, type StreamWarnings } from './streams.js';
 import { writeUki } from './media/uki.js';
 import { writeIsoMedia } from './media/iso.js';
 import { writeRawDisk } from './media/disk.js';
@@ -45,6 +45,8 @@ export interface OutputContext {
   tmp: (file: string) => string;
   /** Boot-media inputs: kernel, the build's initrd (written once, shared by its formats), the squashfs root in that layout, boot files, seed. */
   media: () => Promise<MediaInputs>;
+  /** The kernel file of the direct-boot formats as a stream (through the build's segment cache). */
+  kernel: () => AsyncIterable<Uint8Array>;
   /** The whole-system initrd as a stream (through the build's segment cache). */
   initrd: () => AsyncIterable<Uint8Array>;
   /** The same without the microcode cpio at its start. */
@@ -74,9 +76,9 @@ export const FORMATS: OutputFormat[] = [
     files: (n) => [`${n}-kernel`, `${n}-initrd.img`, `${n}-cmdline`],
     needsKernel: true,
     sharesInitrd: true,
-    write: async ({ store, plan, tmp, initrd, sharedInitrd }) => {
+    write: async ({ plan, tmp, kernel, initrd, sharedInitrd }) => {
       const n = plan.name;
-      await writeStream(directBootKernel(store, plan), tmp(`${n}-kernel`));
+      await writeStream(kernel(), tmp(`${n}-kernel`));
       const shared = await sharedInitrd();
       if (shared) await linkOrCopy(shared, tmp(`${n}-initrd.img`));
       else await writeStream(initrd(), tmp(`${n}-initrd.img`));
@@ -89,10 +91,10 @@ export const FORMATS: OutputFormat[] = [
     files: (n) => [`${n}-kernel`, `${n}-initrd.img`, `${n}-squashfs.img`, `${n}-cmdline`],
     needsKernel: true,
     layout: 'squashfs',
-    write: async ({ store, plan, tmp, squashfs }) => {
+    write: async ({ plan, tmp, kernel, squashfs }) => {
       const n = plan.name;
       const { root, initrd } = await squashfs();
-      await writeStream(directBootKernel(store, plan), tmp(`${n}-kernel`));
+      await writeStream(kernel(), tmp(`${n}-kernel`));
       await linkOrCopy(initrd.path, tmp(`${n}-initrd.img`));
       await linkOrCopy(root.path, tmp(`${n}-squashfs.img`));
       await writeFile(tmp(`${n}-cmdline`), rootCmdline(plan.cmdline, root));
@@ -189,10 +191,10 @@ FORMATS.push(
     needsKernel: true,
     // the read-only root layout (the small initrd, the writable overlays), with erofs as its filesystem
     layout: 'squashfs',
-    write: async ({ store, plan, onWarning, tmp, initrdOf }) => {
+    write: async ({ store, plan, onWarning, tmp, kernel, initrdOf }) => {
       const n = plan.name;
       const root = await writeErofsRoot(store, plan, onWarning, tmp(`${n}-erofs.img`));
-      await writeStream(directBootKernel(store, plan), tmp(`${n}-kernel`));
+      await writeStream(kernel(), tmp(`${n}-kernel`));
       await writeStream(initrdOf(erofsInitramfs(plan, root.superblockSha256)), tmp(`${n}-initrd.img`));
       await writeFile(tmp(`${n}-cmdline`), plan.cmdline);
     },
@@ -204,10 +206,10 @@ FORMATS.push(
     needsKernel: true,
     // the read-only root layout (the small initrd, the writable overlays), with iso9660 as its filesystem
     layout: 'squashfs',
-    write: async ({ store, plan, onWarning, tmp, initrdOf }) => {
+    write: async ({ store, plan, onWarning, tmp, initrdOf, kernel }) => {
       const n = plan.name;
       const root = await writeIsoRootImage(store, plan, onWarning, tmp(`${n}.iso`));
-      await writeStream(directBootKernel(store, plan), tmp(`${n}-kernel`));
+      await writeStream(kernel(), tmp(`${n}-kernel`));
       await writeStream(initrdOf(isoInitramfs(plan, root.pvdSha256)), tmp(`${n}-initrd.img`));
       await writeFile(tmp(`${n}-cmdline`), plan.cmdline);
     },
@@ -227,10 +229,10 @@ FORMATS.push(
     files: (n) => [`${n}-initrd.tar`],
     needsKernel: true,
     sharesInitrd: true,
-    write: async ({ store, plan, onWarning, tmp, sharedInitrd, rootInitrd }) => {
+    write: async ({ store, plan, onWarning, tmp, kernel, sharedInitrd, rootInitrd }) => {
       // scratch names no longer than the output's own temporary name (a longest NAME fits 255 bytes)
       const out = tmp(`${plan.name}-initrd.tar`);
-      await writeKernelInitrdTar({ store, plan, onWarning, sharedInitrd: await sharedInitrd(), rootInitrd, scratch: (what) => tmp(`${plan.name}-${what.slice(0, 1)}`), out });
+      await writeKernelInitrdTar({ store, plan, onWarning, kernel, sharedInitrd: await sharedInitrd(), rootInitrd, scratch: (what) => tmp(`${plan.name}-${what.slice(0, 1)}`), out });
     },
   },
 );
@@ -285,6 +287,7 @@ export async function writeFormat(format: OutputFormat, output: OutputPlan, sess
       plan,
       onWarning: session.onWarning,
       tmp: tmpOf,
+      kernel: () => session.kernel(plan),
       initrd: () => session.initrd(plan, plan.root),
       rootInitrd: () => session.initrd(plan, plan.root, { microcode: false }),
       initrdOf: (root) => session.initrd(plan, root),

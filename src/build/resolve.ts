@@ -6,7 +6,7 @@ import type { Arch } from '../arch.js';
 import type { ResolvedImage } from '../plan/images.js';
 import type { Store } from '../oci/store.js';
 import { formatRef, parseRef } from '../oci/ref.js';
-import { indexComponents, type ComponentIndex } from '../pkg/find.js';
+import { indexComponents, SPEC_MEMO_KIND, type ComponentIndex } from '../pkg/find.js';
 import { COMPONENT_SOURCE_LABEL, componentSourceDigest } from '../pkg/source.js';
 import type { Entry } from '../formats/entry.js';
 import { showName } from '../formats/names.js';
@@ -62,7 +62,7 @@ export async function resolveImages(refs: string[], ctx: ResolveContext): Promis
   let opened: Promise<Registries> | undefined;
   const session: Session = {
     get: () => (opened ??= import('../oci/registry/session.js').then((m) => m.Registries.open(ctx.registry))),
-    components: ctx.components ?? indexComponents(ctx.componentDirs),
+    components: ctx.components ?? indexComponents(ctx.componentDirs, { memo: () => ctx.store.derived(SPEC_MEMO_KIND) }),
   };
   try {
     for (const ref of refs) {

@@ -4,6 +4,8 @@
 // segment is used only if its bytes hash to what its record says; anything else is a miss. A
 // segment appears only complete (temporary names, renamed last), and the cache stays under a size
 // limit by dropping the segments used longest ago (a segment's mtime is its last use).
+// Other files a build derives from its layers alone live here too, under the same rules (the
+// direct-boot kernel: build/streams.ts): a plain entry has no cpio bytes and no records.
 
 import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat, utimes, writeFile, type FileHandle } from 'node:fs/promises';
@@ -25,9 +27,11 @@ const Meta = z.object({
   key: z.string(),
   size: z.number().int().nonnegative(),
   sha256: z.string(),
-  cpioBytes: z.number().int().nonnegative(),
-  records: z.array(z.object({ path: z.string(), kind: z.enum(['dir', 'symlink', 'file', 'linked file', 'other', 'hardlink']), link: z.string().optional() })),
+  // a segment's; a plain file has neither
+  cpioBytes: z.number().int().nonnegative().optional(),
+  records: z.array(z.object({ path: z.string(), kind: z.enum(['dir', 'symlink', 'file', 'linked file', 'other', 'hardlink']), link: z.string().optional() })).optional(),
 });
+type Meta = z.infer<typeof Meta>;
 
 export interface CachedSegment {
   path: string;
@@ -50,16 +54,27 @@ export class SegmentCache {
 
   /** The segment of this key if present and sound; marks it used. */
   async get(key: string): Promise<CachedSegment | undefined> {
-    let meta: z.infer<typeof Meta>;
+    const hit = await this.sound(key);
+    if (!hit || hit.meta.cpioBytes === undefined || hit.meta.records === undefined) return undefined;
+    return { path: hit.path, size: hit.meta.size, cpioBytes: hit.meta.cpioBytes, records: hit.meta.records as GuardRecord[] };
+  }
+
+  /** The plain file of this key (see SegmentWriter.commitFile) if present and sound; marks it used. */
+  async getFile(key: string): Promise<{ path: string; size: number } | undefined> {
+    const hit = await this.sound(key);
+    return hit && { path: hit.path, size: hit.meta.size };
+  }
+
+  private async sound(key: string): Promise<{ path: string; meta: Meta } | undefined> {
     try {
       const parsed = Meta.safeParse(JSON.parse(await readFile(this.file(key, 'json'), 'utf8')));
       if (!parsed.success || parsed.data.key !== key) return undefined;
-      meta = parsed.data;
+      const meta = parsed.data;
       const path = this.file(key, 'bin');
       if ((await stat(path)).size !== meta.size || (await sha256File(path)) !== meta.sha256) return undefined;
       const now = new Date();
       await utimes(path, now, now).catch(() => {});
-      return { path, size: meta.size, cpioBytes: meta.cpioBytes, records: meta.records as GuardRecord[] };
+      return { path, meta };
     } catch {
       return undefined;
     }
@@ -77,7 +92,7 @@ export class SegmentCache {
   }
 
   /** @internal */
-  async commit(key: string, tmp: string, meta: Omit<z.infer<typeof Meta>, 'v' | 'key'>): Promise<void> {
+  async commit(key: string, tmp: string, meta: Omit<Meta, 'v' | 'key'>): Promise<void> {
     const json = `${this.file(key, 'json')}.tmp-${ownerToken()}`;
     try {
       await writeFile(json, JSON.stringify({ v: VERSION, key, ...meta }));
@@ -146,11 +161,21 @@ export class SegmentWriter {
     }
   }
 
+  /** Keeps a segment: its bytes, and what they hold. */
   async commit(cpioBytes: number, records: GuardRecord[]): Promise<void> {
+    await this.keep({ cpioBytes, records });
+  }
+
+  /** Keeps a plain file (no cpio inside): what getFile finds. */
+  async commitFile(): Promise<void> {
+    await this.keep({});
+  }
+
+  private async keep(extra: Pick<Meta, 'cpioBytes' | 'records'>): Promise<void> {
     try {
       await this.fh.close();
       if (this.failed) throw new Error('write failed');
-      await this.cache.commit(this.key, this.tmp, { size: this.size, sha256: this.hash.digest('hex'), cpioBytes, records });
+      await this.cache.commit(this.key, this.tmp, { size: this.size, sha256: this.hash.digest('hex'), ...extra });
     } catch {
       await this.abandon();
     }

@@ -8,13 +8,13 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Store } from '../oci/store.js';
 import { ownerToken, partialSuffix } from '../oci/owner.js';
-import { indexComponents, type ComponentIndex } from '../pkg/find.js';
+import { indexComponents, SPEC_MEMO_KIND, type ComponentIndex } from '../pkg/find.js';
 import { assembleRoot } from '../rootfs/assemble.js';
 import type { RootType } from '../plan/layout.js';
 import type { BuildPlan } from '../plan/plan.js';
 import type { SignerKey } from '../formats/efi/signer.js';
 import { InitrdScratch, SquashfsScratch } from './media/scratch.js';
-import { initrd, rootInitrd, type StreamWarnings } from './streams.js';
+import { directBootKernel, initrd, rootInitrd, type StreamWarnings } from './streams.js';
 import { SegmentCache } from './segment-cache.js';
 import type { RootPlan } from '../rootfs/plan.js';
 
@@ -68,9 +68,14 @@ export class BuildSession {
     });
   }
 
+  /** The kernel file of the direct-boot formats, through the session's segment cache. */
+  kernel(plan: BuildPlan): AsyncIterable<Uint8Array> {
+    return directBootKernel(this.store, plan, this.segments && { cache: this.segments, onKey: (k) => this.segmentKeys.add(k) });
+  }
+
   /** The index of the component folders, one per build; it reads specs as asked. */
   components(): ComponentIndex {
-    return (this.index ??= indexComponents(this.componentDirs));
+    return (this.index ??= indexComponents(this.componentDirs, { memo: () => this.store.derived(SPEC_MEMO_KIND) }));
   }
 
   /** The suffix of one output's temporary files: its writer's owner token, so a later build can tell a dead writer's. */

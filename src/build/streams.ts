@@ -2,6 +2,8 @@
 // initramfs (microcode, then the root as a gzip'd cpio), the direct-boot kernel, and the root
 // with the kernel and command line under boot/ (the tar format).
 
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import type { Store } from '../oci/store.js';
 import { gzipParallel } from '../formats/compress/gzip.js';
 import { zstdCompress, zstdVersion } from '../formats/compress/zstd.js';
@@ -45,8 +47,42 @@ export async function* rootInitrd(store: Store, plan: SystemPlan, root: RootPlan
  * The kernel file of the direct-boot formats. An uncompressed arm64 Image (what EFI firmware
  * needs, so the kernel image carries it that way) is gzip'd here, as LinuxKit's arm64 kernels
  * are: half the size, and QEMU and GRUB load Image.gz as it is.
+ *
+ * With a cache, the bytes are kept there, keyed by what they are made of (the layer's digest, the
+ * path, the arch): a later build copies them, verified, instead of reading the whole kernel layer
+ * again (its modules tree included, to check its digest) for a file that cannot have changed.
  */
-export async function* directBootKernel(store: Store, plan: SystemPlan): AsyncIterable<Uint8Array> {
+export async function* directBootKernel(store: Store, plan: SystemPlan, cache?: KernelCache): AsyncIterable<Uint8Array> {
+  if (!cache) return yield* extractKernel(store, plan);
+  const k = plan.kernel!;
+  const key = createHash('sha256').update(`direct-boot kernel\n${KERNEL_FORMAT}\n${k.layer.digest}\n${k.binary}\n${plan.arch}`).digest('hex');
+  cache.onKey?.(key);
+  const hit = await cache.cache.getFile(key);
+  if (hit) return yield* createReadStream(hit.path, { highWaterMark: 1024 * 1024 });
+  const sink = await cache.cache.writer(key);
+  let kept = false;
+  try {
+    for await (const c of extractKernel(store, plan)) {
+      await sink?.write(c);
+      yield c;
+    }
+    await sink?.commitFile();
+    kept = true;
+  } finally {
+    if (!kept) await sink?.abandon();
+  }
+}
+
+/** Version of the bytes a direct-boot kernel key stands for: bump when how they are made changes. */
+const KERNEL_FORMAT = 1;
+
+/** Where directBootKernel keeps its bytes, and whom it tells the key it used (the cache keeps it when it trims). */
+export interface KernelCache {
+  cache: SegmentCache;
+  onKey?: (key: string) => void;
+}
+
+async function* extractKernel(store: Store, plan: SystemPlan): AsyncIterable<Uint8Array> {
   const k = plan.kernel!;
   const src = layerFile(store, k.layer, k.binary)[Symbol.asyncIterator]();
   const chunks: Uint8Array[] = [];

@@ -1,9 +1,11 @@
 // Which component folder builds a given image reference.
-import { readdir, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { normalizeRef } from '../oci/ref.js';
 import { PkgError } from './errors.js';
-import { loadComponent, SPEC_FILE } from './spec.js';
+import { loadComponent, parseComponentSpec, SPEC_FILE, type ComponentSpec } from './spec.js';
+import type { DerivedCache } from '../oci/derived.js';
 
 async function isFile(p: string): Promise<boolean> {
   return stat(p).then((s) => s.isFile(), () => false);
@@ -40,17 +42,28 @@ export interface ComponentIndex {
   find(ref: string): Promise<string | undefined>;
 }
 
-export function indexComponents(searchDirs: string[]): ComponentIndex {
+export interface IndexOptions {
+  /**
+   * Where what each spec names is kept, by the sha256 of its path and text (opened on first
+   * use): a build whose images are not all components reads every spec of the search dirs, and
+   * parsing one costs ~5 ms (the yaml document API and zod, cold), reading it ~0.1 ms.
+   */
+  memo?: () => DerivedCache;
+}
+
+/** The derived-data kind (oci/derived.ts) of IndexOptions.memo. */
+export const SPEC_MEMO_KIND = 'component-refs';
+const SPEC_MEMO_VERSION = 1;
+
+export function indexComponents(searchDirs: string[], opts: IndexOptions = {}): ComponentIndex {
   const dirs = [...new Set(searchDirs.map((d) => path.resolve(d)))];
   // folder -> the normalized ref it builds, or an Error for an invalid spec
   const specs = new Map<string, Promise<string | Error | undefined>>();
+  let memo: DerivedCache | undefined;
   const refOf = (dir: string) => {
     let r = specs.get(dir);
     if (!r) {
-      r = loadComponent(dir).then(
-        (spec) => safeNormalize(spec.ref),
-        (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
-      );
+      r = specRef(dir, opts.memo && (memo ??= opts.memo()));
       specs.set(dir, r);
     }
     return r;
@@ -85,6 +98,33 @@ export function indexComponents(searchDirs: string[]): ComponentIndex {
       throw new PkgError('SPEC_INVALID', `no valid component folder builds ${ref}, and these component specs are invalid:\n${[...new Set(broken)].join('\n')}`);
     },
   };
+}
+
+/** What the spec in `dir` names: its normalized ref, or the Error that makes it invalid. */
+async function specRef(dir: string, memo?: DerivedCache): Promise<string | Error | undefined> {
+  const file = path.join(dir, SPEC_FILE);
+  const text = memo && (await readFile(file, 'utf8').catch(() => undefined));
+  const parse = async (source: () => Promise<ComponentSpec>) =>
+    source().then(
+      (spec) => safeNormalize(spec.ref),
+      (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
+    );
+  // no memo, or a spec not there to read: loadComponent says what is wrong
+  if (!memo || text === undefined) return parse(() => loadComponent(dir));
+  const fresh = () => parse(async () => parseComponentSpec(text, file, dir));
+  // what a spec names follows from its text; its messages name its file
+  const digest = `sha256:${createHash('sha256').update(`${file}\0${text}`).digest('hex')}`;
+  try {
+    const kept = await memo.get<{ ref: string | null } | { invalid: string }>(digest, SPEC_MEMO_VERSION, async () => {
+      const r = await fresh();
+      return r instanceof Error ? { invalid: r.message } : { ref: r ?? null };
+    });
+    if (kept && 'invalid' in kept && typeof kept.invalid === 'string') return new Error(kept.invalid);
+    if (kept && 'ref' in kept && (typeof kept.ref === 'string' || kept.ref === null)) return kept.ref ?? undefined;
+  } catch {
+    // the memo could not be written (a read-only or full cache): parsing is only slower
+  }
+  return fresh();
 }
 
 /** One lookup; see ComponentIndex.find. */

@@ -13,6 +13,7 @@ import { showName } from '../formats/names.js';
 import { moduleName, selectModules, type KernelModulesInfo } from '../rootfs/modules.js';
 import { fileEntry, planRoot, type RootPlan } from '../rootfs/plan.js';
 import { kernelPaths, PlanError, topmostLayerWith } from './system.js';
+import { DEFAULT_TRIES } from './slots.js';
 import type { ResolvedImage } from './images.js';
 import type { VerityInfo } from '../formats/verity/tree.js';
 
@@ -119,7 +120,7 @@ export function squashfsLayout(inputs: LayoutInputs): SquashfsLayout {
   const writable = writablePaths(b);
   const verity = b.root?.verity === true;
   // a slots root (plan/slots.ts checks it): the init finds its slot, the ESP and the booted entry
-  const slots = b.root?.slots && b.root.version !== undefined ? { version: b.root.version } : undefined;
+  const slots = b.root?.slots && b.root.version !== undefined ? { version: b.root.version, tries: b.root.tries ?? DEFAULT_TRIES } : undefined;
   const tools = verity ? images.get(VERITY_IMAGE) : undefined;
   if (verity && !tools) throw new PlanError(`image ${VERITY_IMAGE} was not resolved (root.verity needs it)`);
   const initImages = tools ? [init, tools] : [init];
@@ -166,7 +167,7 @@ export function squashfsLayout(inputs: LayoutInputs): SquashfsLayout {
  * command line carries (osbuild.verity=): the device is found by the sha256 of its verity
  * superblock (a changed squashfs superblock then fails the check, not the search).
  */
-export function rootMarker(r: { superblockSha256: string; verity?: VerityInfo; writable: string[]; modules: string[]; fs?: RootFs; slots?: { version: string } }): string {
+export function rootMarker(r: { superblockSha256: string; verity?: VerityInfo; writable: string[]; modules: string[]; fs?: RootFs; slots?: { version: string; tries: number } }): string {
   const fs = r.fs ?? SQUASHFS_ROOT;
   const v = r.verity;
   return [
@@ -181,7 +182,7 @@ export function rootMarker(r: { superblockSha256: string; verity?: VerityInfo; w
       ? [`verity=1`, `verity_superblock=${v.superblockSha256}`, `verity_offset=${v.hashOffset}`, `verity_blocks=${v.dataBlocks}`, `verity_salt=${v.salt}`]
       : []),
     // A/B slots: stage 2 of the init mounts the ESP and blesses or fails a trial boot of `version`
-    ...(r.slots ? ['slots=ab', `version=${r.slots.version}`] : []),
+    ...(r.slots ? ['slots=ab', `version=${r.slots.version}`, `tries=${r.slots.tries}`] : []),
     '',
   ].join('\n');
 }

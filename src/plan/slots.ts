@@ -10,7 +10,6 @@ import type { Blueprint } from '../blueprint/schema.js';
 import { showName } from '../formats/names.js';
 import { parseDiskSize, showMiB } from './disk-size.js';
 import type { FormatSpec } from './formats.js';
-import type { RootType } from './layout.js';
 import { PlanError } from './system.js';
 import { fileEntry, type PlainEntry } from '../rootfs/plan.js';
 
@@ -65,7 +64,7 @@ export function withSlots(b: Blueprint, imageVersion?: string): Blueprint {
 }
 
 /** The slots of a build, checked against its layout and formats; undefined for a blueprint without. Pure. */
-export function planSlots(b: Blueprint, formats: readonly FormatSpec[], layout: RootType): SlotsPlan | undefined {
+export function planSlots(b: Blueprint, formats: readonly FormatSpec[], layout: 'initramfs' | 'squashfs'): SlotsPlan | undefined {
   const r = b.root ?? {};
   if (!r.slots) {
     const only = formats.find((f) => f.slotsOnly);

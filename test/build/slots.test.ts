@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { build } from '../../src/build/build.js';
+import { build, type BuildResult } from '../../src/build/build.js';
+import { pushBuildOutputs } from '../../src/build/artifact.js';
+import { startRegistry } from '../oci/registry/harness.js';
 import { sha256File } from '../../src/oci/digest.js';
 import { componentCache, REPO } from '../helpers/components.js';
 
@@ -23,6 +25,7 @@ const LINUX_DATA = '0FC63DAF-8483-4772-8E79-3D69D8477DE4';
 let cacheDir: string;
 let work: string;
 let out: string;
+let result: BuildResult;
 
 const run = async (cmd: string, args: string[]) => (await execa(cmd, args, { stdin: 'ignore' })).stdout;
 
@@ -30,7 +33,7 @@ beforeAll(async () => {
   ({ cacheDir } = await componentCache());
   work = await mkdtemp(join(tmpdir(), 'osbuild-slots-'));
   out = join(work, 'v7');
-  await build({ files: BLUEPRINT, arch: 'amd64', formats: ['raw-efi', 'update'], imageVersion: '7', outDir: out, cacheDir, sourceDateEpoch: 1_700_000_000 });
+  result = await build({ files: BLUEPRINT, arch: 'amd64', formats: ['raw-efi', 'update'], imageVersion: '7', outDir: out, cacheDir, sourceDateEpoch: 1_700_000_000 });
 }, 900_000);
 
 afterAll(async () => {
@@ -121,6 +124,7 @@ describe('the A/B disk', () => {
     const { stdout } = await execa('sh', ['-c', `zcat -f ${join(work, 'initrd')} 2>/dev/null | cpio -i --to-stdout etc/osbuild/root 2>/dev/null`]);
     expect(stdout).toMatch(/^slots=ab$/m);
     expect(stdout).toMatch(/^version=7$/m);
+    expect(stdout).toMatch(/^tries=2$/m);
   });
 
   it('the root says its version (/etc/osbuild/version, as unsquashfs reads it): two versions\' roots differ', async () => {
@@ -132,6 +136,37 @@ describe('the A/B disk', () => {
     await build({ files: BLUEPRINT, arch: 'amd64', formats: ['raw-efi', 'update'], imageVersion: '7', outDir: again, cacheDir, sourceDateEpoch: 1_700_000_000 });
     for (const f of ['device-efi.img', 'device-update-root.img', 'device-update.efi']) expect(await sha256File(join(again, f)), f).toBe(await sha256File(join(out, f)));
   }, 600_000);
+});
+
+describe('--size', () => {
+  it('pads the A/B disk at its end (the backup GPT last); too small a size is refused with the size it needs', async () => {
+    const sized = join(work, 'sized');
+    await build({ files: BLUEPRINT, arch: 'amd64', formats: ['raw-efi'], imageVersion: '7', diskSize: 512 * MiB, outDir: sized, cacheDir, sourceDateEpoch: 1_700_000_000 });
+    const disk = join(sized, 'device-efi.img');
+    expect((await stat(disk)).size).toBe(512 * MiB);
+    expect(await run('sgdisk', ['-v', disk])).toMatch(/No problems found/);
+    expect((await partitions(disk)).map((p) => p.name)).toEqual(['ESP', 'root-a', 'root-b', 'osbuild-data']);
+    await expect(build({ files: BLUEPRINT, arch: 'amd64', formats: ['raw-efi'], imageVersion: '7', diskSize: 128 * MiB, outDir: join(work, 'small'), cacheDir })).rejects.toThrow(/--size 128M is too small for the A\/B disk: its content needs \d+M/);
+  }, 600_000);
+});
+
+describe('the update as an artifact', () => {
+  it('build --push: the version is an annotation, the update\'s files have their own kinds (skopeo reads the manifest)', async () => {
+    const registry = await startRegistry();
+    try {
+      const ref = `${registry.host}/fleet/device:7`;
+      await pushBuildOutputs(result, BLUEPRINT, ref);
+      const m = JSON.parse(await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`]));
+      expect(m.annotations['org.osbuild.version']).toBe('7');
+      const kinds = Object.fromEntries(m.layers.map((l: { mediaType: string; annotations: Record<string, string> }) => [l.annotations['org.opencontainers.image.title'], l.mediaType]));
+      expect(kinds['device-update-root.img']).toBe('application/vnd.osbuild.file.update-root.v1');
+      expect(kinds['device-update.efi']).toBe('application/vnd.osbuild.file.update-uki.v1');
+      const root = m.layers.find((l: { annotations: Record<string, string> }) => l.annotations['org.opencontainers.image.title'] === 'device-update-root.img');
+      expect(root.digest).toBe(`sha256:${await sha256File(join(out, 'device-update-root.img'))}`);
+    } finally {
+      await registry.stop();
+    }
+  }, 300_000);
 });
 
 describe('plan errors of a slots build', () => {

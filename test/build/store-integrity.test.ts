@@ -14,6 +14,7 @@ import { ensureDist, MAIN } from '../helpers/dist.js';
 import { makeImage } from '../helpers/oci-image.js';
 import { Store } from '../../src/oci/store.js';
 import { MediaType } from '../../src/oci/types.js';
+import { SPEC_MEMO_KIND } from '../../src/pkg/find.js';
 
 let work: string;
 let pristine: string; // a cache holding every image, built once; each test works on a copy
@@ -282,9 +283,12 @@ describe('derived data beside the store', () => {
     await writeFile(join(cache, 'derived', 'kmod', `v2-sha256-${hex}-kernel.tar.json`), '{}');
     const keep = (await readdir(join(cache, 'derived', 'toc'))).filter((n) => !n.includes(hex));
     expect((await osbuild(['cache', 'rm', '--cache', cache, 'test/kern:1'])).code).toBe(0);
+    // what each component spec names (pkg/find.ts's memo) is keyed by no blob of the store: prune clears it all
+    const memo = (await readdir(join(cache, 'derived', SPEC_MEMO_KIND))).length;
+    expect(memo).toBeGreaterThan(0);
     const r = await osbuild(['cache', 'prune', '--now', '--cache', cache, '--json']);
     expect(r.code, r.stderr).toBe(0);
-    expect((JSON.parse(r.stdout) as { removedDerived: number }).removedDerived).toBe(4); // toc + kmod, new and old names
+    expect((JSON.parse(r.stdout) as { removedDerived: number }).removedDerived).toBe(4 + memo); // toc + kmod, new and old names
     expect(await readdir(join(cache, 'derived', 'kmod'))).toEqual([]);
     expect((await readdir(join(cache, 'derived', 'toc'))).sort()).toEqual(keep.sort());
   });

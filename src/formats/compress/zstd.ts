@@ -6,7 +6,6 @@
 import { availableParallelism } from 'node:os';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { execa } from 'execa';
 import { OsbuildError } from '../../errors.js';
 
 export class ZstdError extends OsbuildError {
@@ -20,10 +19,13 @@ export interface ZstdOptions {
 
 const MISSING = 'zstd not found: install it (Debian 12: apt install zstd), or leave root.initrd.compression at gzip';
 
+// execa loads on first use: it is ~100 modules, and most builds (gzip initrds) never run zstd
+const loadExeca = async () => (await import('execa')).execa;
+
 /** The zstd release, which decides the bytes: "1.5.4". */
 let version: Promise<string> | undefined;
 export function zstdVersion(): Promise<string> {
-  return (version ??= execa('zstd', ['-V'], { reject: false }).then((r) => {
+  return (version ??= loadExeca().then((execa) => execa('zstd', ['-V'], { reject: false })).then((r) => {
     const m = /v(\d+\.\d+\.\d+)/.exec(r.stdout ?? '');
     if (!m) throw new ZstdError(MISSING);
     return m[1];
@@ -35,6 +37,7 @@ export async function* zstdCompress(source: AsyncIterable<Uint8Array>, opts: Zst
   const level = opts.level ?? 3;
   if (!Number.isInteger(level) || level < 1 || level > 19) throw new RangeError(`zstd level ${level} is not 1-19`);
   // -T with a count: multi-threaded mode, whose output is the same for every count
+  const execa = await loadExeca();
   const child = execa('zstd', ['-q', '-c', `-${level}`, `-T${availableParallelism()}`], {
     stdin: 'pipe',
     stdout: 'pipe',

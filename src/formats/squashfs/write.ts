@@ -8,7 +8,6 @@ import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { execa } from 'execa';
 import type { EntryStream } from '../entry.js';
 import { showName } from '../names.js';
 import { writeTar } from '../tar/write.js';
@@ -52,6 +51,7 @@ export async function writeSquashfs(entries: EntryStream, path: string, opts: Sq
   // SOURCE_DATE_EPOCH rather than -mkfs-time/-root-time: sqfstar 4.5 ignores -root-time and
   // stamps the root directory with the current time; the variable clamps every time, root included
   const env = { SOURCE_DATE_EPOCH: String(opts.epoch) };
+  const { execa } = await import('execa'); // loaded here: builds without a squashfs never pay for it
   const child = execa('sqfstar', args, { env, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', reject: false });
   // The tar streams into sqfstar's stdin. If our side fails (a corrupt blob), sqfstar sees a
   // short tar and fails too: our error is the one to report. If sqfstar stops reading (it
