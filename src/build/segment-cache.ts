@@ -11,7 +11,7 @@
 // Other files a build derives from its layers alone live here too, under the same rules (the
 // direct-boot kernel: build/streams.ts): a plain entry has no cpio bytes and no records.
 
-import { createHash } from 'node:crypto';
+import { createHash, webcrypto } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat, utimes, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -47,13 +47,19 @@ export interface CachedFile {
   read(): AsyncIterable<Uint8Array>;
 }
 
-/** A block of a cache entry did not hash to its record; `sent` bytes before it did, and went out. */
+/**
+ * A block of a cache entry did not hash to its record; the blocks before it did, and went out
+ * (`sent` bytes: `blocks`, the sha256 of each, `block` bytes each).
+ */
 export class DamagedEntry extends Error {
+  readonly sent: number;
   constructor(
-    readonly sent: number,
-    readonly sentSha256: string,
+    readonly block: number,
+    readonly blocks: readonly string[],
   ) {
+    const sent = block * blocks.length;
     super(`a segment cache entry is damaged after byte ${sent}`);
+    this.sent = sent;
   }
 }
 
@@ -228,27 +234,28 @@ export class SegmentWriter {
 
 /**
  * An entry's bytes, each block handed on only once it hashes to its record. The next block is
- * read while this one is checked and written on: a rebuild is mostly this copy.
+ * read and hashed on the threadpool while this one is written on: a rebuild is mostly this copy,
+ * and so it takes both cores.
  */
 async function* readChecked(path: string, meta: Meta): AsyncIterable<Uint8Array> {
   const fh = await open(path, 'r');
-  const sent = createHash('sha256');
-  const readAt = (at: number) => {
+  const fetch = (at: number) => {
     const buf = Buffer.allocUnsafe(Math.min(meta.block, meta.size - at));
-    const p = fh.read(buf, 0, buf.length, at).then((r) => (r.bytesRead === buf.length ? buf : undefined));
+    const p = fh
+      .read(buf, 0, buf.length, at)
+      .then(async (r) => (r.bytesRead === buf.length ? { buf, sha256: Buffer.from(await webcrypto.subtle.digest('SHA-256', buf)).toString('hex') } : undefined));
     p.catch(() => {}); // awaited below, or abandoned when the copy stops early
     return p;
   };
-  let next: Promise<Buffer | undefined> | undefined = meta.size > 0 ? readAt(0) : undefined;
+  let next = meta.size > 0 ? fetch(0) : undefined;
   try {
     for (let i = 0, at = 0; next; i++) {
-      const buf = await next;
-      const end = at + (buf?.length ?? 0);
-      next = buf && end < meta.size ? readAt(end) : undefined;
-      if (!buf || createHash('sha256').update(buf).digest('hex') !== meta.blocks[i]) throw new DamagedEntry(at, sent.digest('hex'));
-      sent.update(buf);
+      const got = await next;
+      const end = at + (got?.buf.length ?? 0);
+      next = got && end < meta.size ? fetch(end) : undefined;
+      if (!got || got.sha256 !== meta.blocks[i]) throw new DamagedEntry(meta.block, meta.blocks.slice(0, i));
       at = end;
-      yield buf;
+      yield got.buf;
     }
   } finally {
     await next?.catch(() => {});
@@ -262,28 +269,29 @@ async function* readChecked(path: string, meta: Meta): AsyncIterable<Uint8Array>
  * bytes, and are checked to be (else this throws: the output would not be one archive).
  */
 export async function* resumeAfter(source: AsyncIterable<Uint8Array>, damaged: DamagedEntry, what: string): AsyncIterable<Uint8Array> {
-  let skip = damaged.sent;
-  const again = createHash('sha256');
-  const check = () => {
-    if (again.digest('hex') !== damaged.sentSha256) {
-      throw new SegmentCacheError(`${what}: written again after its copy in the segment cache was found damaged, its bytes differ from the copy's sound part: remove the cache's segments/ folder and build again`);
-    }
-  };
-  if (skip === 0) check();
+  const fail = (why: string) =>
+    new SegmentCacheError(`${what}: written again after its copy in the segment cache was found damaged, ${why}: remove the cache's segments/ folder and build again`);
+  // the re-made bytes of the blocks already sent, hashed block by block against their record
+  let i = 0;
+  let inBlock = 0;
+  let hash = createHash('sha256');
   for await (const c of source) {
-    if (skip === 0) {
-      yield c;
-      continue;
+    let at = 0;
+    while (i < damaged.blocks.length && at < c.length) {
+      const n = Math.min(c.length - at, damaged.block - inBlock);
+      hash.update(c.subarray(at, at + n));
+      at += n;
+      inBlock += n;
+      if (inBlock === damaged.block) {
+        if (hash.digest('hex') !== damaged.blocks[i]) throw fail('its bytes differ from the copy\'s sound part');
+        hash = createHash('sha256');
+        inBlock = 0;
+        i++;
+      }
     }
-    const n = Math.min(skip, c.length);
-    again.update(c.subarray(0, n));
-    skip -= n;
-    if (skip === 0) {
-      check();
-      if (n < c.length) yield c.subarray(n);
-    }
+    if (at < c.length) yield at === 0 ? c : c.subarray(at);
   }
-  if (skip > 0) throw new SegmentCacheError(`${what}: written again after its copy in the segment cache was found damaged, it is shorter than the copy's sound part: remove the cache's segments/ folder and build again`);
+  if (i < damaged.blocks.length) throw fail('it is shorter than the copy\'s sound part');
 }
 
 export class SegmentCacheError extends OsbuildError {
