@@ -24,14 +24,11 @@ import { ARCHES, type Arch } from '../../src/arch.js';
 import { componentCache, REPO } from '../helpers/components.js';
 import { consoleProblems } from '../helpers/console.js';
 import { slot } from '../helpers/slot.js';
+import { PFLASH_FIRMWARE, pflashArgs } from '../helpers/firmware.js';
 
 const DEVICE = ['blueprints/minimal.yml', 'test/fixtures/slots/device.yml'].map((f) => join(REPO, f));
 const BROKEN = [...DEVICE, join(REPO, 'test/fixtures/slots/broken.yml')];
-/** The firmware (code read-only, a writable copy of its variable store) and machine of each arch. */
-const FIRMWARE = {
-  amd64: { code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: '/usr/share/OVMF/OVMF_VARS_4M.fd' },
-  arm64: { code: '/usr/share/AAVMF/AAVMF_CODE.fd', vars: '/usr/share/AAVMF/AAVMF_VARS.fd' },
-} as const;
+const FIRMWARE = PFLASH_FIRMWARE;
 
 let work: string;
 let cacheDir: string;
@@ -99,7 +96,7 @@ function device(arch: Arch) {
       q.binary,
       [
         '-machine', q.machine, '-accel', 'tcg', ...cpu, '-m', '1024', '-smp', '1',
-        '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${fw.code}`, '-drive', `if=pflash,format=raw,unit=1,file=${vars}`,
+        ...pflashArgs(fw.code, vars),
         '-drive', `file=${disk},format=raw,if=virtio`,
         '-nic', 'none', '-display', 'none', '-serial', 'stdio', '-monitor', 'none', '-parallel', 'none',
       ],

@@ -27,6 +27,7 @@ import { qemuCommand } from '../../src/run/qemu.js';
 import { componentCache, REPO } from '../helpers/components.js';
 import { ensureDist, MAIN } from '../helpers/dist.js';
 import { slot } from '../helpers/slot.js';
+import { PFLASH_FIRMWARE, pflashArgs } from '../helpers/firmware.js';
 import { startRegistry, type Running } from '../oci/registry/harness.js';
 
 const BROKEN = join(REPO, 'test/fixtures/slots/broken.yml');
@@ -59,7 +60,7 @@ const REPOS = { amd64: 'fleet/device:stable', arm64: 'fleet/device:stable-arm64'
  * How the firmware boots: OVMF as -bios; AAVMF as the virt machine wants it, its code read-only
  * and a writable copy of its variable store in pflash (as test/build/slots.boot.test.ts does).
  */
-const AAVMF = { code: '/usr/share/AAVMF/AAVMF_CODE.fd', vars: '/usr/share/AAVMF/AAVMF_VARS.fd' };
+const AAVMF = PFLASH_FIRMWARE.arm64;
 
 /** One device of `arch`: its blueprint, v1's disk (a writable copy), the versions it publishes. */
 function device(arch: Arch) {
@@ -123,7 +124,7 @@ function device(arch: Arch) {
 
   /** QEMU started on the device's disk (a power cut and a start again: a new Guest). */
   function start(): Guest {
-    const pflash = arch === 'arm64' ? ['-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${AAVMF.code}`, '-drive', `if=pflash,format=raw,unit=1,file=${vars}`] : [];
+    const pflash = arch === 'arm64' ? pflashArgs(AAVMF.code, vars) : [];
     const firmware = arch === 'arm64' ? undefined : ARCHES[arch].efi!.firmware.path;
     return new Guest(qemuCommand({ arch, firmware, interactive: false, net: 'user', extraArgs: [...pflash, '-drive', `file=${disk},format=raw,if=virtio`] }));
   }
