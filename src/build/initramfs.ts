@@ -17,7 +17,7 @@ import type { FlattenWarning } from '../rootfs/flatten.js';
 import type { RootPlan } from '../rootfs/plan.js';
 import { segmentContentKey, segmentDev, segmentsOf, type HostHasher } from '../rootfs/segments.js';
 import { sha256File } from '../oci/digest.js';
-import { DamagedEntry, resumeAfter, type SegmentCache } from './segment-cache.js';
+import { throughCache, type SegmentCache } from './segment-cache.js';
 
 /** Version of the bytes a segment key stands for: bump when the cpio writer's output changes. */
 const SEGMENT_FORMAT = 1;
@@ -45,21 +45,8 @@ export async function* initramfs(store: Store, plan: RootPlan, opts: InitramfsOp
     const key = createHash('sha256').update(`${SEGMENT_FORMAT}\n${content}\n${dev}\n${opts.compressId}`).digest('hex');
     keys.push(key);
 
-    const hit = await opts.cache?.get(key);
-    let damaged: DamagedEntry | undefined;
-    if (hit && guard.replay(hit.records)) {
-      try {
-        yield* hit.read();
-        cpioBytes += hit.cpioBytes;
-        continue;
-      } catch (e) {
-        if (!(e instanceof DamagedEntry)) throw e;
-        // written again from its layers, from where the stream stands before it
-        guard.forget(hit.records);
-        damaged = e;
-      }
-    }
-
+    const cached = await opts.cache?.get(key);
+    const hit = cached && guard.replay(cached.records) ? cached : undefined;
     const records: GuardRecord[] = [];
     const warningsBefore = guard.warnings;
     let bytes = 0;
@@ -69,25 +56,15 @@ export async function* initramfs(store: Store, plan: RootPlan, opts: InitramfsOp
         yield c;
       }
     }
-    const sink = await opts.cache?.writer(key);
-    let kept = false;
-    async function* piece(): AsyncIterable<Uint8Array> {
-      for await (const c of opts.compress(counted())) {
-        await sink?.write(c);
-        yield c;
-      }
-    }
-    try {
-      yield* damaged ? resumeAfter(piece(), damaged, seg.what) : piece();
+    const copied = yield* throughCache(opts.cache, key, hit, {
+      make: () => opts.compress(counted()),
       // what drew a warning is written, not kept: the next build warns again
-      if (sink && guard.warnings === warningsBefore) {
-        await sink.commit(bytes, records);
-        kept = true;
-      }
-    } finally {
-      if (!kept) await sink?.abandon();
-    }
-    cpioBytes += bytes;
+      keep: async (w) => guard.warnings === warningsBefore && (await w.commit(bytes, records), true),
+      // written again from its layers, from where the stream stands before it
+      onDamaged: () => guard.forget(hit!.records),
+      what: seg.what,
+    });
+    cpioBytes += copied ? hit!.cpioBytes : bytes;
   }
   opts.onKeys?.(keys);
   yield* opts.compress(writeCpio(noEntries(), { offset: cpioBytes }));

@@ -294,6 +294,52 @@ export async function* resumeAfter(source: AsyncIterable<Uint8Array>, damaged: D
   if (i < damaged.blocks.length) throw fail('it is shorter than the copy\'s sound part');
 }
 
+/** How throughCache makes an entry's bytes when the cache cannot give them, and keeps them. */
+export interface CacheFill {
+  /** Makes the bytes (the same as the entry's, when it had them). */
+  make(): AsyncIterable<Uint8Array>;
+  /** Keeps what make() gave, or says it is not worth keeping (false: the writer is abandoned). */
+  keep(w: SegmentWriter): Promise<boolean>;
+  /** Told when a copy from `hit` stopped at damage, before the bytes are made again. */
+  onDamaged?(): void;
+  /** For messages: what the entry is. */
+  what: string;
+}
+
+/**
+ * The bytes of the entry `key`: copied from `hit` (checked block by block) when given, else made
+ * and kept in the cache for the next build. A copy that meets damage part way goes on with the
+ * bytes made again, past those already sent (resumeAfter). Returns whether the copy served.
+ */
+export async function* throughCache(cache: SegmentCache | undefined, key: string, hit: CachedFile | undefined, fill: CacheFill): AsyncGenerator<Uint8Array, boolean> {
+  let damaged: DamagedEntry | undefined;
+  if (hit) {
+    try {
+      yield* hit.read();
+      return true;
+    } catch (e) {
+      if (!(e instanceof DamagedEntry)) throw e;
+      fill.onDamaged?.();
+      damaged = e;
+    }
+  }
+  const sink = await cache?.writer(key);
+  let kept = false;
+  async function* made(): AsyncIterable<Uint8Array> {
+    for await (const c of fill.make()) {
+      await sink?.write(c);
+      yield c;
+    }
+  }
+  try {
+    yield* damaged ? resumeAfter(made(), damaged, fill.what) : made();
+    kept = sink !== undefined && (await fill.keep(sink));
+  } finally {
+    if (!kept) await sink?.abandon();
+  }
+  return false;
+}
+
 export class SegmentCacheError extends OsbuildError {
   readonly code = 'ESEGMENTCACHE';
 }

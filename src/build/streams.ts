@@ -14,7 +14,7 @@ import type { RootPlan } from '../rootfs/plan.js';
 import { ARCHES, isKernelImage } from '../arch.js';
 import type { SystemPlan } from '../plan/system.js';
 import { initramfs } from './initramfs.js';
-import { DamagedEntry, resumeAfter, type SegmentCache } from './segment-cache.js';
+import { throughCache, type SegmentCache } from './segment-cache.js';
 
 /** Where the checks on the assembled stream report what they dropped (rootfs/guard.ts). */
 export type StreamWarnings = ((w: FlattenWarning) => void) | undefined;
@@ -56,31 +56,11 @@ export async function* directBootKernel(store: Store, plan: SystemPlan, cache?: 
   const k = plan.kernel!;
   const key = createHash('sha256').update(`direct-boot kernel\n${KERNEL_FORMAT}\n${k.layer.digest}\n${k.binary}\n${plan.arch}`).digest('hex');
   cache.onKey?.(key);
-  const hit = await cache.cache.getFile(key);
-  let damaged: DamagedEntry | undefined;
-  if (hit) {
-    try {
-      return yield* hit.read();
-    } catch (e) {
-      if (!(e instanceof DamagedEntry)) throw e;
-      damaged = e;
-    }
-  }
-  const sink = await cache.cache.writer(key);
-  let kept = false;
-  async function* extracted(): AsyncIterable<Uint8Array> {
-    for await (const c of extractKernel(store, plan)) {
-      await sink?.write(c);
-      yield c;
-    }
-  }
-  try {
-    yield* damaged ? resumeAfter(extracted(), damaged, 'the kernel') : extracted();
-    await sink?.commitFile();
-    kept = true;
-  } finally {
-    if (!kept) await sink?.abandon();
-  }
+  yield* throughCache(cache.cache, key, await cache.cache.getFile(key), {
+    make: () => extractKernel(store, plan),
+    keep: async (w) => (await w.commitFile(), true),
+    what: 'the kernel',
+  });
 }
 
 /** Version of the bytes a direct-boot kernel key stands for: bump when how they are made changes. */
