@@ -16,7 +16,7 @@ export async function writeSized(src: Sized, path: string): Promise<void> {
     }
   }
   await pipeline(Readable.from(counted(), { objectMode: false }), createWriteStream(path));
-  if (n !== src.size) throw new MediaError(`${path}: wrote ${n} bytes where ${src.size} were planned (a writer's size plan is wrong)`);
+  checkSize(src, path, n);
 }
 
 /**
@@ -39,5 +39,9 @@ export async function writeSparse(src: Sized, path: string): Promise<void> {
   } finally {
     await fh.close();
   }
-  if (n !== src.size) throw new MediaError(`${path}: wrote ${n} bytes where ${src.size} were planned (a writer's size plan is wrong)`);
+  checkSize(src, path, n);
+}
+
+function checkSize(src: Sized, path: string, written: number): void {
+  if (written !== src.size) throw new MediaError(`${path}: wrote ${written} bytes where ${src.size} were planned (a writer's size plan is wrong)`);
 }
