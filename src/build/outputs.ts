@@ -7,7 +7,7 @@
 // the directory removes what a killed one left, and never what a running one is writing.
 
 import { createWriteStream } from 'node:fs';
-import { copyFile, link, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, link, lstat, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
@@ -304,10 +304,17 @@ export async function writeFormat(format: OutputFormat, output: OutputPlan, sess
       },
     });
     const out: { path: string; bytes: number }[] = [];
+    const removals: Promise<void>[] = [];
     for (const f of names) {
-      await rename(tmpOf(f), join(outDir, f));
+      const old = await moveAside(join(outDir, f), `${tmpOf(f)}.old`);
+      await rename(tmpOf(f), join(outDir, f)).catch(async (e) => {
+        if (old) await rename(old, join(outDir, f)).catch(() => {});
+        throw e;
+      });
+      if (old) removals.push(rm(old, { force: true }));
       out.push({ path: join(outDir, f), bytes: (await stat(join(outDir, f))).size });
     }
+    await Promise.all(removals);
     return out;
   } catch (err) {
     failed = true;
@@ -326,6 +333,20 @@ export async function writeFormat(format: OutputFormat, output: OutputPlan, sess
   } finally {
     if (layout && (failed || output.releasesShared)) await session.release(layout);
   }
+}
+
+/**
+ * Moves the file an output replaces out of its way, to `aside` (a temporary name, removed as
+ * stale if the build is killed before it does): renamed over an existing file, ext4 writes out
+ * the new file's blocks inside rename(2) (auto_da_alloc: 80 ms for an 85 MB initrd); into a free
+ * name, that is left to writeback. Returns where it went; a directory stays (the rename then
+ * fails, as it should).
+ */
+async function moveAside(path: string, aside: string): Promise<string | undefined> {
+  const st = await lstat(path).catch(() => undefined);
+  if (!st || st.isDirectory()) return undefined;
+  await rename(path, aside);
+  return aside;
 }
 
 /** A hard link when the file system allows (scratch and output share a directory), else a copy. */
