@@ -28,7 +28,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  CORES, DIST, REPO, baseline, blueprintLayers, defaultBenchCache, mb, median, parseArgs, printBaseline,
+  CLI, CORES, DIST, REPO, baseline, blueprintLayers, defaultBenchCache, mb, median, parseArgs, printBaseline,
   printOutputs, printRuns, runCli, sec,
 } from './lib.mjs';
 
@@ -103,7 +103,7 @@ async function ensureImage(store, ref) {
   mkdirSync(dir);
   GENERATORS[ref](dir);
   sh(`tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=pax -C '${dir}' -cf '${dir}.tar' . && umoci raw add-layer --no-history --image '${image}' '${dir}.tar' && rm -rf '${dir}' '${dir}.tar'`);
-  const r = spawnSync(process.execPath, [join(DIST, 'cli', 'main.js'), 'cache', 'import', '--ref', ref, '--cache', o.cache, '-q', layout], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const r = spawnSync(process.execPath, [CLI, 'cache', 'import', '--ref', ref, '--cache', o.cache, '-q', layout], { stdio: ['ignore', 'ignore', 'inherit'] });
   if (r.status !== 0) throw new Error('osbuild cache import failed');
   rmSync(layout, { recursive: true, force: true });
   console.log(`fixture ${ref} made and imported in ${sec((performance.now() - t0) / 1000)} s`);

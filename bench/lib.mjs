@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 
 export const REPO = new URL('..', import.meta.url).pathname;
 export const DIST = process.env.OSBUILD_DIST ?? join(REPO, 'dist');
-export const CLI = join(DIST, 'cli', 'main.js');
+export const CLI = join(DIST, 'cli', 'start.js');
 export const CORES = availableParallelism();
 
 /** Tiny flag parser: --name value, --flag; numbers stay strings. */
@@ -45,11 +45,11 @@ export function seedDebian(cache, from) {
 }
 
 /**
- * Runs `node [nodeArgs] dist/cli/main.js args` under GNU time. Returns wall seconds (measured
+ * Runs `node [nodeArgs] dist/cli/start.js args` (the installed command) under GNU time. Returns wall seconds (measured
  * here), peak RSS in MB (the child's maxrss, as GNU time reports it), user+sys CPU seconds,
  * and the 1-minute load average before the run.
  */
-/** The node options the installed command runs with: those on main.js's `#!/usr/bin/env -S node ...` line. */
+/** The node options the installed command runs with: those on start.js's `#!/usr/bin/env -S node ...` line. */
 export function shebangNodeArgs() {
   const first = readFileSync(CLI, 'utf8').split('\n', 1)[0];
   const m = /^#!\/usr\/bin\/env -S node(.*)$/.exec(first);

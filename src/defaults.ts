@@ -1,5 +1,5 @@
 // The defaults osbuild resolves from the environment, each in one function: the cache directory
-// and SOURCE_DATE_EPOCH. Library functions take both as inputs; when a caller leaves one out,
+// (and the CLI's code cache in it) and SOURCE_DATE_EPOCH. Library functions take both as inputs; when a caller leaves one out,
 // the default comes from here, and nowhere else. Imports only node: modules.
 
 import { homedir } from 'node:os';
@@ -14,6 +14,11 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   const xdg = env.XDG_CACHE_HOME;
   const base = xdg && isAbsolute(xdg) ? xdg : join(env.HOME || homedir(), '.cache');
   return join(base, 'osbuild');
+}
+
+/** Where the CLI keeps V8's code cache of its bundle (cli/start.ts): not data, only compiled code. */
+export function codeCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(defaultCacheDir(env), 'code-cache');
 }
 
 /**

@@ -1,12 +1,5 @@
-#!/usr/bin/env -S node --max-semi-space-size=1 --heap-growing-percent=100
-// Streaming big images allocates buffers that live a few milliseconds (chunks in flight across
-// awaits). --max-semi-space-size=1: a small young generation, scavenged often, keeps peak memory
-// under 150 MB. --heap-growing-percent=100: the old generation may double between full
-// collections (V8's default allows up to 4x), which bounds what promoted chunks pile up to,
-// without the full collection every few MB that a tighter setting (15%) costs. Measured on the
-// 1.3 GB root with bench/build-large.mjs: 132 MB peak and 28 s CPU; 15% gave 119-140 MB and 37-40 s
-// CPU; no flags 188-196 MB and 27 s.
 // The osbuild command line: parse, call the row's handler, show errors, set the exit code.
+// start.ts runs it (bundled); importing it runs it.
 // Nothing here knows how anything is built: each command is a row of COMMANDS (commands.ts).
 
 import { readFileSync } from 'node:fs';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
-import { ensureDist } from '../helpers/dist.js';
+import { ensureDist, MAIN } from '../helpers/dist.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMMANDS, findCommand, parseArgsOptions } from '../../src/cli/commands.js';
 import { EXIT_CODES } from '../../src/errors.js';
@@ -16,7 +16,6 @@ import { FORMATS } from '../../src/build/outputs.js';
 import { makeImage } from '../helpers/oci-image.js';
 
 const REPO = resolve(import.meta.dirname, '..', '..');
-const MAIN = join(REPO, 'dist', 'cli', 'main.js');
 const VERSION = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
 
 let work: string;

@@ -2,9 +2,9 @@
 // four pulls into one store at once, push read back by skopeo, cache rm/prune/export, and a
 // blueprint whose images come from the registry built with `-f tar` (the target arch only).
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { basename, join } from 'node:path';
 import { execa } from 'execa';
-import { ensureDist } from '../../helpers/dist.js';
+import { ensureDist, MAIN } from '../../helpers/dist.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from '../../../src/build/build.js';
 import { Store } from '../../../src/oci/store.js';
@@ -12,8 +12,6 @@ import { layerToc, TOC_VERSION } from '../../../src/rootfs/layer.js';
 import { makeImage } from '../../helpers/oci-image.js';
 import { multiArchLayout, randomFileLayer, removeDir, skopeoDigest, skopeoPush, startProxy, startRegistry, workDir, type Proxy, type Running } from './harness.js';
 
-const REPO = resolve(import.meta.dirname, '..', '..', '..');
-const MAIN = join(REPO, 'dist', 'cli', 'main.js');
 
 let work: string;
 let registry: Running;
