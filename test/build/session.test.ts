@@ -1,11 +1,12 @@
 // The build session: the scratch files the outputs share are made once, named with the writer's
 // owner token beside the outputs, and removed when released; the component index is one per
 // session. A plan of a root with no image layers, so no store is read.
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { parseBlueprint } from '../../src/blueprint/index.js';
+import { findFormat, writeFormat, type OutputFormat } from '../../src/build/outputs.js';
 import { BuildSession } from '../../src/build/session.js';
 import type { Store } from '../../src/oci/store.js';
 import { planBuild } from '../../src/plan/plan.js';
@@ -22,8 +23,9 @@ async function session() {
   return new BuildSession({ store: {} as Store, outDir, componentDirs: [outDir], segmentCache: false });
 }
 
-const plan = () =>
+const plan = (formats: OutputFormat[] = []) =>
   planBuild({
+    formats,
     name: 'sys',
     arch: 'amd64',
     epoch: 0,
@@ -66,5 +68,31 @@ describe('BuildSession', () => {
     expect(s.components()).toBe(s.components());
     expect(s.partialSuffix()).toMatch(/^\.partial-.+-[0-9a-f]{12}$/);
     expect(s.partialSuffix()).not.toBe(s.partialSuffix());
+  });
+
+  test('an output replaces the file of its name whole: whoever holds the old file keeps its bytes; nothing else is left', async () => {
+    const s = await session();
+    const p = plan([findFormat('tar')]);
+    await writeFile(join(s.outDir, 'sys.tar'), 'the previous build');
+    await link(join(s.outDir, 'sys.tar'), join(s.outDir, 'kept'));
+    const [out] = await writeFormat(findFormat('tar'), p.outputs[0], s, p);
+    expect(out.path).toBe(join(s.outDir, 'sys.tar'));
+    const tar = await readFile(out.path);
+    expect(tar.length).toBe(out.bytes);
+    expect(tar.subarray(0, 4).toString()).toBe('etc/');
+    expect(await readFile(join(s.outDir, 'kept'), 'utf8')).toBe('the previous build');
+    expect((await readdir(s.outDir)).sort()).toEqual(['kept', 'sys.tar']);
+    await s.close();
+  });
+
+  test('a directory where an output goes: the build fails, the directory stays as it was, nothing is left', async () => {
+    const s = await session();
+    const p = plan([findFormat('tar')]);
+    await mkdir(join(s.outDir, 'sys.tar'));
+    await writeFile(join(s.outDir, 'sys.tar', 'mine'), 'a user file');
+    await expect(writeFormat(findFormat('tar'), p.outputs[0], s, p)).rejects.toThrow(/EISDIR|ENOTEMPTY|directory/);
+    expect(await readdir(s.outDir)).toEqual(['sys.tar']);
+    expect(await readFile(join(s.outDir, 'sys.tar', 'mine'), 'utf8')).toBe('a user file');
+    await s.close();
   });
 });
