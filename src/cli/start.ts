@@ -99,6 +99,12 @@ function runBundle(source: string): void {
   (script.runInThisContext() as (...a: unknown[]) => void)(module.exports, createRequire(bundle), module, bundle, here);
 }
 
-const source = currentBundle();
-if (source !== undefined) runBundle(source);
-else await import('./main.js');
+// no top-level binding holds the bundle's text: V8 keeps its own copy, which is enough
+if (!runCurrentBundle()) await import('./main.js');
+
+function runCurrentBundle(): boolean {
+  const source = currentBundle();
+  if (source === undefined) return false;
+  runBundle(source);
+  return true;
+}
