@@ -218,7 +218,8 @@ export class Store {
       throw new StoreError('EINVALID', `${layoutPath}: expected imageLayoutVersion ${OCI_LAYOUT_VERSION}, found ${JSON.stringify(version)}`);
     }
     const empty: Index = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
-    await this.createOnce(this.indexPath, canonicalJSON(empty));
+    // checked first: creating it costs a synced temp file, and a store has one after its first use
+    if ((await fileStamp(this.indexPath)) === undefined) await this.createOnce(this.indexPath, canonicalJSON(empty));
     await this.cleanTemp();
   }
 
