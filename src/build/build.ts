@@ -118,7 +118,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   if (opts.locked && opts.updateLock) throw new LockError('ELOCKFILE', '--locked and --update-lock contradict each other: choose one');
   if (opts.locked && !lock) throw new LockError('ESTALELOCK', `--locked, but there is no ${lockFile}`, { hint: `write it with \`osbuild lock ${opts.files.join(' ')}\`` });
 
-  const store = await Store.open(join(cacheDir, 'store'));
+  // this build's own Store object: what it reads of the store's documents it reads once
+  const store = await Store.open(join(cacheDir, 'store'), { rememberDocuments: true });
   const componentDirs = opts.componentDirs ?? defaultComponentDirs(cwd, files);
   const session = new BuildSession({
     store,

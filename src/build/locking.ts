@@ -76,7 +76,8 @@ export async function lockBlueprints(opts: LockOptions): Promise<{ file: string;
   const chosen = opts.formats?.length ? opts.formats.map(findFormat) : FORMATS;
   const { resolveImages } = await import('./resolve.js');
   const blueprint = await loadBlueprints(files);
-  const store = await Store.open(`${cacheDir}/store`);
+  // this command's own Store object: what it reads of the store's documents it reads once
+  const store = await Store.open(`${cacheDir}/store`, { rememberDocuments: true });
   const componentDirs = opts.componentDirs ?? defaultComponentDirs(cwd, files);
   const file = lockPath(files);
   // one lock serves the blueprints of a folder: entries of other references are kept; an archive

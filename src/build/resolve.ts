@@ -64,6 +64,9 @@ export async function resolveImages(refs: string[], ctx: ResolveContext): Promis
     get: () => (opened ??= import('../oci/registry/session.js').then((m) => m.Registries.open(ctx.registry))),
     components: ctx.components ?? indexComponents(ctx.componentDirs, { memo: () => ctx.store.derived(SPEC_MEMO_KIND) }),
   };
+  // what the lookups below read first, read for all images side by side when the store keeps the
+  // documents (the index keeps the specs); reads only: what fails here fails again, in order, below
+  if (ctx.store.remembersDocuments) for (const ref of new Set(refs)) void prefetch(ref, ctx, session);
   try {
     for (const ref of refs) {
       if (out.has(ref)) continue;
@@ -73,6 +76,15 @@ export async function resolveImages(refs: string[], ctx: ResolveContext): Promis
     if (opened) (await opened.catch(() => undefined))?.close();
   }
   return out;
+}
+
+async function prefetch(ref: string, ctx: ResolveContext, session: Session): Promise<void> {
+  try {
+    const full = formatRef(parseRef(ref));
+    await Promise.allSettled([ctx.store.resolveImage(full, ctx.arch), session.components.find(full)]);
+  } catch {
+    // a bad reference: said below
+  }
 }
 
 async function resolveImage(ref: string, ctx: ResolveContext, session: Session): Promise<ResolvedImage> {

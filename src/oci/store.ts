@@ -74,7 +74,17 @@ export interface ResolvedImage {
 export interface StoreOptions {
   /** Appended to "image X is not in the store" errors, e.g. how to build or import it. */
   missingImageHint?: (ref: string) => string;
+  /**
+   * Keep the small blobs read whole (manifests, indexes, configs), verified, and what they were
+   * parsed into, for the life of this Store object: a build looks each image up several times.
+   * For a Store that lives as long as one build: a blob damaged after its first read is not
+   * noticed again by this object (content-addressed, it cannot have changed legitimately).
+   */
+  rememberDocuments?: boolean;
 }
+
+/** Blobs larger than this are not kept by StoreOptions.rememberDocuments (documents are a few KiB). */
+const REMEMBER_MAX = 1 << 20;
 
 /**
  * Annotation on a tag (index.json entry): the osbuild command that put the image there, e.g.
@@ -140,6 +150,17 @@ async function writeAll(fh: FileHandle, chunk: Uint8Array): Promise<void> {
   }
 }
 
+/** What identifies one version of a file that is only ever replaced (renamed over), never rewritten. */
+async function fileStamp(path: string): Promise<string | undefined> {
+  try {
+    const s = await stat(path, { bigint: true });
+    return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) return undefined;
+    throw e;
+  }
+}
+
 function toRef(ref: string | ImageRef): ImageRef {
   return typeof ref === 'string' ? parseRef(ref) : ref;
 }
@@ -197,7 +218,8 @@ export class Store {
       throw new StoreError('EINVALID', `${layoutPath}: expected imageLayoutVersion ${OCI_LAYOUT_VERSION}, found ${JSON.stringify(version)}`);
     }
     const empty: Index = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
-    await this.createOnce(this.indexPath, canonicalJSON(empty));
+    // checked first: creating it costs a synced temp file, and a store has one after its first use
+    if ((await fileStamp(this.indexPath)) === undefined) await this.createOnce(this.indexPath, canonicalJSON(empty));
     await this.cleanTemp();
   }
 
@@ -476,8 +498,28 @@ export class Store {
     if (actual !== digest || (ctx.size !== undefined && size !== ctx.size)) throw await this.corrupt(digest, ctx, { digest: actual, size });
   }
 
+  /** Whether this object keeps the documents it reads (StoreOptions.rememberDocuments): a second lookup costs no reads. */
+  get remembersDocuments(): boolean {
+    return this.options.rememberDocuments === true;
+  }
+
+  // StoreOptions.rememberDocuments: digest -> its verified bytes (being read, or undefined when
+  // that read failed or the blob is too big to keep), and what each schema parsed them into
+  private readonly documents = new Map<string, Promise<Buffer | undefined>>();
+  private readonly parsed = new Map<string, Map<z.ZodType<unknown>, unknown>>();
+
   /** Reads a (small) blob whole, verified before it is returned. */
   async readBlob(digest: string, ctx: BlobContext = {}): Promise<Buffer> {
+    const kept = await this.documents.get(digest);
+    // a descriptor giving another size reads the file again, to say what is wrong as before
+    if (kept && (ctx.size === undefined || kept.length === ctx.size)) return kept;
+    const read = this.readBlobFile(digest, ctx);
+    // concurrent readers wait for this read; a failed one is each reader's own (its names)
+    if (this.options.rememberDocuments && !kept) this.documents.set(digest, read.then((b) => (b.length <= REMEMBER_MAX ? b : undefined), () => undefined));
+    return read;
+  }
+
+  private async readBlobFile(digest: string, ctx: BlobContext): Promise<Buffer> {
     let bytes: Buffer;
     try {
       bytes = await readFile(this.blobPath(digest));
@@ -499,13 +541,42 @@ export class Store {
   }
 
   private parseDocument<T>(bytes: Buffer, digest: string, schema: z.ZodType<T>, ctx: BlobContext): T {
+    // `bytes` are the verified content of `digest`; only a valid document is kept: an invalid one
+    // throws (with this ctx's names) every time
+    const kept = this.parsed.get(digest);
+    if (kept?.has(schema)) return kept.get(schema) as T;
     const where = `blob ${digest}${ctx.what ? ` (${ctx.what})` : ''}${ctx.ref ? ` of ${ctx.ref}` : ''}`;
-    return parseJsonDocument(bytes, schema, where, 'EINVALID');
+    const doc = parseJsonDocument(bytes, schema, where, 'EINVALID');
+    if (this.options.rememberDocuments && bytes.length <= REMEMBER_MAX) {
+      if (!kept) this.parsed.set(digest, new Map([[schema, doc]]));
+      else kept.set(schema, doc);
+    }
+    return doc;
   }
 
   // ---- references (index.json) ---------------------------------------------------------------
 
+  // index.json as last read, with the stamp of the file it came from: each image lookup reads the
+  // index, and a build looks up each image several times. Writers replace the file (rename), so a
+  // file with another content has another stamp (inode, times), whichever process wrote it.
+  private index?: { stamp: string; index: Promise<Index> };
+
+  /** The parsed index.json: shared with other callers, not to be changed. */
   private async readIndex(): Promise<Index> {
+    // stamped before reading: a file replaced meanwhile is read again next time
+    const stamp = await fileStamp(this.indexPath);
+    if (stamp === undefined) return { schemaVersion: 2, manifests: [] };
+    if (this.index?.stamp === stamp) return this.index.index;
+    const kept = { stamp, index: this.readIndexFile() };
+    this.index = kept;
+    // a failure is not kept: the next reader reads the file again
+    kept.index.catch(() => {
+      if (this.index === kept) this.index = undefined;
+    });
+    return kept.index;
+  }
+
+  private async readIndexFile(): Promise<Index> {
     let text: string;
     try {
       text = await readFile(this.indexPath, 'utf8');
@@ -537,6 +608,7 @@ export class Store {
           ...(current.annotations ? { annotations: current.annotations } : {}),
         };
         const tmp = await this.writeTemp(canonicalJSON(next));
+        this.index = undefined;
         await rename(tmp, this.indexPath);
       },
       { scratchDir: this.tmpDir },

@@ -88,7 +88,10 @@ export function indexComponents(searchDirs: string[], opts: IndexOptions = {}): 
       }
       const broken: string[] = [];
       for (const d of dirs) {
-        for (const dir of await list(d)) {
+        const folders = await list(d);
+        // read the specs side by side (each costs a few file reads), then look in order
+        for (const dir of folders) void refOf(dir);
+        for (const dir of folders) {
           const r = await refOf(dir);
           if (r === want) return dir;
           if (r instanceof Error) broken.push(r.message);

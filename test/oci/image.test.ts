@@ -162,6 +162,52 @@ describe('resolveImage', () => {
   });
 });
 
+describe('one Store object looking images up again (a build)', () => {
+  it('sees tags written meanwhile by another Store object (another process), and by itself', async () => {
+    const mine = await freshStore();
+    const other = await Store.open(mine.dir);
+    await importLayout(mine, layout, { ref: 'osbuild/single' });
+    expect((await mine.resolveImage('osbuild/single:amd', 'amd64')).manifestDigest).toBe(amd.digest);
+    expect(await mine.resolve('osbuild/later:1')).toBeUndefined();
+    await other.tag('osbuild/later:1', { mediaType: MediaType.ociManifest, ...arm });
+    expect((await mine.resolveImage('osbuild/later:1', 'arm64')).manifestDigest).toBe(arm.digest);
+    // retagged to another image of the same size (index.json of the same length)
+    await other.tag('osbuild/later:1', { mediaType: MediaType.ociManifest, ...amd });
+    expect((await mine.resolveImage('osbuild/later:1', 'amd64')).manifestDigest).toBe(amd.digest);
+    expect(await mine.untag('osbuild/later:1')).toBe(true);
+    expect(await other.resolve('osbuild/later:1')).toBeUndefined();
+    expect(await mine.resolve('osbuild/later:1')).toBeUndefined();
+    await writeFile(join(mine.dir, 'index.json.new'), '{ not json');
+    await run('mv', [join(mine.dir, 'index.json.new'), join(mine.dir, 'index.json')]);
+    expect((await caught(mine.resolve('osbuild/single:amd'))).code).toBe('EINVALID');
+  });
+
+  it('remembering documents (rememberDocuments): the same image, read once; a damaged blob refused until it is good again', async () => {
+    const plain = await freshStore();
+    await importLayout(plain, layout, { ref: 'osbuild/single' });
+    const store = await Store.open(plain.dir, { rememberDocuments: true });
+    expect(store.remembersDocuments).toBe(true);
+    expect(plain.remembersDocuments).toBe(false);
+    const good = await readFile(store.blobPath(amd.digest));
+    await writeFile(store.blobPath(amd.digest), Buffer.concat([good.subarray(0, 10), Buffer.from('#'), good.subarray(11)]));
+    // read at the same time (as a build's lookahead and its lookups do): each reader gets the failure, with its own names
+    const [e1, e2] = await Promise.all([caught(store.resolveImage('osbuild/single:amd', 'amd64')), caught(store.readBlob(amd.digest, { what: 'a test read' }))]);
+    expect([e1.code, e2.code]).toEqual(['EDIGEST', 'EDIGEST']);
+    expect(e1.message).toContain('docker.io/osbuild/single:amd');
+    expect(e2.message).toContain('a test read');
+    await writeFile(store.blobPath(amd.digest), good);
+    const [a, b] = await Promise.all([store.resolveImage('osbuild/single:amd', 'amd64'), store.resolveImage('osbuild/single:amd', 'amd64')]);
+    expect(a).toEqual(await plain.resolveImage('osbuild/single:amd', 'amd64'));
+    expect(b).toEqual(a);
+    // read once: gone from the disk now, this object still has it; a plain one says what is missing
+    await rm(store.blobPath(amd.digest));
+    expect((await store.resolveImage('osbuild/single:amd', 'amd64')).manifestDigest).toBe(amd.digest);
+    expect((await caught(plain.resolveImage('osbuild/single:amd', 'amd64'))).code).toBe('ENOBLOB');
+    // a descriptor with another size is checked against the file again
+    expect((await caught(store.readBlob(amd.digest, { size: amd.size + 1 }))).code).toBe('ENOBLOB');
+  });
+});
+
 describe('putImage / putIndex', () => {
   // A layer made by GNU tar, deterministic (sorted, fixed owner and mtime), gzipped without a name/time.
   let layerTar: Buffer;
