@@ -232,11 +232,8 @@ export class SegmentWriter {
   }
 }
 
-/** Blocks read and hashed ahead of the one handed on: enough to keep both cores busy. */
-const READ_AHEAD = 3;
-
 /**
- * An entry's bytes, each block handed on only once it hashes to its record. The next blocks are
+ * An entry's bytes, each block handed on only once it hashes to its record. The next block is
  * read and hashed on the threadpool while this one is written on: a rebuild is mostly this copy,
  * and so it takes both cores.
  */
@@ -250,21 +247,18 @@ async function* readChecked(path: string, meta: Meta): AsyncIterable<Uint8Array>
     p.catch(() => {}); // awaited below, or abandoned when the copy stops early
     return p;
   };
-  const ahead: ReturnType<typeof fetch>[] = [];
-  let asked = 0;
-  const askMore = () => {
-    for (; ahead.length < READ_AHEAD && asked < meta.size; asked += meta.block) ahead.push(fetch(asked));
-  };
-  askMore();
+  let next = meta.size > 0 ? fetch(0) : undefined;
   try {
-    for (let i = 0; ahead.length > 0; i++) {
-      const got = await ahead.shift()!;
+    for (let i = 0, at = 0; next; i++) {
+      const got = await next;
+      const end = at + (got?.buf.length ?? 0);
+      next = got && end < meta.size ? fetch(end) : undefined;
       if (!got || got.sha256 !== meta.blocks[i]) throw new DamagedEntry(meta.block, meta.blocks.slice(0, i));
-      askMore();
+      at = end;
       yield got.buf;
     }
   } finally {
-    for (const p of ahead) await p.catch(() => {});
+    await next?.catch(() => {});
     await fh.close();
   }
 }
