@@ -17,7 +17,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { build } from '../../src/build/build.js';
 import type { Arch } from '../../src/arch.js';
 import { testImage } from '../../src/run/boot.js';
@@ -82,9 +82,10 @@ async function qga(socket: string, cmds: string[], noReply?: string): Promise<Re
 
 const MACHINE = { amd64: 'x86_64', arm64: 'aarch64' } as const;
 
-describe('blueprints/cloud-vm.yml boots', () => {
+// the two arches boot side by side: each has its own dir (seed, key, sockets, output) and host port
+describe.concurrent('blueprints/cloud-vm.yml boots', () => {
   for (const arch of ['amd64', 'arm64'] as Arch[]) {
-    it(`on ${arch}: a NoCloud seed's key lets ssh in, its user-data is under /run/config, qemu-ga and rngd answer`, async () => {
+    it(`on ${arch}: a NoCloud seed's key lets ssh in, its user-data is under /run/config, qemu-ga and rngd answer`, async ({ expect }) => {
       const dir = join(work, arch);
       await mkdir(join(dir, 'seed'), { recursive: true });
       const key = join(dir, 'id_ed25519');

@@ -11,7 +11,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { build } from '../../src/build/build.js';
 import type { Arch } from '../../src/arch.js';
 import { testImage } from '../../src/run/boot.js';
@@ -88,9 +88,10 @@ async function boot(arch: Arch, out: string, data: string, userData: string, wan
   return { ok: r.ok, text: r.ok ? all.join('\n') : `${r.reason}\n${r.log.slice(-60).join('\n')}`, metrics: await metrics };
 }
 
-describe('blueprints/iot-device.yml boots', () => {
+// the two arches boot side by side: each has its own overlay, output dir, data disk, user-data and host port
+describe.concurrent('blueprints/iot-device.yml boots', () => {
   for (const arch of ['amd64', 'arm64'] as Arch[]) {
-    it(`on ${arch}: the data disk is formatted once and keeps its files, metadata brings the tunnel, /metrics answers`, async () => {
+    it(`on ${arch}: the data disk is formatted once and keeps its files, metadata brings the tunnel, /metrics answers`, async ({ expect }) => {
       const overlay = join(work, `overlay-${arch}.yml`);
       await writeFile(overlay, OVERLAY);
       const out = join(work, arch);

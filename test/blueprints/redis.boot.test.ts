@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { build } from '../../src/build/build.js';
 import type { Arch } from '../../src/arch.js';
 import { testImage } from '../../src/run/boot.js';
@@ -178,9 +178,10 @@ async function bootAndTalk(arch: Arch) {
   return { r, s, tail: r.log.slice(-60).join('\n') };
 }
 
-describe('blueprints/redis.yml boots', () => {
+// the two arches boot side by side: each has its own output dir and host port
+describe.concurrent('blueprints/redis.yml boots', () => {
   for (const arch of ['amd64', 'arm64'] as const) {
-    it(`on ${arch}: redis answers PING, SET/GET and SAVE through a port forward`, async () => {
+    it(`on ${arch}: redis answers PING, SET/GET and SAVE through a port forward`, async ({ expect }) => {
       const { r, s, tail } = await bootAndTalk(arch);
       expect(s, `never talked to redis: no lease or no "Ready"\n${tail}`).toBeDefined();
       expect(s!.error, tail).toBeUndefined();

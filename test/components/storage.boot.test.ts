@@ -10,7 +10,7 @@ import { execa } from 'execa';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it, type ExpectStatic } from 'vitest';
 import { build } from '../../src/build/build.js';
 import { testImage, type TestResult } from '../../src/run/boot.js';
 import type { Arch } from '../../src/arch.js';
@@ -102,7 +102,7 @@ function diskArgs(disks: string[]): string[] {
   return disks.flatMap((d, i) => ['-drive', `file=${d.replace(/,/g, ',,')},format=raw,if=none,id=disk${i}`, '-device', `virtio-blk-pci,drive=disk${i}`]);
 }
 
-async function boot(path: string, arch: Arch, disks: string[], expectLines: RegExp[]): Promise<TestResult & { lines: string[] }> {
+async function boot(expect: ExpectStatic, path: string, arch: Arch, disks: string[], expectLines: RegExp[]): Promise<TestResult & { lines: string[] }> {
   const lines: string[] = [];
   const r = await testImage({
     path,
@@ -152,8 +152,9 @@ async function firstPartition(img: string, name: string): Promise<{ file: string
   return { file, sectors: p.size };
 }
 
-describe('storage components boot', () => {
-  it('on amd64: boot 1 formats and mounts the empty disks, boot 2 keeps the data, grows the resized disk, loads modules with modprobe', async () => {
+// the two arches boot side by side: their disks, blueprints and output dirs have their own names
+describe.concurrent('storage components boot', () => {
+  it('on amd64: boot 1 formats and mounts the empty disks, boot 2 keeps the data, grows the resized disk, loads modules with modprobe', async ({ expect }) => {
     const data = await blankDisk('data.img', '256M');
     const crypt = await blankDisk('crypt.img', '64M');
     const logs = await blankDisk('logs.img', '320M'); // mkfs.xfs wants 300 MB at least
@@ -161,7 +162,7 @@ describe('storage components boot', () => {
 
     // ---- boot 1: modules listed in the blueprint, everything empty
     const sys1 = await buildSystem('storage1', 'amd64', blueprint({ modules: 'listed', crypt: true, xfs: true }));
-    const b1 = await boot(sys1, 'amd64', disks, [
+    const b1 = await boot(expect, sys1, 'amd64', disks, [
       /osbuild: module dm_crypt loaded/,
       /sysfs: block\/vda\/queue\/read_ahead_kb = 512/,
       /format: made ext4 LABEL=DATA on \/dev\/vda1/,
@@ -207,7 +208,7 @@ describe('storage components boot', () => {
 
     // ---- boot 2: the same disks; no kernel.modules, the modprobe component loads what is needed
     const sys2 = await buildSystem('storage2', 'amd64', blueprint({ modules: 'modprobe', crypt: true, xfs: true }));
-    const b2 = await boot(sys2, 'amd64', disks, [
+    const b2 = await boot(expect, sys2, 'amd64', disks, [
       /modprobe: virtio_blk loaded/,
       /modprobe: dm_crypt loaded/,
       /osbuild: onboot \d+-modprobe exit 0/,
@@ -246,10 +247,10 @@ describe('storage components boot', () => {
     await execa('e2fsck', ['-fn', p2.file]);
   }, 1_800_000);
 
-  it('on arm64: formats and mounts an empty disk, swap on it', async () => {
+  it('on arm64: formats and mounts an empty disk, swap on it', async ({ expect }) => {
     const data = await blankDisk('arm-data.img', '128M');
     const sys = await buildSystem('storage-arm64', 'arm64', blueprint({ modules: 'listed', crypt: false, xfs: false }));
-    const b = await boot(sys, 'arm64', [data], [
+    const b = await boot(expect, sys, 'arm64', [data], [
       /osbuild: init arm64/,
       /sysfs: block\/vda\/queue\/read_ahead_kb = 512/,
       /format: made ext4 LABEL=DATA on \/dev\/vda1/,

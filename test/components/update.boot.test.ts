@@ -14,14 +14,17 @@
 // tag (fleet/device:stable-arm64), goes v1 → v2 (trial, good): 2 boots in one QEMU, AAVMF in
 // pflash with a writable copy of its variable store; the rollback and the power cut are the same
 // logic as amd64's.
+// The two devices run side by side (two QEMUs: slot() allows two): one registry, a tag each, a
+// folder each under the work dir, the component cache shared (safe for concurrent builds).
 // Asserted from the host: the console lines, and the ESP's file names read by mtools. Prints the
 // update's bytes and the time from "version 2 available" to v2's ready (never asserted);
-// OSBUILD_TEST_CONSOLE=FILE appends the guest's console there, to follow a run.
+// OSBUILD_TEST_CONSOLE=FILE appends the guests' consoles there (each line after its arch), to
+// follow a run.
 import { execa, type ResultPromise } from 'execa';
 import { appendFile, copyFile, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it, type ExpectStatic } from 'vitest';
 import { ARCHES, type Arch } from '../../src/arch.js';
 import { qemuCommand } from '../../src/run/qemu.js';
 import { componentCache, REPO } from '../helpers/components.js';
@@ -126,7 +129,7 @@ function device(arch: Arch) {
   function start(): Guest {
     const pflash = arch === 'arm64' ? pflashArgs(AAVMF.code, vars) : [];
     const firmware = arch === 'arm64' ? undefined : ARCHES[arch].efi!.firmware.path;
-    return new Guest(qemuCommand({ arch, firmware, interactive: false, net: 'user', extraArgs: [...pflash, '-drive', `file=${disk},format=raw,if=virtio`] }));
+    return new Guest(arch, qemuCommand({ arch, firmware, interactive: false, net: 'user', extraArgs: [...pflash, '-drive', `file=${disk},format=raw,if=virtio`] }));
   }
 
   return { ref, make, publish, start, entries: () => espEntries(disk) };
@@ -139,7 +142,7 @@ class Guest {
   private waiters: (() => void)[] = [];
   private from = 0;
 
-  constructor(q: { command: string; args: string[] }) {
+  constructor(private readonly arch: Arch, q: { command: string; args: string[] }) {
     this.proc = execa(q.command, q.args.filter((a) => a !== '-no-reboot'), { reject: false, stdin: 'ignore', buffer: false });
     let rest = '';
     this.proc.stdout!.on('data', (d: Buffer) => {
@@ -147,7 +150,7 @@ class Guest {
       const parts = rest.split(/\r?\n/);
       rest = parts.pop()!;
       for (const line of parts) this.lines.push({ t: Date.now(), line });
-      if (process.env.OSBUILD_TEST_CONSOLE) void appendFile(process.env.OSBUILD_TEST_CONSOLE, parts.map((l) => `${l}\n`).join(''));
+      if (process.env.OSBUILD_TEST_CONSOLE) void appendFile(process.env.OSBUILD_TEST_CONSOLE, parts.map((l) => `${this.arch}: ${l}\n`).join(''));
       for (const w of this.waiters.splice(0)) w();
     });
   }
@@ -197,7 +200,7 @@ async function espEntries(image: string): Promise<string[]> {
  * published, found, written into root-b, booted for a trial and marked good. Its bytes on the wire
  * and the seconds from "version 2 available" to v2's ready.
  */
-async function firstUpdate(d: ReturnType<typeof device>, g: Guest): Promise<{ bytes: number; seconds: number }> {
+async function firstUpdate(expect: ExpectStatic, d: ReturnType<typeof device>, g: Guest): Promise<{ bytes: number; seconds: number }> {
   const at = `update: 10\\.0\\.2\\.2:\\d+/${d.ref.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`;
   await g.waitFor(/osbuild: slot root-a version 1$/);
   await g.waitFor(/osbuild: ready/);
@@ -217,15 +220,15 @@ async function firstUpdate(d: ReturnType<typeof device>, g: Guest): Promise<{ by
   return { bytes, seconds: (ready.t - available.t) / 1000 };
 }
 
-describe.sequential('A/B updates from a registry (amd64, OVMF, one QEMU rebooting itself)', () => {
+describe.concurrent('A/B updates from a registry (amd64, OVMF, one QEMU rebooting itself)', () => {
   const d = device('amd64');
   beforeAll(() => d.make(), 1_800_000);
 
-  it('v1 → v2 from the registry; a broken v3 falls back to v2; a power cut while writing a slot boots v2', async () => {
+  it('v1 → v2 from the registry; a broken v3 falls back to v2; a power cut while writing a slot boots v2', async ({ expect }) => {
     await slot(async () => {
       let g = d.start();
       try {
-        const v2 = await firstUpdate(d, g);
+        const v2 = await firstUpdate(expect, d, g);
 
         // v3 is broken: its trial boot fails, systemd-boot boots v2 again
         await d.publish('3', true);
@@ -260,16 +263,16 @@ describe.sequential('A/B updates from a registry (amd64, OVMF, one QEMU rebootin
   }, 3_600_000);
 });
 
-describe.sequential('A/B updates from a registry (arm64, AAVMF)', () => {
+describe.concurrent('A/B updates from a registry (arm64, AAVMF)', () => {
   const d = device('arm64');
   beforeAll(() => d.make(), 1_800_000);
 
-  it('v1 → v2 from the registry: installed by the agent, a trial boot, marked good', async () => {
+  it('v1 → v2 from the registry: installed by the agent, a trial boot, marked good', async ({ expect }) => {
     await slot(async () => {
       const g = d.start();
       try {
         await g.waitFor(/osbuild: init arm64 /);
-        const v2 = await firstUpdate(d, g);
+        const v2 = await firstUpdate(expect, d, g);
         console.log(`arm64 update v2: ${v2.bytes} bytes of blobs on the wire; "version 2 available" to v2's ready: ${v2.seconds.toFixed(1)} s (TCG)`);
       } finally {
         await g.kill();
