@@ -232,8 +232,20 @@ export class SegmentWriter {
   }
 }
 
+/** Blocks read and hashed ahead of the one handed on: enough to keep both cores busy. */
+const READ_AHEAD = 3;
+
 /**
- * An entry's bytes, each block handed on only once it hashes to its record. The next block is
+ * A rebuild copies hundreds of MB through fresh 1 MiB buffers. They die young, but with little
+ * else allocated young collections come rarely, so dead buffers piled up (peak RSS up to 164 MB
+ * on the 1.3 GB root, and each fresh page a fault). A young collection every 8 blocks frees them
+ * for reuse: 121-122 MB and 15-25% faster. Only where gc is exposed (the CLI's #! line: start.ts).
+ */
+const COLLECT_EVERY = 8;
+const collectYoung = (globalThis as { gc?: (o: { type: 'minor' }) => void }).gc;
+
+/**
+ * An entry's bytes, each block handed on only once it hashes to its record. The next blocks are
  * read and hashed on the threadpool while this one is written on: a rebuild is mostly this copy,
  * and so it takes both cores.
  */
@@ -247,18 +259,22 @@ async function* readChecked(path: string, meta: Meta): AsyncIterable<Uint8Array>
     p.catch(() => {}); // awaited below, or abandoned when the copy stops early
     return p;
   };
-  let next = meta.size > 0 ? fetch(0) : undefined;
+  const ahead: ReturnType<typeof fetch>[] = [];
+  let asked = 0;
+  const askMore = () => {
+    for (; ahead.length < READ_AHEAD && asked < meta.size; asked += meta.block) ahead.push(fetch(asked));
+  };
+  askMore();
   try {
-    for (let i = 0, at = 0; next; i++) {
-      const got = await next;
-      const end = at + (got?.buf.length ?? 0);
-      next = got && end < meta.size ? fetch(end) : undefined;
+    for (let i = 0; ahead.length > 0; i++) {
+      const got = await ahead.shift()!;
       if (!got || got.sha256 !== meta.blocks[i]) throw new DamagedEntry(meta.block, meta.blocks.slice(0, i));
-      at = end;
+      askMore();
+      if (collectYoung && i % COLLECT_EVERY === COLLECT_EVERY - 1) collectYoung({ type: 'minor' });
       yield got.buf;
     }
   } finally {
-    await next?.catch(() => {});
+    for (const p of ahead) await p.catch(() => {});
     await fh.close();
   }
 }

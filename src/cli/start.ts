@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=1 --heap-growing-percent=100
+#!/usr/bin/env -S node --max-semi-space-size=1 --heap-growing-percent=100 --expose-gc
 // The `osbuild` command. It runs main.js as one file, main.bundle.cjs (`npm run build` makes it
 // with esbuild), through V8's code cache: loading ~300 modules and compiling them took 0.15-0.2 s
 // of every run, more than half of a rebuild after one service changed. With the bundle and the
@@ -11,7 +11,8 @@
 // collections (V8's default allows up to 4x), which bounds what promoted chunks pile up to,
 // without the full collection every few MB that a tighter setting (15%) costs. Measured on the
 // 1.3 GB root with bench/build-large.mjs: 132 MB peak and 28 s CPU; 15% gave 119-140 MB and 37-40 s
-// CPU; no flags 188-196 MB and 27 s.
+// CPU; no flags 188-196 MB and 27 s. --expose-gc: the segment cache's copy frees its dead buffers
+// with young collections of its own (build/segment-cache.ts).
 //
 // This file imports only node: modules and defaults.ts: everything else is in the bundle.
 
