@@ -90,7 +90,7 @@ function runBundle(source: string): void {
   const file = cacheFile(source);
   const cachedData = readCache(file);
   // CommonJS's own wrapper, so that the bundle sees require, module and __filename as node gives them
-  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source.replace(/^#!.*/, '')}\n})`, {
+  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
     filename: bundle,
     cachedData,
   });
